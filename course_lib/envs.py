@@ -1,0 +1,182 @@
+"""Environments for the course, built from what gymnasium, ale-py and vizdoom already provide.
+
+Every vector env made here follows two conventions the runners rely on:
+
+* **Same-step autoreset.** When a sub-env's episode ends, ``step`` already returns the first
+  observation of the next episode, and the real last observation is in ``info["final_obs"]``.
+  No dummy transition is ever produced, so every step of a rollout is a real step.
+* **Raw episode statistics.** ``RecordEpisodeStatistics`` sits *before* any reward clipping, so
+  ``info["episode"]["r"]`` is the score a human would read off the screen (for Pong: -21..21),
+  even when the agent trains on clipped rewards.
+"""
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.wrappers import vector as vwrappers
+
+SAME_STEP = AutoresetMode.SAME_STEP
+
+# Without a screen, let SDL (pygame, used by CartPole's rgb_array rendering) draw off-screen
+# instead of printing "XDG_RUNTIME_DIR is invalid" to stderr.
+if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
+# --------------------------------------------------------------------------- CartPole
+def make_cartpole(seed: int | None = None, render_mode: str | None = None) -> gym.Env:
+    """One CartPole-v1 (time limit 500 steps, which *truncates* the episode)."""
+    env = gym.make("CartPole-v1", render_mode=render_mode)
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    return env
+
+
+def make_cartpole_vec(num_envs: int = 8, seed: int | None = None) -> gym.vector.VectorEnv:
+    """``num_envs`` CartPoles stepped together in this process (they are too cheap for processes)."""
+    envs = gym.make_vec(
+        "CartPole-v1",
+        num_envs=num_envs,
+        vectorization_mode="sync",
+        vector_kwargs={"autoreset_mode": SAME_STEP},
+    )
+    envs = vwrappers.RecordEpisodeStatistics(envs)
+    envs.reset(seed=seed)
+    envs.action_space.seed(seed)
+    return envs
+
+
+# --------------------------------------------------------------------------- Atari
+ATARI_DEFAULTS = dict(frameskip=4, stack_num=4, img_height=84, img_width=84, noop_max=30)
+
+
+def make_atari_vec(
+    game: str = "pong",
+    num_envs: int = 8,
+    seed: int | None = None,
+    clip_rewards: bool = True,
+    num_threads: int = 0,
+) -> gym.vector.VectorEnv:
+    """Atari with the standard preprocessing, done by ale-py's vector env in C++ threads.
+
+    84x84 grayscale, max-pool over the last two frames, frame-skip 4, 4-frame stack, up to 30
+    no-ops at reset, sticky actions off (the "NoFrameskip-v4" protocol most papers report).
+    Observations are uint8 ``[N, 4, 84, 84]``. Rewards are clipped to their sign for training
+    when ``clip_rewards``; the episode statistics keep the raw score.
+    This is about twice as fast as gymnasium's vector envs around ``AtariPreprocessing``.
+    """
+    from ale_py.vector_env import AtariVectorEnv
+
+    envs = AtariVectorEnv(
+        game=game,
+        num_envs=num_envs,
+        num_threads=num_threads,
+        repeat_action_probability=0.0,
+        reward_clipping=False,
+        autoreset_mode=SAME_STEP,
+        **ATARI_DEFAULTS,
+    )
+    envs = vwrappers.RecordEpisodeStatistics(envs)
+    if clip_rewards:
+        envs = vwrappers.TransformReward(envs, np.sign)
+    envs.reset(seed=seed)
+    envs.action_space.seed(seed)
+    return envs
+
+
+def make_atari(game: str = "pong", seed: int | None = None, render_mode: str | None = "rgb_array") -> gym.Env:
+    """One Atari env with the same preprocessing as ``make_atari_vec``, for evaluation and video.
+
+    It goes through gymnasium's ``AtariPreprocessing`` so that ``env.render()`` still shows the
+    full-colour screen while the agent sees the 84x84 gray stack.
+    """
+    import ale_py
+
+    gym.register_envs(ale_py)
+    env_id = "ALE/" + "".join(part.capitalize() for part in game.split("_")) + "-v5"
+    env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0, render_mode=render_mode)
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    env = gym.wrappers.AtariPreprocessing(
+        env, noop_max=ATARI_DEFAULTS["noop_max"], frame_skip=ATARI_DEFAULTS["frameskip"],
+        screen_size=ATARI_DEFAULTS["img_height"], grayscale_obs=True, scale_obs=False,
+    )
+    env = gym.wrappers.FrameStackObservation(env, ATARI_DEFAULTS["stack_num"])
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    return env
+
+
+# --------------------------------------------------------------------------- ViZDoom
+DOOM_SCENARIO = "defend_the_center"
+
+
+def doom_config_path(scenario: str = DOOM_SCENARIO) -> Path:
+    """The course's copy of a vizdoom scenario cfg: 160x120 GRAY8 instead of 320x240 RGB.
+
+    Rendering fewer, gray pixels makes the engine much faster, and the agent downsamples to
+    84x84 gray anyway. The map (.wad) still comes from the vizdoom package.
+    """
+    return Path(str(resources.files("course_lib") / "scenarios" / f"{scenario}.cfg"))
+
+
+def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode: str | None) -> gym.Env:
+    import vizdoom
+    from vizdoom.gymnasium_wrapper.base_gymnasium_env import VizdoomEnv
+
+    env = VizdoomEnv(
+        config_file=str(doom_config_path(scenario)),
+        frame_skip=frame_skip,
+        max_buttons_pressed=1,  # Discrete actions: noop, left, right, attack
+        render_mode=render_mode,
+        doom_scenario_path=os.path.join(vizdoom.scenarios_path, f"{scenario}.wad"),
+    )
+    env = gym.wrappers.RecordEpisodeStatistics(env)
+    h, w, _ = env.observation_space["screen"].shape
+    env = gym.wrappers.TransformObservation(
+        env, lambda obs: obs["screen"][..., 0], gym.spaces.Box(0, 255, (h, w), np.uint8)
+    )
+    env = gym.wrappers.ResizeObservation(env, (size, size))
+    env = gym.wrappers.FrameStackObservation(env, stack)
+    return env
+
+
+def make_doom(
+    scenario: str = DOOM_SCENARIO, seed: int | None = None, frame_skip: int = 4, size: int = 84,
+    stack: int = 4, render_mode: str | None = None,
+) -> gym.Env:
+    """One ViZDoom env: gray ``[stack, size, size]`` uint8 observations, 4 discrete actions.
+
+    ``render_mode="rgb_array"`` renders the game screen for videos (gray at the course's
+    resolution, since the cfg asks the engine for GRAY8).
+    """
+    env = _doom_env(scenario, frame_skip, size, stack, render_mode)
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    return env
+
+
+def make_doom_vec(
+    num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
+    size: int = 84, stack: int = 4, asynchronous: bool = True,
+) -> gym.vector.VectorEnv:
+    """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
+
+    A Doom engine runs a single thread, so processes are what lets the games use every core.
+    """
+    def make_one():
+        return _doom_env(scenario, frame_skip, size, stack, None)
+
+    cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
+    envs = cls([make_one] * num_envs, autoreset_mode=SAME_STEP)
+    envs = vwrappers.RecordEpisodeStatistics(envs)
+    envs.reset(seed=seed)
+    envs.action_space.seed(seed)
+    return envs
+

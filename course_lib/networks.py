@@ -1,0 +1,91 @@
+"""Actor-critic networks: a shared torso, a policy head (logits) and a value head.
+
+Every model here is called as ``dist, value = model(obs)`` with ``dist`` a ``Categorical`` over
+actions and ``value`` shaped ``[batch]`` (or ``None`` for a policy without critic). The runners
+and the notebooks only rely on that call.
+
+Initialisation follows the A2C/PPO recipe: orthogonal weights with gain sqrt(2) in the torso,
+0.01 on the policy head (so the first policy is near uniform and explores) and 1 on the value
+head; zero biases.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.distributions import Categorical
+
+
+def layer_init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+class MLPActorCritic(nn.Module):
+    """For low-dimensional observations (CartPole). ``critic=False`` gives a policy-only network.
+
+    ``shared=False`` gives actor and critic torsos of their own: on small control tasks the value
+    loss then cannot disturb the policy's features, which makes learning steadier.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: int = 64, critic: bool = True, shared: bool = False):
+        super().__init__()
+
+        def torso():
+            return nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
+                                 layer_init(nn.Linear(hidden, hidden)), nn.Tanh())
+
+        self.torso = torso()
+        self.policy_head = layer_init(nn.Linear(hidden, n_actions), gain=0.01)
+        self.critic_torso = None if (shared or not critic) else torso()
+        self.value_head = layer_init(nn.Linear(hidden, 1), gain=1.0) if critic else None
+
+    def forward(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor | None]:
+        obs = obs.float()
+        features = self.torso(obs)
+        dist = Categorical(logits=self.policy_head(features))
+        if self.value_head is None:
+            return dist, None
+        critic_features = features if self.critic_torso is None else self.critic_torso(obs)
+        return dist, self.value_head(critic_features).squeeze(-1)
+
+
+class NatureCNNActorCritic(nn.Module):
+    """The DQN "Nature" CNN (Mnih et al., 2015) with policy and value heads on a shared torso.
+
+    Input: uint8 frames ``[batch, 4, 84, 84]``; they are scaled to [0, 1] here so the rollout
+    buffer can keep the compact uint8 frames.
+    """
+
+    def __init__(self, n_actions: int, in_channels: int = 4):
+        super().__init__()
+        self.torso = nn.Sequential(
+            layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)), nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
+            nn.Flatten(),
+            layer_init(nn.Linear(64 * 7 * 7, 512)), nn.ReLU(),
+        )
+        self.policy_head = layer_init(nn.Linear(512, n_actions), gain=0.01)
+        self.value_head = layer_init(nn.Linear(512, 1), gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        features = self.torso(obs.float() / 255.0)
+        return Categorical(logits=self.policy_head(features)), self.value_head(features).squeeze(-1)
+
+
+def save_checkpoint(model: nn.Module, path, half: bool = True, **meta) -> None:
+    """Save weights (half precision by default: a Nature CNN shrinks from 6.5 MB to 3.3 MB)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "meta": meta}, path)
+
+
+def load_checkpoint(model: nn.Module, path, device: torch.device | str = "cpu") -> dict:
+    """Load weights saved by ``save_checkpoint`` onto any device (CPU or GPU); return the metadata."""
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    state = {k: v.to(model.state_dict()[k].dtype) for k, v in ckpt["state_dict"].items()}
+    model.load_state_dict(state)
+    model.to(device)
+    return ckpt.get("meta", {})

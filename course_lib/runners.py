@@ -1,0 +1,174 @@
+"""Collect rollouts of T steps from N environments into one typed batch.
+
+**The time-limit rule used in the whole course.** An episode can end in two ways:
+
+* *terminated*: the MDP really ended (the pole fell, the game was lost). Nothing follows, so the
+  return after the last reward is **0**: never bootstrap.
+* *truncated*: a time limit stopped the episode (CartPole's 500 steps, Doom's 2100 tics). The
+  state had a future we did not see, so its value is estimated: **bootstrap from V(s_final)**,
+  the critic's value of the real last observation. The runner computes those values for you in
+  ``Rollout.final_values`` (zero where the step was not truncated).
+
+REINFORCE (notebook 1) has no critic, so it cannot bootstrap: it treats a truncation as an end
+and learns from complete episodes only (``Rollout.complete``). Notebook 2 removes that bias.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.distributions import Categorical
+
+# A model maps a batch of observations to (action distribution, value or None).
+Model = Callable[[torch.Tensor], "tuple[Categorical, torch.Tensor | None]"]
+
+
+@dataclass
+class EpisodeStats:
+    """One finished episode: its raw (unclipped) return, its length, the global step it ended at."""
+
+    ret: float
+    length: int
+    step: int
+
+
+@dataclass
+class Rollout:
+    """T steps from N envs. Tensors are shaped ``[T, N, ...]``; time first, envs second."""
+
+    obs: torch.Tensor  # [T, N, *obs_shape], observation the action was chosen from
+    actions: torch.Tensor  # [T, N] long
+    rewards: torch.Tensor  # [T, N] float (clipped for Atari training)
+    terminated: torch.Tensor  # [T, N] float 0/1: the episode really ended after this step
+    truncated: torch.Tensor  # [T, N] float 0/1: a time limit ended it after this step
+    values: torch.Tensor  # [T, N] V(obs) from the critic (zeros without a critic)
+    log_probs: torch.Tensor  # [T, N] log pi(action | obs) when it was sampled
+    final_values: torch.Tensor  # [T, N] V(final obs) where truncated, else 0: the bootstrap
+    last_obs: torch.Tensor  # [N, *obs_shape] observation after the last step
+    last_value: torch.Tensor  # [N] V(last_obs): bootstrap for steps still running at the end
+    episodes: list[EpisodeStats] = field(default_factory=list)
+
+    @property
+    def dones(self) -> torch.Tensor:
+        """1 where an episode ended after the step, by either rule."""
+        return torch.maximum(self.terminated, self.truncated)
+
+    @property
+    def complete(self) -> torch.Tensor:
+        """[T, N] bool: the step belongs to an episode that ended inside this rollout.
+
+        Monte Carlo returns (REINFORCE) are only exact for such steps; the unfinished tail of
+        each env's column is cut off by the rollout, not by the game.
+        """
+        ended_later = torch.flip(torch.cummax(torch.flip(self.dones, [0]), dim=0).values, [0])
+        return ended_later.bool()
+
+    @property
+    def num_steps(self) -> int:
+        return self.rewards.shape[0] * self.rewards.shape[1]
+
+
+class RolloutRunner:
+    """Steps N envs with a model and hands out ``Rollout`` batches of ``num_steps`` steps each.
+
+    The runner keeps the current observations between calls, so consecutive rollouts continue
+    the same episodes (that is what makes n-step bootstrapping across rollouts correct).
+    """
+
+    def __init__(self, envs, model: Model, num_steps: int, device: torch.device | str = "cpu", seed: int | None = None):
+        self.envs = envs
+        self.model = model
+        self.num_steps = num_steps
+        self.device = torch.device(device)
+        self.num_envs = envs.num_envs
+        self.global_step = 0
+        obs, _ = envs.reset(seed=seed)
+        self.obs = obs
+
+    def _to_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(obs), device=self.device)
+
+    @torch.no_grad()
+    def _evaluate(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
+        dist, value = self.model(obs)
+        if value is None:
+            value = torch.zeros(obs.shape[0], device=self.device)
+        return dist, value.reshape(-1)
+
+    @torch.no_grad()
+    def collect(self) -> Rollout:
+        T, N = self.num_steps, self.num_envs
+        obs_buf = torch.empty((T, N, *self.obs.shape[1:]), dtype=self._to_tensor(self.obs).dtype, device=self.device)
+        zeros = lambda dtype=torch.float32: torch.zeros((T, N), dtype=dtype, device=self.device)  # noqa: E731
+        actions, rewards, terminated, truncated = zeros(torch.long), zeros(), zeros(), zeros()
+        values, log_probs, final_values = zeros(), zeros(), zeros()
+        episodes: list[EpisodeStats] = []
+
+        for t in range(T):
+            obs_t = self._to_tensor(self.obs)
+            dist, value = self._evaluate(obs_t)
+            action = dist.sample()
+            obs_buf[t] = obs_t
+            actions[t], values[t], log_probs[t] = action, value, dist.log_prob(action)
+
+            next_obs, reward, term, trunc, info = self.envs.step(action.cpu().numpy())
+            self.global_step += N
+            rewards[t] = torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device)
+            terminated[t] = torch.as_tensor(term, dtype=torch.float32, device=self.device)
+            truncated[t] = torch.as_tensor(trunc, dtype=torch.float32, device=self.device)
+
+            # The time-limit rule: bootstrap from the critic's value of the real final observation.
+            trunc_idx = np.flatnonzero(np.asarray(trunc) & ~np.asarray(term))
+            if trunc_idx.size:
+                final_obs = np.stack([info["final_obs"][i] for i in trunc_idx])
+                _, final_v = self._evaluate(self._to_tensor(final_obs))
+                final_values[t, torch.as_tensor(trunc_idx, device=self.device)] = final_v
+
+            episodes += episode_stats(info, self.global_step)
+            self.obs = next_obs
+
+        last_obs = self._to_tensor(self.obs)
+        _, last_value = self._evaluate(last_obs)
+        return Rollout(obs_buf, actions, rewards, terminated, truncated, values, log_probs,
+                       final_values, last_obs, last_value, episodes)
+
+
+def episode_stats(info: dict, step: int) -> list[EpisodeStats]:
+    """Finished episodes reported by gymnasium's ``RecordEpisodeStatistics`` in a vector step."""
+    if "episode" not in info:
+        return []
+    ep = info["episode"]
+    mask = info.get("_episode", np.ones_like(ep["r"], dtype=bool))
+    return [EpisodeStats(float(ep["r"][i]), int(ep["l"][i]), step) for i in np.flatnonzero(mask)]
+
+
+@torch.no_grad()
+def play_episode(env, model: Model, greedy: bool = True, seed: int | None = None, device: torch.device | str = "cpu",
+                 max_steps: int = 100_000, render: bool = False) -> tuple[float, list[np.ndarray]]:
+    """Play one episode in a single env; return its raw return and, with ``render``, its frames.
+
+    ``greedy`` picks the most likely action, the usual way to report a trained policy's score.
+    The raw return comes from ``RecordEpisodeStatistics`` when the env has it (unclipped score).
+    """
+    obs, _ = env.reset(seed=seed)
+    frames = [env.render()] if render else []
+    total, info = 0.0, {}
+    for _ in range(max_steps):
+        dist, _ = model(torch.as_tensor(np.asarray(obs), device=device).unsqueeze(0))
+        action = dist.probs.argmax(-1) if greedy else dist.sample()
+        obs, reward, term, trunc, info = env.step(int(action.item()))
+        total += float(reward)
+        if render:
+            frames.append(env.render())
+        if term or trunc:
+            break
+    return (float(info["episode"]["r"]) if "episode" in info else total), frames
+
+
+def evaluate(env, model: Model, episodes: int = 10, greedy: bool = True, seed: int | None = None,
+             device: torch.device | str = "cpu", max_steps: int = 100_000) -> list[float]:
+    """Raw returns of ``episodes`` full episodes in a single env (seeds ``seed``, ``seed+1``, ...)."""
+    return [play_episode(env, model, greedy, None if seed is None else seed + k, device, max_steps)[0]
+            for k in range(episodes)]

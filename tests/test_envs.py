@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from course_lib import envs
+from course_lib.runners import episode_stats
+
+
+def run_until_episode_ends(vec, max_steps, seed=0):
+    vec.action_space.seed(seed)
+    total = np.zeros(vec.num_envs)
+    for _ in range(max_steps):
+        obs, reward, term, trunc, info = vec.step(vec.action_space.sample())
+        total += reward
+        finished = episode_stats(info, 0)
+        if finished:
+            done = np.flatnonzero(np.asarray(term) | np.asarray(trunc))
+            return obs, finished, info, done, total
+    raise AssertionError("no episode ended")
+
+
+def test_cartpole_vec_same_step_autoreset_and_raw_statistics():
+    vec = envs.make_cartpole_vec(4, seed=0)
+    assert vec.single_observation_space.shape == (4,) and vec.single_action_space.n == 2
+    obs, finished, info, done, total = run_until_episode_ends(vec, 500)
+    i = done[0]
+    # Same-step autoreset: the returned obs starts a new episode, the real last one is in final_obs.
+    assert np.abs(obs[i]).max() <= 0.05
+    assert not np.allclose(info["final_obs"][i], obs[i])
+    assert finished[0].ret == finished[0].length == total[i]  # reward 1 per step, raw return
+    vec.close()
+
+
+def test_cartpole_single_env_is_seeded():
+    a, b = envs.make_cartpole(seed=3), envs.make_cartpole(seed=3)
+    np.testing.assert_array_equal(a.reset(seed=3)[0], b.reset(seed=3)[0])
+
+
+def test_atari_vec_preprocessing_clipping_and_raw_returns():
+    vec = envs.make_atari_vec("pong", num_envs=2, seed=0)
+    assert vec.single_observation_space.shape == (4, 84, 84)
+    assert vec.single_observation_space.dtype == np.uint8
+    assert vec.single_action_space.n == 6
+    rewards_seen = set()
+    vec.action_space.seed(0)
+    for _ in range(3000):
+        _, reward, _, _, info = vec.step(vec.action_space.sample())
+        rewards_seen |= set(np.asarray(reward).tolist())
+        finished = episode_stats(info, 0)
+        if finished:
+            break
+    assert rewards_seen <= {-1, 0, 1}
+    # A random Pong player loses about 21-0: the raw score, not a clipped or per-life value.
+    assert finished and -21 <= finished[0].ret <= -15 and finished[0].length > 500
+    vec.close()
+
+
+def test_atari_single_env_matches_vector_observation_format():
+    env = envs.make_atari("pong", seed=0)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    assert env.render().shape == (210, 160, 3)
+    env.close()
+
+
+def test_doom_config_is_the_fast_copy():
+    text = envs.doom_config_path().read_text()
+    assert "RES_160X120" in text and "GRAY8" in text
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_doom_vec_defend_the_center(asynchronous):
+    vec = envs.make_doom_vec(num_envs=2, seed=0, asynchronous=asynchronous)
+    assert vec.single_observation_space.shape == (4, 84, 84)
+    assert vec.single_action_space.n == 4  # noop, turn left, turn right, attack
+    obs, finished, _, _, _ = run_until_episode_ends(vec, 2000)
+    assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8
+    # Random play dies: a kill is +1, death -1.
+    assert finished[0].ret >= -1 and finished[0].length > 0
+    vec.close()
+
+
+def test_doom_single_env_renders_for_video():
+    env = envs.make_doom(seed=0, render_mode="rgb_array")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (4, 84, 84)
+    assert env.render().shape == (120, 160, 3)
+    env.close()
