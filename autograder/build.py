@@ -1,0 +1,74 @@
+"""The course's main job (``make course``): release, run every notebook, grade, report.
+
+1. regenerate the student notebooks in ``notebooks/`` from ``solutions/`` (nbgrader);
+2. execute every solution notebook in fast mode into ``build/executed/`` (executed copy, HTML
+   export with its plots and embedded videos);
+3. grade the reference solutions and the blank student notebooks with nbgrader's autograde;
+4. print a grade table: the reference must get full marks, the blank copy zero on every exercise.
+
+Exit status 1 when a notebook fails to run or a grade is not what it must be.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbconvert import HTMLExporter
+
+from autograder.grading import autograde, table
+from autograder.release import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids, course_env, release
+
+BUILD = ROOT / "build"
+
+
+def execute(notebook: Path, out_dir: Path, timeout: int = 600) -> Path:
+    """Run a notebook top to bottom in fast mode; write the executed copy and its HTML export."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(out_dir)}}).execute()
+    out = out_dir / notebook.name
+    nbformat.write(nb, out)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    out.with_suffix(".html").write_text(html)
+    return out
+
+
+def main() -> int:
+    os.environ.update(course_env(COURSE_FAST="1"))
+    for path in release():
+        print("released", path.relative_to(ROOT))
+
+    ok = True
+    for aid in assignment_ids():
+        start = time.time()
+        try:
+            out = execute(SOLUTIONS / f"{aid}.ipynb", BUILD / "executed")
+            print(f"executed {aid} in {time.time() - start:.0f} s -> {out.relative_to(ROOT)} (+ .html)")
+        except Exception as exc:  # report every notebook, then fail
+            ok = False
+            print(f"FAILED to execute {aid}: {type(exc).__name__}: {str(exc)[-2000:]}")
+
+    course_dir = BUILD / "nbgrader"
+    shutil.rmtree(course_dir, ignore_errors=True)
+    submissions = {
+        "reference": {aid: SOLUTIONS / f"{aid}.ipynb" for aid in assignment_ids()},
+        "blank": {aid: NOTEBOOKS / f"{aid}.ipynb" for aid in assignment_ids()},
+    }
+    grades = autograde(course_dir, submissions)
+    print()
+    print(table(grades))
+    for g in grades:
+        expected_ok = (g.total == g.max_total) if g.student == "reference" else all(v == 0 for v in g.exercises.values())
+        if not expected_ok or g.status != "graded":
+            ok = False
+            print(f"UNEXPECTED: {g.student} got {g.total:g}/{g.max_total:g} on {g.notebook} ({g.status})")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

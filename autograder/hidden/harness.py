@@ -1,0 +1,50 @@
+"""Run a list of weighted checks on a student's function and turn them into partial credit.
+
+nbgrader gives a test cell the points of its last expression when that is a number, so each
+hidden test cell ends with ``grade_...(fn)`` and gets ``points * (weight passed / weight total)``.
+Every check prints one line a student can act on; nothing goes to stderr (which would zero the
+cell) and no exception escapes (which would hide the partial credit).
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable
+
+from course_lib.checks import CheckFailed, stderr_to_stdout
+
+
+@dataclass
+class Report:
+    title: str
+    points: float
+    results: list[tuple[str, float, str | None]] = field(default_factory=list)
+
+    def check(self, name: str, weight: float, run: Callable[[], None]) -> bool:
+        """Run one check; a failure message (or the student's exception) is recorded, not raised."""
+        try:
+            with stderr_to_stdout():
+                run()
+        except CheckFailed as failure:
+            self.results.append((name, weight, str(failure)))
+            return False
+        except NotImplementedError:
+            self.results.append((name, weight, "not written yet (NotImplementedError)."))
+            return False
+        except Exception as exc:  # the student's code raised: report where, not the hidden code
+            frames = [f for f in traceback.extract_tb(exc.__traceback__) if "autograder" not in f.filename]
+            where = f" (line {frames[-1].lineno} of your cell)" if frames else ""
+            self.results.append((name, weight, f"your code raised {type(exc).__name__}: {exc}{where}"))
+            return False
+        self.results.append((name, weight, None))
+        return True
+
+    def score(self) -> float:
+        """Print the report and return the points earned (what nbgrader records)."""
+        total = sum(w for _, w, _ in self.results) or 1.0
+        earned = sum(w for _, w, msg in self.results if msg is None)
+        points = round(self.points * earned / total, 2)
+        print(f"{self.title}: {points:g} / {self.points:g} points")
+        for name, _, msg in self.results:
+            print(f"  {'PASS' if msg is None else 'FAIL'}  {name}" + ("" if msg is None else "\n        " + msg.replace("\n", "\n        ")))
+        return points

@@ -1,0 +1,15 @@
+# nbgrader settings shared by every command of the course (release, grade).
+# The course directory itself (CourseDirectory.root) is given on the command line: the commands
+# build it under build/ from solutions/, so the repository keeps a single source.
+c = get_config()  # noqa: F821
+
+c.CourseDirectory.course_id = "actor-critic-rl"
+
+# What a student sees in place of a solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Grading runs every notebook in fast mode (nbgrader sets NBGRADER_EXECUTION, which
+# course_lib.runtime.fast_mode() reads); a cell that still runs this long is stuck.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True

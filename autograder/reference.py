@@ -1,0 +1,31 @@
+"""The reference implementations, read from the solution notebooks themselves.
+
+Each reference lives in one place: the solution cell of ``solutions/NN_*.ipynb``. The hidden
+checks (and the scripts that train the shipped agents) execute those cells instead of keeping a
+second copy that could drift from what the notebook teaches.
+"""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from types import SimpleNamespace
+
+import nbformat
+
+SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
+
+
+@functools.cache
+def reference(notebook: str) -> SimpleNamespace:
+    """Execute every nbgrader solution cell of ``solutions/<notebook>.ipynb`` and return its names.
+
+    Solution cells are written to be self-contained (their imports sit in the cell, outside the
+    solution markers), so this needs nothing else from the notebook.
+    """
+    nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", as_version=4)
+    namespace: dict = {"__name__": f"reference_{notebook}"}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution"):
+            exec(compile(cell.source, f"<solutions/{notebook}.ipynb:{meta['grade_id']}>", "exec"), namespace)
+    return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})

@@ -1,0 +1,113 @@
+"""Generate the student notebooks in ``notebooks/`` from the one source in ``solutions/``.
+
+This is nbgrader's own ``generate_assignment`` step (it clears the solutions between
+``### BEGIN SOLUTION``/``### END SOLUTION``, strips the hidden tests, locks and checksums the
+graded cells), run in a throw-away course directory so the repository keeps one copy of each
+notebook. ``--check`` regenerates into a temporary folder and fails when ``notebooks/`` is stale.
+
+    python -m autograder.release           # regenerate notebooks/
+    python -m autograder.release --check   # exit 1 if notebooks/ differs from a fresh release
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTIONS = ROOT / "solutions"
+NOTEBOOKS = ROOT / "notebooks"
+CONFIG = ROOT / "autograder" / "nbgrader_config.py"
+
+
+def assignment_ids() -> list[str]:
+    """Each solution notebook is one nbgrader assignment named after the file (``01_policy_gradient``)."""
+    return sorted(p.stem for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run an nbgrader command on a course directory with the course's config."""
+    course_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(CONFIG, course_dir / "nbgrader_config.py")  # nbgrader reads its config from the cwd
+    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}", "--log-level=WARN"]
+    env = course_env()
+    proc = subprocess.run(cmd, cwd=course_dir, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def course_env(**extra: str) -> dict[str, str]:
+    """Environment for nbgrader and its kernels: the hidden checks importable, this venv's tools on PATH."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    pythonpath = os.pathsep.join(p for p in [str(ROOT), os.environ.get("PYTHONPATH", "")] if p)
+    return {**os.environ, "PATH": path, "PYTHONPATH": pythonpath, **extra}
+
+
+def generate(course_dir: Path, ids: list[str] | None = None) -> dict[str, Path]:
+    """Copy each solution into ``course_dir/source`` and release it; return the released notebooks."""
+    released = {}
+    for aid in ids or assignment_ids():
+        src = course_dir / "source" / aid
+        src.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(SOLUTIONS / f"{aid}.ipynb", src / f"{aid}.ipynb")
+        nbgrader(course_dir, "generate_assignment", aid, "--force")
+        released[aid] = course_dir / "release" / aid / f"{aid}.ipynb"
+    return released
+
+
+def normalized(path: Path) -> str:
+    """Notebook text as committed: no outputs, no execution counts, stable formatting."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nbformat.writes(nb) + "\n"
+
+
+def release(out_dir: Path = NOTEBOOKS) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for aid, path in generate(Path(tmp)).items():
+            target = out_dir / f"{aid}.ipynb"
+            target.write_text(normalized(path))
+            written.append(target)
+    return written
+
+
+def stale(out_dir: Path = NOTEBOOKS) -> list[str]:
+    """Names of student notebooks that are missing, outdated, or have no source any more."""
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = release(Path(tmp))
+        problems = [p.name for p in fresh
+                    if not (out_dir / p.name).exists() or (out_dir / p.name).read_text() != p.read_text()]
+    expected = {p.name for p in fresh}
+    problems += [p.name for p in out_dir.glob("*.ipynb") if p.name not in expected]
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date")
+    args = parser.parse_args(argv)
+    if args.check:
+        problems = stale()
+        if problems:
+            print("notebooks/ is stale, run `python -m autograder.release`:", ", ".join(problems))
+            return 1
+        print("notebooks/ is up to date")
+        return 0
+    for path in release():
+        print("wrote", path.relative_to(ROOT))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

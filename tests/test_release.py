@@ -1,0 +1,63 @@
+"""notebooks/ is generated from solutions/ by nbgrader, is up to date, and gives nothing away."""
+import re
+
+import nbformat
+import pytest
+
+from autograder import release
+
+SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
+
+
+def secret_lines(notebook_id):
+    """Every non-trivial line inside a solution or hidden-test block of the source notebook."""
+    nb = nbformat.read(release.SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
+    lines = set()
+    for cell in nb.cells:
+        for block in SOLUTION_BLOCK.findall(cell.source) + HIDDEN_BLOCK.findall(cell.source):
+            lines |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
+    return lines
+
+
+def test_every_solution_has_a_student_notebook():
+    assert release.assignment_ids(), "no solution notebooks found"
+    assert sorted(p.stem for p in release.NOTEBOOKS.glob("*.ipynb")) == release.assignment_ids()
+
+
+def test_student_notebooks_are_not_stale():
+    assert release.stale() == [], "run `python -m autograder.release` and commit notebooks/"
+
+
+@pytest.mark.parametrize("notebook_id", release.assignment_ids())
+def test_student_notebook_holds_no_solution_or_hidden_test(notebook_id):
+    student = (release.NOTEBOOKS / f"{notebook_id}.ipynb").read_text()
+    assert "BEGIN SOLUTION" not in student and "HIDDEN TESTS" not in student
+    assert "autograder" not in student  # the hidden checks are called from hidden-test blocks only
+    secrets = secret_lines(notebook_id)
+    assert secrets, "the source notebook should have solution blocks"
+    leaked = [line for line in secrets if line in student]
+    assert leaked == []
+
+
+@pytest.mark.parametrize("notebook_id", release.assignment_ids())
+def test_student_notebook_is_committed_without_outputs(notebook_id):
+    nb = nbformat.read(release.NOTEBOOKS / f"{notebook_id}.ipynb", as_version=4)
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    assert any("raise NotImplementedError()" in c.source for c in nb.cells)
+
+
+@pytest.mark.parametrize("notebook_id", release.assignment_ids())
+def test_solution_notebook_is_committed_without_outputs(notebook_id):
+    nb = nbformat.read(release.SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_stale_detects_an_edited_student_notebook(tmp_path):
+    for nb_id in release.assignment_ids():
+        (tmp_path / f"{nb_id}.ipynb").write_text((release.NOTEBOOKS / f"{nb_id}.ipynb").read_text())
+    first = release.assignment_ids()[0]
+    edited = (tmp_path / f"{first}.ipynb").read_text().replace("raise NotImplementedError()", "pass", 1)
+    (tmp_path / f"{first}.ipynb").write_text(edited)
+    (tmp_path / "99_orphan.ipynb").write_text("{}")
+    assert sorted(release.stale(tmp_path)) == sorted([f"{first}.ipynb", "99_orphan.ipynb"])
