@@ -19,13 +19,15 @@ SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 def reference(notebook: str) -> SimpleNamespace:
     """Execute every nbgrader solution cell of ``solutions/<notebook>.ipynb`` and return its names.
 
-    Solution cells are written to be self-contained (their imports sit in the cell, outside the
-    solution markers), so this needs nothing else from the notebook.
+    Cells tagged ``reference`` are executed too: code that is not an exercise but that other
+    tools reuse (the A2C update step that also trains the shipped Pong agent). All these cells
+    are self-contained (their imports sit in the cell), so nothing else from the notebook runs.
     """
     nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", as_version=4)
     namespace: dict = {"__name__": f"reference_{notebook}"}
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("solution"):
-            exec(compile(cell.source, f"<solutions/{notebook}.ipynb:{meta['grade_id']}>", "exec"), namespace)
+        if cell.cell_type == "code" and (meta.get("solution") or "reference" in cell.metadata.get("tags", [])):
+            name = meta.get("grade_id", cell.get("id", "cell"))
+            exec(compile(cell.source, f"<solutions/{notebook}.ipynb:{name}>", "exec"), namespace)
     return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})

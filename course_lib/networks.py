@@ -11,6 +11,8 @@ head; zero biases.
 from __future__ import annotations
 
 import math
+from importlib import resources
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -89,3 +91,20 @@ def load_checkpoint(model: nn.Module, path, device: torch.device | str = "cpu") 
     model.load_state_dict(state)
     model.to(device)
     return ckpt.get("meta", {})
+
+
+PRETRAINED = {"pong_a2c": lambda: NatureCNNActorCritic(n_actions=6)}
+
+
+def pretrained_path(name: str, suffix: str = ".pt") -> Path:
+    """Where a shipped agent's files are: weights (``.pt``), learning curve (``.json``, ``.png``)."""
+    return Path(str(resources.files("course_lib") / "pretrained" / f"{name}{suffix}"))
+
+
+def load_pretrained(name: str, device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """A trained agent that ships with course_lib, in eval mode, and its metadata (score, steps, command)."""
+    if name not in PRETRAINED:
+        raise KeyError(f"no pretrained agent {name!r}; there are: {', '.join(PRETRAINED)}")
+    model = PRETRAINED[name]()
+    meta = load_checkpoint(model, pretrained_path(name), device)
+    return model.eval(), meta

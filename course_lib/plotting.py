@@ -1,6 +1,8 @@
 """Learning curves against environment steps, and the diagnostics panel of an actor-critic."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -64,3 +66,14 @@ def plot_diagnostics(history: History, names: Sequence[str] = DIAGNOSTICS, windo
     fig.tight_layout()
     return fig
 
+
+
+def plot_curve_file(path: str | Path, window: int = 50):
+    """The learning curve saved with a pretrained agent (``{"meta": ..., "episodes": [[step, return], ...]}``)."""
+    data = json.loads(Path(path).read_text())
+    meta = data.get("meta", {})
+    episodes = [EpisodeStats(float(ret), 0, int(step)) for step, ret in data["episodes"]]
+    title = f"{meta.get('algorithm', 'training')} on {meta.get('game', '?')}"
+    if "train_minutes" in meta:
+        title += f": {meta['train_minutes']:g} min on 2 CPU cores"
+    return plot_learning_curve(episodes, window=window, title=title)

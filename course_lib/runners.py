@@ -172,3 +172,25 @@ def evaluate(env, model: Model, episodes: int = 10, greedy: bool = True, seed: i
     """Raw returns of ``episodes`` full episodes in a single env (seeds ``seed``, ``seed+1``, ...)."""
     return [play_episode(env, model, greedy, None if seed is None else seed + k, device, max_steps)[0]
             for k in range(episodes)]
+
+
+@torch.no_grad()
+def evaluate_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = None,
+                 seed: int | None = None, device: torch.device | str = "cpu") -> list[float]:
+    """The first episode's raw return in each env of a vector env (make it with unclipped rewards).
+
+    One episode per env, all played at once: ten Pong games cost about what one does. With
+    ``max_steps``, episodes still running then report their return so far (fast mode).
+    """
+    obs, _ = envs.reset(seed=seed)
+    totals = np.zeros(envs.num_envs)
+    running = np.ones(envs.num_envs, dtype=bool)
+    steps = 0
+    while running.any() and (max_steps is None or steps < max_steps):
+        dist, _ = model(torch.as_tensor(np.asarray(obs), device=device))
+        actions = dist.probs.argmax(-1) if greedy else dist.sample()
+        obs, reward, term, trunc, _ = envs.step(actions.cpu().numpy())
+        totals += np.where(running, np.asarray(reward, dtype=float), 0.0)
+        running &= ~(np.asarray(term) | np.asarray(trunc))
+        steps += 1
+    return totals.tolist()

@@ -51,13 +51,14 @@ def show_video(path: str | Path, width: int = 400):
 
 
 def record_video(make_env: Callable[[], object], model: Model, path: str | Path, episodes: int = 1,
-                 max_steps: int = 10_000, fps: int = 30, seed: int = 0, scale: int = 1) -> tuple[Path, list[float]]:
+                 max_steps: int = 10_000, fps: int = 30, seed: int = 0, scale: int = 1,
+                 greedy: bool = True) -> tuple[Path, list[float]]:
     """Record ``episodes`` episodes back to back into one mp4; return its path and the raw returns."""
     env = make_env()
     frames, returns = [], []
     try:
         for k in range(episodes):
-            ret, episode_frames = play_episode(env, model, seed=seed + k, max_steps=max_steps, render=True)
+            ret, episode_frames = play_episode(env, model, greedy, seed + k, max_steps=max_steps, render=True)
             frames += episode_frames
             returns.append(ret)
     finally:

@@ -47,3 +47,15 @@ def test_half_precision_checkpoint_round_trip(tmp_path):
     for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert b.dtype == torch.float32, k
         torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_pretrained_files_live_in_the_package():
+    path = networks.pretrained_path("pong_a2c", ".json")
+    assert path.parent.name == "pretrained" and path.parent.parent.name == "course_lib" and path.suffix == ".json"
+
+
+def test_unknown_pretrained_agent_is_a_clear_error():
+    import pytest
+
+    with pytest.raises(KeyError, match="there are: pong_a2c"):
+        networks.load_pretrained("breakout_dqn")

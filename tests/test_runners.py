@@ -75,3 +75,11 @@ def test_play_episode_and_evaluate_report_raw_returns():
 def test_evaluate_stops_at_max_steps(greedy):
     env = CountdownEnv(terminate_after=10_000)
     assert runners.evaluate(env, ValueIsTenTimesObs(), episodes=1, greedy=greedy, max_steps=25) == [25.0]
+
+
+def test_evaluate_vec_scores_the_first_episode_of_each_env():
+    from analytic_envs import countdown_vec
+
+    vec = countdown_vec(3, terminate_after=4)
+    assert runners.evaluate_vec(vec, ValueIsTenTimesObs(), seed=0) == [4.0, 4.0, 4.0]
+    assert runners.evaluate_vec(vec, ValueIsTenTimesObs(), max_steps=2, seed=0) == [2.0, 2.0, 2.0]
