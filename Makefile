@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup course test notebooks lab clean
+.PHONY: setup course test notebooks lab clean grader-setup grade
 
 setup: $(VENV)/.installed
 
@@ -33,3 +33,11 @@ lab: setup
 
 clean:
 	rm -rf build
+
+# Instructors: the grading sandbox needs bubblewrap (Debian/Ubuntu package; run as root).
+grader-setup:
+	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
+
+# make grade SUBMISSIONS=path/to/zip-or-folder OUT=results
+grade: setup
+	$(PY) -m autograder.grade "$(SUBMISSIONS)" --out "$(OUT)"

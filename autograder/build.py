@@ -3,7 +3,8 @@
 1. regenerate the student notebooks in ``notebooks/`` from ``solutions/`` (nbgrader);
 2. execute every solution notebook in fast mode into ``build/executed/`` (executed copy, HTML
    export with its plots and embedded videos);
-3. grade the reference solutions and the blank student notebooks with nbgrader's autograde;
+3. grade the reference solutions and the blank student notebooks with the class grading command
+   (``autograder.grade``: nbgrader's autograde, sandboxed when bubblewrap is there);
 4. print a grade table: the reference must get full marks, the blank copy zero on every exercise.
 
 Exit status 1 when a notebook fails to run or a grade is not what it must be.
@@ -20,7 +21,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-from autograder.grading import autograde, table
+from autograder.grade import Options, grade_class
+from autograder.grading import table
 from autograder.release import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids, course_env, release
 
 BUILD = ROOT / "build"
@@ -53,13 +55,15 @@ def main() -> int:
             ok = False
             print(f"FAILED to execute {aid}: {type(exc).__name__}: {str(exc)[-2000:]}")
 
-    course_dir = BUILD / "nbgrader"
-    shutil.rmtree(course_dir, ignore_errors=True)
-    submissions = {
-        "reference": {aid: SOLUTIONS / f"{aid}.ipynb" for aid in assignment_ids()},
-        "blank": {aid: NOTEBOOKS / f"{aid}.ipynb" for aid in assignment_ids()},
-    }
-    grades = autograde(course_dir, submissions)
+    # The class: a "reference" student who hands in the solutions, a "blank" one who hands in
+    # the untouched student notebooks; graded like any class, in BUILD/grades.
+    submissions = BUILD / "class"
+    shutil.rmtree(submissions, ignore_errors=True)
+    for student, folder in [("reference", SOLUTIONS), ("blank", NOTEBOOKS)]:
+        (submissions / student).mkdir(parents=True)
+        for aid in assignment_ids():
+            shutil.copy2(folder / f"{aid}.ipynb", submissions / student / f"{aid}.ipynb")
+    grades, _ = grade_class(submissions, BUILD / "grades", Options(workers=2), progress=False)
     print()
     print(table(grades))
     for g in grades:

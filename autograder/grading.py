@@ -1,19 +1,14 @@
-"""Grade notebooks with nbgrader's own pipeline and read the scores back from its gradebook.
+"""Read scores back from an nbgrader gradebook, per exercise, and show them as a table.
 
-The course directory is made under ``build/`` from ``solutions/`` (``release.generate``), so the
-gradebook always knows the current graded cells, hidden tests included. Each exercise owns the
-graded cells whose ``grade_id`` starts with its name (``returns_visible`` and ``returns_hidden``
-make the exercise ``returns``).
+Each exercise owns the graded cells whose ``grade_id`` starts with its name (``returns_visible``
+and ``returns_hidden`` make the exercise ``returns``). The grading itself is ``autograder.grade``.
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
-
-from autograder.release import generate, nbgrader
 
 
 def exercise_of(grade_id: str) -> str:
@@ -27,6 +22,7 @@ class NotebookGrade:
     exercises: dict[str, float] = field(default_factory=dict)
     max_exercises: dict[str, float] = field(default_factory=dict)
     status: str = "graded"
+    message: str = ""
 
     @property
     def total(self) -> float:
@@ -35,25 +31,6 @@ class NotebookGrade:
     @property
     def max_total(self) -> float:
         return round(sum(self.max_exercises.values()), 2)
-
-
-def autograde(course_dir: Path, submissions: dict[str, dict[str, Path]]) -> list[NotebookGrade]:
-    """Grade ``{student: {notebook_id: path}}``; one ``NotebookGrade`` per student and notebook."""
-    notebook_ids = sorted({nb for nbs in submissions.values() for nb in nbs})
-    generate(course_dir, notebook_ids)
-    grades = []
-    for student, notebooks in sorted(submissions.items()):
-        for nb_id, path in sorted(notebooks.items()):
-            target = course_dir / "submitted" / student / nb_id / f"{nb_id}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-            status = "graded"
-            try:
-                nbgrader(course_dir, "autograde", nb_id, f"--student={student}", "--force")
-            except RuntimeError:
-                status = "error"
-            grades.append(read_grade(course_dir, student, nb_id, status))
-    return grades
 
 
 def read_grade(course_dir: Path, student: str, nb_id: str, status: str = "graded") -> NotebookGrade:

@@ -13,3 +13,10 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # course_lib.runtime.fast_mode() reads); a cell that still runs this long is stuck.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# Feedback shows each test cell's source: strip the hidden-test blocks first (they only call
+# autograder.hidden, but students need not see even that).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -4,7 +4,7 @@ import pytest
 
 from autograder.hidden import nb01
 from autograder.reference import reference
-from submissions import MISTAKES, function_from
+from autograder.fixture_class import MISTAKES, function_from
 
 REF = reference("01_policy_gradient")
 

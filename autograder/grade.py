@@ -1,0 +1,263 @@
+"""Grade a whole class with nbgrader, in parallel and sandboxed, and write grades and feedback.
+
+    python -m autograder.grade SUBMISSIONS --out RESULTS [--workers N]
+
+SUBMISSIONS is a zip or a folder (naming rule in ``autograder/collect.py`` and the README).
+RESULTS receives ``grades.csv`` (a row per student and notebook: status, total, points per
+exercise, a message), ``unmapped.csv`` (files that could not be matched to a student and a
+notebook), ``feedback/<student>/<notebook>.html``, and ``work/`` (nbgrader's course folders).
+
+Every student is graded in a course folder of their own (a copy of one generated gradebook), so
+parallel workers never write to the same gradebook, and a re-run starts each student afresh:
+the same submission always gets the same grade. ``grades.csv`` keeps one row per student and
+notebook: a re-run replaces the rows it grades and keeps the others.
+Statuses: ``graded``, ``timeout`` (a cell or the whole notebook ran out of time; the cells that
+finished still count), ``error`` (the notebook could not be graded, e.g. its kernel died),
+``invalid-notebook`` (not JSON, not a notebook), each with zero points where nothing was graded.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import html
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from autograder import sandbox
+from autograder.collect import Submission, collect, repair, unpack
+from autograder.grading import NotebookGrade, read_grade, table
+from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate
+
+FIRST_SANDBOX_UID = 61000
+
+
+@dataclass
+class Options:
+    workers: int = os.cpu_count() or 1
+    notebook_timeout: int = 600  # seconds for one notebook, kernel start to last cell
+    cell_timeout: int = 120
+    sandbox: str = "auto"  # auto: on when bwrap, prlimit and root are there
+    memory_gb: float = 4.0
+    cpu_seconds: int = 900
+
+    def use_sandbox(self) -> bool:
+        if self.sandbox == "off":
+            return False
+        if self.sandbox == "on" and not sandbox.available():
+            raise SystemExit("--sandbox on needs bubblewrap, prlimit and root (apt-get install bubblewrap)")
+        return sandbox.available()
+
+
+class Grader:
+    def __init__(self, out: Path, options: Options):
+        self.out, self.options = out.resolve(), options
+        self.work = self.out / "work"
+        self.template = self.work / "_template"
+        self.sandboxed = options.use_sandbox()
+
+    def prepare(self, notebook_ids: list[str]) -> dict[str, nbformat.NotebookNode]:
+        """One nbgrader generate for the class; every student's course folder copies its gradebook."""
+        shutil.rmtree(self.template, ignore_errors=True)
+        released = generate(self.template, notebook_ids)
+        if self.sandboxed:
+            sandbox.install_kernelspec(self.work / "_jupyter")
+            sandbox.stage_hidden_checks(ROOT, self.work / "_stage")
+        return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
+
+    def _course_dir(self, student: str) -> Path:
+        course = self.work / student
+        shutil.rmtree(course, ignore_errors=True)
+        (course / "runtime").mkdir(parents=True)
+        shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
+        shutil.copytree(self.template / "source", course / "source")
+        config = CONFIG.read_text() + f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
+        if self.sandboxed:
+            config += (f"c.Execute.kernel_name = {sandbox.KERNEL_NAME!r}\n"
+                       "c.KernelManager.transport = 'ipc'\n"
+                       f"c.KernelManager.ip = {str(course / 'runtime' / 'kernel')!r}\n")
+        (course / "nbgrader_config.py").write_text(config)
+        return course
+
+    def _env(self, course: Path, student: str, uid: int, hide: list[Path]) -> dict[str, str]:
+        env = course_env(JUPYTER_RUNTIME_DIR=str(course / "runtime"))
+        if self.sandboxed:
+            env["JUPYTER_PATH"] = str(self.work / "_jupyter")
+            env.update(sandbox.sandbox_env(
+                work=course / "autograded" / student, runtime=course / "runtime", stage=self.work / "_stage",
+                hide=hide, uid=uid, memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
+        return env
+
+    def _nbgrader(self, course: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}", "--log-level=WARN"]
+        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, start_new_session=True)
+        try:
+            output, _ = proc.communicate(timeout=self.options.notebook_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # nbgrader, its kernel and anything the kernel started
+            proc.communicate()
+            raise
+        return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
+
+    def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int,
+                      hide: list[Path]) -> list[NotebookGrade]:
+        course = self._course_dir(student)
+        (course / "autograded" / student).mkdir(parents=True)
+        env = self._env(course, student, uid, hide)
+        return [self._grade_notebook(course, env, sub, releases[sub.notebook]) for sub in subs]
+
+    def _grade_notebook(self, course: Path, env: dict, sub: Submission, release) -> NotebookGrade:
+        notes, status, message = list(sub.notes), sub.status, ""
+        if status == "graded":
+            nb = nbformat.read(sub.path, as_version=4)
+            notes += repair(nb, release)
+            target = course / "submitted" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, target)
+            try:
+                proc = self._nbgrader(course, env, "autograde", sub.notebook, f"--student={sub.student}", "--force")
+                if proc.returncode != 0:
+                    status, message = "error", _nbgrader_error(proc.stdout)
+            except subprocess.TimeoutExpired:
+                status, message = "timeout", f"the notebook did not finish in {self.options.notebook_timeout} s"
+        grade = read_grade(course, sub.student, sub.notebook, status)
+        autograded = course / "autograded" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
+        if grade.status == "graded" and autograded.exists() and _timed_out_cells(autograded):
+            grade.status = "timeout"
+            message = f"cell(s) stopped after {self.options.cell_timeout} s: {', '.join(_timed_out_cells(autograded))}"
+        grade.message = "; ".join(filter(None, [message, *notes]))
+        self._feedback(course, env, grade, autograded.exists() and status != "timeout")
+        return grade
+
+    def _feedback(self, course: Path, env: dict, grade: NotebookGrade, from_nbgrader: bool) -> None:
+        out = self.out / "feedback" / grade.student / f"{grade.notebook}.html"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        made = course / "feedback" / grade.student / grade.notebook / f"{grade.notebook}.html"
+        if from_nbgrader:
+            try:
+                self._nbgrader(course, env, "generate_feedback", grade.notebook, f"--student={grade.student}", "--force")
+            except subprocess.TimeoutExpired:
+                pass
+        if made.exists():
+            text = made.read_text()
+            if grade.message:
+                banner = f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: {html.escape(grade.message)}</div>'
+                text = text.replace("<body>", "<body>" + banner, 1)
+            out.write_text(text)
+        else:
+            out.write_text(f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
+                           f"<p>{html.escape(grade.message or 'no feedback')}</p>"
+                           f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
+
+
+def _nbgrader_error(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for key in ("DeadKernelError", "Kernel died", "MemoryError", "CellTimeoutError"):
+        if any(key in line for line in lines):
+            return {"DeadKernelError": "the kernel died (out of memory, or the process was killed)",
+                    "Kernel died": "the kernel died (out of memory, or the process was killed)",
+                    "MemoryError": "out of memory", "CellTimeoutError": "a cell ran out of time"}[key]
+    return "nbgrader could not grade this notebook: " + (lines[-1][:300] if lines else "no output")
+
+
+def _timed_out_cells(path: Path) -> list[str]:
+    nb = nbformat.read(path, as_version=4)
+    return [c.get("id", "?") for c in nb.cells if c.cell_type == "code" and any(
+        o.get("output_type") == "error" and "Timeout" in o.get("ename", "") for o in c.get("outputs", []))]
+
+
+def grade_class(submissions: Path, out: Path, options: Options | None = None, progress: bool = True):
+    """Grade every notebook of every student; return (grades, unmapped files)."""
+    from course_lib.runtime import progress as bar
+
+    options = options or Options()
+    grader = Grader(out, options)
+    releases = grader.prepare(assignment_ids())
+    root = unpack(submissions.resolve(), grader.work / "_incoming")
+    collected = collect(root, releases)
+    by_student: dict[str, list[Submission]] = {}
+    for sub in collected.submissions:
+        by_student.setdefault(sub.student, []).append(sub)
+    hide = sorted({ROOT, grader.out, root, submissions.resolve().parent if submissions.is_file() else root})
+    uids: queue.Queue[int] = queue.Queue()
+    for k in range(options.workers):
+        uids.put(FIRST_SANDBOX_UID + k)
+
+    def work(student):
+        uid = uids.get()
+        try:
+            return grader.grade_student(student, by_student[student], releases, uid, hide)
+        finally:
+            uids.put(uid)
+
+    grades: list[NotebookGrade] = []
+    with ThreadPoolExecutor(options.workers) as pool:
+        futures = [pool.submit(work, s) for s in sorted(by_student)]
+        for future in bar(as_completed(futures), total=len(futures), desc="grading", unit="student",
+                          disable=not progress):
+            grades += future.result()
+    grades.sort(key=lambda g: (g.student, g.notebook))
+    write_csv(grades, collected.unmapped, grader.out)
+    return grades, collected.unmapped
+
+
+def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out: Path) -> None:
+    """Write grades.csv: this run's rows replace earlier rows of the same student and notebook,
+    rows of students not graded in this run stay (a partial re-run loses nobody's grade)."""
+    path = out / "grades.csv"
+    fixed = ["student", "notebook", "status", "total", "max_total"]
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    if path.exists():
+        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(path.open())}
+    for g in grades:
+        rows[g.student, g.notebook] = {"student": g.student, "notebook": g.notebook, "status": g.status,
+                                       "total": f"{g.total:g}", "max_total": f"{g.max_total:g}", "message": g.message,
+                                       **{ex: f"{points:g}" for ex, points in g.exercises.items()}}
+    exercises = list(dict.fromkeys(k for r in rows.values() for k in r if k not in fixed + ["message"]))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, [*fixed, *exercises, "message"], restval="")
+        writer.writeheader()
+        writer.writerows(rows[key] for key in sorted(rows))
+    with (out / "unmapped.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "reason"])
+        writer.writerows(unmapped)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("submissions", type=Path, help="a zip file or a folder of submissions")
+    parser.add_argument("--out", type=Path, required=True, help="results folder (grades.csv, feedback/)")
+    defaults = Options()
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="students graded at once")
+    parser.add_argument("--timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
+    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
+    parser.add_argument("--sandbox", choices=["auto", "on", "off"], default=defaults.sandbox)
+    parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="memory limit of a kernel")
+    args = parser.parse_args(argv)
+    options = Options(workers=args.workers, notebook_timeout=args.timeout, cell_timeout=args.cell_timeout,
+                      sandbox=args.sandbox, memory_gb=args.memory_gb)
+    if not options.use_sandbox():
+        print("WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
+              "submissions run with your permissions and network.", file=sys.stderr)
+    grades, unmapped = grade_class(args.submissions, args.out, options)
+    print(table(grades))
+    if unmapped:
+        print(f"\n{len(unmapped)} file(s) not mapped to a student and a notebook:")
+        for path, reason in unmapped:
+            print(f"  {path}: {reason}")
+    print(f"\nwrote {args.out / 'grades.csv'} and {len(grades)} feedback file(s) in {args.out / 'feedback'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
