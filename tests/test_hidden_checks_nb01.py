@@ -57,3 +57,8 @@ def test_hidden_checks_write_nothing_to_stderr(capfd):
 
     assert nb01.grade_discounted_returns(noisy) == 4.0
     assert capfd.readouterr().err == ""
+
+
+def test_a_function_that_does_not_exist_scores_zero_with_a_plain_message(capsys):
+    assert nb01.grade_discounted_returns(None) == 0.0
+    assert "`discounted_returns` is not defined" in capsys.readouterr().out

@@ -1,7 +1,8 @@
 """Run a list of weighted checks on a student's function and turn them into partial credit.
 
 nbgrader gives a test cell the points of its last expression when that is a number, so each
-hidden test cell ends with ``grade_...(fn)`` and gets ``points * (weight passed / weight total)``.
+hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an error in a hidden
+cell would print its source in the feedback) and gets ``points * (weight passed / weight total)``.
 Every check prints one line a student can act on; nothing goes to stderr (which would zero the
 cell) and no exception escapes (which would hide the partial credit).
 """
@@ -38,6 +39,12 @@ class Report:
             return False
         self.results.append((name, weight, None))
         return True
+
+    def missing(self, name: str) -> float:
+        """The function does not exist (its cell raised, was not run, or renamed it): zero, said plainly."""
+        self.results.append((f"`{name}` is defined", 1.0, f"`{name}` is not defined: its cell raised an error or "
+                                                          "was changed; run it and read its error."))
+        return self.score()
 
     def score(self) -> float:
         """Print the report and return the points earned (what nbgrader records)."""

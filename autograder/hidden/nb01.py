@@ -20,6 +20,8 @@ def grade_discounted_returns(fn, points: float = 4.0) -> float:
     ref = reference(NOTEBOOK).discounted_returns
     gen = torch.Generator().manual_seed(2024)
     report = Report("discounted_returns (hidden checks)", points)
+    if fn is None:
+        return report.missing("discounted_returns")
 
     def compare(case, rewards, dones, gamma, hint):
         out = call(fn, rewards, dones, gamma, check_inplace=False)
@@ -59,6 +61,8 @@ def grade_reinforce_loss(fn, points: float = 4.0) -> float:
     ref = reference(NOTEBOOK).reinforce_loss
     gen = torch.Generator().manual_seed(7)
     report = Report("reinforce_loss (hidden checks)", points)
+    if fn is None:
+        return report.missing("reinforce_loss")
     log_probs = -torch.rand(64, generator=gen) * 2
     returns = torch.randn(64, generator=gen) * 20 + 50
 
