@@ -197,7 +197,6 @@ for thread in threads:
 SNOOPER = '''
 import glob
 import os
-import torch
 
 def attempt(what, action):
     try:
@@ -220,15 +219,7 @@ attempt("write into the repository", lambda: open(os.path.join(ROOT, "hacked.txt
 attempt("write into the results", lambda: open(os.path.join(out, "hacked.txt"), "w").write("x"))
 attempt("write into the submissions", lambda: open(os.path.join(__INCOMING__, "hacked.txt"), "w").write("x"))
 attempt("reach the network", lambda: __import__("urllib.request").request.urlopen("http://example.com", timeout=3).read())
-
-def discounted_returns(rewards, dones, gamma):
-    returns = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[0])
-    for t in reversed(range(rewards.shape[0])):
-        running = rewards[t] + gamma * (1 - dones[t]) * running
-        returns[t] = running
-    return returns
-'''
+'''  # followed by the reference answer: the snooper loses nothing by trying
 
 
 def _graded_cells(nb, test_only=False):
@@ -261,7 +252,7 @@ def build(out: Path) -> Path:
     for name, (grade_id, source) in HOSTILE_CODE.items():
         _write(with_cell(solution[NB1], grade_id, source), out / name / f"{NB1}.ipynb")
     snooper = (SNOOPER.replace("__ROOT__", repr(str(ROOT))).replace("__NB__", NB1)
-               .replace("__INCOMING__", repr(str(out.resolve()))))
+               .replace("__INCOMING__", repr(str(out.resolve()))) + solution_source(NB1, "returns_solution"))
     _write(with_cell(solution[NB1], "returns_solution", snooper), out / "snooper" / f"{NB1}.ipynb")
 
     edits = nbformat.read(solution[NB1], as_version=4)
