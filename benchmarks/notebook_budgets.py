@@ -3,6 +3,7 @@
 Run by hand on an otherwise idle machine; results go to benchmarks/results/notebook_budgets.md.
 
     python benchmarks/notebook_budgets.py 01_policy_gradient --seeds 0 1 2
+    python benchmarks/notebook_budgets.py 02_a2c --until "Part B" --seeds 0 1 2   # CartPole part only
 """
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ RESULTS = ROOT / "benchmarks" / "results" / "notebook_budgets.md"
 SCORE = re.compile(r"mean return over (\d+) episodes: (-?[\d.]+)")
 
 
-def run(notebook_id: str, seed: int) -> tuple[float, str, float]:
+def run(notebook_id: str, seed: int, until: str | None = None) -> tuple[float, str, float]:
     nb = nbformat.read(SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
-    for cell in nb.cells:  # the settings dataclass: start from another seed
-        if cell.cell_type == "code" and "class Config" in cell.source:
+    if until:  # only the cells before the first one that mentions `until`
+        nb.cells = nb.cells[: next(i for i, c in enumerate(nb.cells) if until in c.source)]
+    for cell in nb.cells:  # the settings dataclasses: start from another seed
+        if cell.cell_type == "code" and "@dataclass" in cell.source:
             cell.source = cell.source.replace("seed: int = 0", f"seed: int = {seed}")
     env = course_env()
     env.pop("COURSE_FAST", None)
@@ -50,13 +53,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("notebook")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--until", help="run only the cells before the first one containing this text")
     args = parser.parse_args()
     rows = []
+    name = args.notebook + (f" (until {args.until!r})" if args.until else "")
     for seed in args.seeds:
-        seconds, train_seconds, score = run(args.notebook, seed)
-        rows.append(f"| {args.notebook} | {seed} | {seconds:.0f} | {train_seconds} | {score:.1f} |")
+        seconds, train_seconds, score = run(args.notebook, seed, args.until)
+        rows.append(f"| {name} | {seed} | {seconds:.0f} | {train_seconds} | {score:.1f} |")
         print(rows[-1], flush=True)
-    header = (f"\n## {args.notebook}, {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}\n\n"
+    header = (f"\n## {name}, {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}\n\n"
               "| notebook | seed | whole notebook (s) | training (s) | final evaluation |\n|---|---|---|---|---|\n")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as f:
