@@ -131,9 +131,10 @@ class Grader:
                 status, message = "timeout", f"the notebook did not finish in {self.options.notebook_timeout} s"
         grade = read_grade(course, sub.student, sub.notebook, status)
         autograded = course / "autograded" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
-        if grade.status == "graded" and autograded.exists() and _timed_out_cells(autograded):
+        stopped = _timed_out_cells(autograded) if grade.status == "graded" and autograded.exists() else []
+        if stopped:
             grade.status = "timeout"
-            message = f"cell(s) stopped after {self.options.cell_timeout} s: {', '.join(_timed_out_cells(autograded))}"
+            message = f"cell(s) stopped after {self.options.cell_timeout} s: {', '.join(stopped)}"
         grade.message = "; ".join(filter(None, [message, *notes]))
         self._feedback(course, env, grade, autograded.exists() and status != "timeout")
         return grade
@@ -159,13 +160,20 @@ class Grader:
                            f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
 
 
+KNOWN_ERRORS = {
+    "DeadKernelError": "the kernel died (out of memory, or the process was killed)",
+    "Kernel died": "the kernel died (out of memory, or the process was killed)",
+    "MemoryError": "out of memory",
+    "CellTimeoutError": "a cell ran out of time",
+}
+
+
 def _nbgrader_error(output: str) -> str:
+    """One sentence for the student from nbgrader's log of a failed autograde."""
+    for key, sentence in KNOWN_ERRORS.items():
+        if key in output:
+            return sentence
     lines = [line.strip() for line in output.splitlines() if line.strip()]
-    for key in ("DeadKernelError", "Kernel died", "MemoryError", "CellTimeoutError"):
-        if any(key in line for line in lines):
-            return {"DeadKernelError": "the kernel died (out of memory, or the process was killed)",
-                    "Kernel died": "the kernel died (out of memory, or the process was killed)",
-                    "MemoryError": "out of memory", "CellTimeoutError": "a cell ran out of time"}[key]
     return "nbgrader could not grade this notebook: " + (lines[-1][:300] if lines else "no output")
 
 

@@ -34,21 +34,20 @@ class NotebookGrade:
 
 
 def read_grade(course_dir: Path, student: str, nb_id: str, status: str = "graded") -> NotebookGrade:
+    """Points per exercise of one submitted notebook; zero on every exercise if it was never graded."""
     grade = NotebookGrade(student, nb_id, status=status)
     with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
         try:
             submission = gb.find_submission_notebook(nb_id, nb_id, student)
-        except MissingEntry:
-            source = gb.find_notebook(nb_id, nb_id)
-            for cell in source.grade_cells:
-                grade.exercises[exercise_of(cell.name)] = 0.0
-                grade.max_exercises[exercise_of(cell.name)] = grade.max_exercises.get(exercise_of(cell.name), 0.0) + cell.max_score
-            grade.status = "error" if status == "graded" else status
-            return grade
-        for g in sorted(submission.grades, key=lambda g: g.name):
-            ex = exercise_of(g.name)
-            grade.exercises[ex] = round(grade.exercises.get(ex, 0.0) + float(g.score or 0.0), 2)
-            grade.max_exercises[ex] = grade.max_exercises.get(ex, 0.0) + float(g.max_score)
+            cells = [(g.name, float(g.score or 0.0), float(g.max_score)) for g in submission.grades]
+        except MissingEntry:  # invalid notebook, or nbgrader failed before recording anything
+            cells = [(c.name, 0.0, float(c.max_score)) for c in gb.find_notebook(nb_id, nb_id).grade_cells]
+            if status == "graded":
+                grade.status = "error"
+    for name, score, max_score in sorted(cells):
+        ex = exercise_of(name)
+        grade.exercises[ex] = round(grade.exercises.get(ex, 0.0) + score, 2)
+        grade.max_exercises[ex] = grade.max_exercises.get(ex, 0.0) + max_score
     return grade
 
 
