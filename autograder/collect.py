@@ -165,7 +165,7 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
                 notes.append(f"restored the grading metadata of cell '{gid}'")
         if cell is None:
             cell = copy.deepcopy(ref)
-            _insert_after_previous(nb, cell, released)
+            _insert_before_next(nb, cell, released)
             notes.append(f"re-added the deleted cell '{gid}'"
                          + (" (your answer was missing: graded as blank)" if ref.metadata.nbgrader.get("solution") else ""))
         if cell.metadata.get("nbgrader") != ref.metadata.nbgrader:
@@ -188,15 +188,9 @@ def _find_stripped(nb, ref):
     return None
 
 
-def _insert_after_previous(nb, cell, released):
-    """Insert after the submission's copy of the graded cell that precedes it in the release."""
+def _insert_before_next(nb, cell, released):
+    """Put a re-added cell before the first graded cell that follows it in the release (else at the end)."""
     ids = [_grade_id(c) for c in released]
-    position = len(nb.cells)
-    for gid in reversed(ids[: ids.index(_grade_id(cell))]):
-        idx = next((i for i, c in enumerate(nb.cells) if _grade_id(c) == gid), None)
-        if idx is not None:
-            position = idx + 1
-            break
-    else:
-        position = 0 if ids.index(_grade_id(cell)) == 0 else len(nb.cells)
+    later = set(ids[ids.index(_grade_id(cell)) + 1:])
+    position = next((i for i, c in enumerate(nb.cells) if _grade_id(c) in later), len(nb.cells))
     nb.cells.insert(position, cell)

@@ -1,0 +1,73 @@
+"""Mapping submissions to students and notebooks, and repairing what students broke."""
+import copy
+import json
+import zipfile
+
+import nbformat
+import pytest
+
+from autograder.collect import collect, invalid_reason, repair, unpack
+from autograder.release import NOTEBOOKS, assignment_ids
+
+RELEASES = {nb: nbformat.read(NOTEBOOKS / f"{nb}.ipynb", as_version=4) for nb in assignment_ids()}
+NB1 = "01_policy_gradient"
+
+
+def write(path, nb=None, text=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text is not None else nbformat.writes(nb or RELEASES[NB1]))
+    return path
+
+
+def test_folder_per_student_flat_lms_files_and_renamed_files(tmp_path):
+    write(tmp_path / "alice" / f"{NB1}.ipynb")
+    write(tmp_path / "bob" / NB1 / f"{NB1}.ipynb")  # nbgrader's exchange layout
+    write(tmp_path / f"carol_4711_{NB1} (2).ipynb")  # LMS export
+    write(tmp_path / "dave" / "homework final.ipynb")  # renamed: found by content
+    write(tmp_path / "erin" / "notes.ipynb", text=json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                                              "nbformat_minor": 5}))
+    write(tmp_path / "frank" / "report.pdf", text="pdf")
+    write(tmp_path / "alice" / ".ipynb_checkpoints" / f"{NB1}-checkpoint.ipynb")
+    found = collect(tmp_path, RELEASES)
+    assert [(s.student, s.notebook) for s in found.submissions] == [(n, NB1) for n in ("alice", "bob", "carol", "dave")]
+    assert dict(found.unmapped) == {"erin/notes.ipynb": "cannot tell which notebook it is (name and content)",
+                                    "frank/report.pdf": "not a .ipynb file"}
+
+
+def test_two_files_for_one_notebook_grade_the_newer(tmp_path):
+    import os
+
+    old = write(tmp_path / "alice" / f"{NB1}.ipynb")
+    new = write(tmp_path / "alice" / f"{NB1} (1).ipynb")
+    os.utime(old, (1_000, 1_000))
+    [sub] = collect(tmp_path, RELEASES).submissions
+    assert sub.path == new and "graded the newer file" in sub.notes[0]
+
+
+@pytest.mark.parametrize("text, words", [("{not json", "not valid JSON"), ('{"a": 1}', "not a Jupyter notebook"),
+                                         ('{"cells": 3}', "not a valid Jupyter notebook")])
+def test_invalid_files_get_a_reason(tmp_path, text, words):
+    assert words in invalid_reason(write(tmp_path / "x.ipynb", text=text))
+
+
+def test_zip_is_unpacked_without_escaping(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(f"alice/{NB1}.ipynb", nbformat.writes(RELEASES[NB1]))
+        z.writestr("../../evil.txt", "x")
+    root = unpack(archive, tmp_path / "unpacked")
+    assert (root / "alice" / f"{NB1}.ipynb").exists() and not (tmp_path / "evil.txt").exists()
+
+
+def test_repair_restores_metadata_and_re_adds_deleted_cells_in_place():
+    release = RELEASES[NB1]
+    nb = copy.deepcopy(release)
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    nb.cells.remove(next(c for c in graded if c.metadata.nbgrader.grade_id == "returns_visible"))
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_solution").metadata.pop("nbgrader")
+    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_hidden").metadata.nbgrader["points"] = 99
+    notes = repair(nb, release)
+    assert notes == ["re-added the deleted cell 'returns_visible'", "restored the grading metadata of cell 'loss_solution'"]
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert [i for i in ids if i] == [c.metadata.nbgrader.grade_id for c in release.cells if "nbgrader" in c.metadata]
+    assert next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_hidden").metadata.nbgrader.points == 4
