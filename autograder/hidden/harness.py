@@ -8,6 +8,7 @@ cell) and no exception escapes (which would hide the partial credit).
 """
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass, field
 from typing import Callable
@@ -55,3 +56,17 @@ class Report:
         for name, _, msg in self.results:
             print(f"  {'PASS' if msg is None else 'FAIL'}  {name}" + ("" if msg is None else "\n        " + msg.replace("\n", "\n        ")))
         return points
+
+
+def hidden_check(name: str, points: float = 4.0):
+    """Turn ``checks(fn, report)`` into ``grade(fn) -> points``: the report, the missing-function case, the score."""
+    def decorate(checks: Callable[[Callable, Report], None]):
+        @functools.wraps(checks)
+        def grade(fn, points: float = points) -> float:
+            report = Report(f"{name} (hidden checks)", points)
+            if fn is None:
+                return report.missing(name)
+            checks(fn, report)
+            return report.score()
+        return grade
+    return decorate

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.hidden.harness import Report
+from autograder.hidden.harness import Report, hidden_check
 from autograder.reference import reference
 from course_lib.checks import CheckFailed, call, expect, expect_close, expect_tensor
 
@@ -16,12 +16,10 @@ def _random_episodes(gen: torch.Generator, shape: tuple, p_done: float = 0.2):
     return rewards, dones
 
 
-def grade_discounted_returns(fn, points: float = 4.0) -> float:
+@hidden_check("discounted_returns")
+def grade_discounted_returns(fn, report: Report) -> None:
     ref = reference(NOTEBOOK).discounted_returns
     gen = torch.Generator().manual_seed(2024)
-    report = Report("discounted_returns (hidden checks)", points)
-    if fn is None:
-        return report.missing("discounted_returns")
 
     def compare(case, rewards, dones, gamma, hint):
         out = call(fn, rewards, dones, gamma, check_inplace=False)
@@ -54,15 +52,12 @@ def grade_discounted_returns(fn, points: float = 4.0) -> float:
         expect(torch.equal(rewards, r2) and torch.equal(dones, d2),
                "your function changed `rewards` or `dones` in place; build a new tensor for the returns.")
     report.check("inputs are not changed in place", 0.5, inputs_unchanged)
-    return report.score()
 
 
-def grade_reinforce_loss(fn, points: float = 4.0) -> float:
+@hidden_check("reinforce_loss")
+def grade_reinforce_loss(fn, report: Report) -> None:
     ref = reference(NOTEBOOK).reinforce_loss
     gen = torch.Generator().manual_seed(7)
-    report = Report("reinforce_loss (hidden checks)", points)
-    if fn is None:
-        return report.missing("reinforce_loss")
     log_probs = -torch.rand(64, generator=gen) * 2
     returns = torch.randn(64, generator=gen) * 20 + 50
 
@@ -116,4 +111,3 @@ def grade_reinforce_loss(fn, points: float = 4.0) -> float:
         expect(ret.grad is None or float(ret.grad.abs().max()) == 0.0,
                "gradient flows into the returns: they are targets, not parameters; use `returns.detach()`.")
     report.check("returns are treated as constants", 0.5, returns_constant)
-    return report.score()
