@@ -1,0 +1,33 @@
+"""The Pong pretraining command checkpoints, resumes and exports; the shipped agent is the one it made."""
+import json
+
+import torch
+
+from course_lib import networks
+from pretrain.a2c_atari import Settings, export, train
+
+
+def test_train_checkpoints_resumes_and_exports(tmp_path):
+    settings = Settings(num_envs=4, total_steps=2_100, checkpoint_every=1_000, torch_threads=1)
+    first = train(settings, tmp_path / "run")
+    assert first["step"] == 2_100 and not first["solved"]
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert state["step"] == 2_100 and state["history"]["entropy"]["values"]  # logged every 2,000 steps
+
+    settings.total_steps = 2_200  # started again with the same run dir: resumes at 2,100
+    assert train(settings, tmp_path / "run")["step"] == 2_200
+
+    path = export(tmp_path / "run", tmp_path / "out")
+    meta = networks.load_checkpoint(networks.NatureCNNActorCritic(6), path)
+    assert meta["env_steps"] == 2_200 and "pretrain.a2c_atari" in meta["command"]
+    curve = json.loads((tmp_path / "out" / "pong_a2c.json").read_text())
+    assert curve["meta"]["env_steps"] == 2_200 and (tmp_path / "out" / "pong_a2c.png").exists()
+
+
+def test_the_shipped_pong_agent_scored_at_least_18():
+    agent, meta = networks.load_pretrained("pong_a2c")
+    assert networks.pretrained_path("pong_a2c").stat().st_size < 4e6
+    assert meta["final_evaluation"]["mean"] >= 18 and len(meta["final_evaluation"]["scores"]) == 10
+    assert all(p.dtype == torch.float32 for p in agent.parameters())
+    dist, value = agent(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
+    assert dist.probs.shape == (2, 6) and torch.isfinite(value).all()
