@@ -3,7 +3,7 @@
 Run by hand on an otherwise idle machine; results go to benchmarks/results/notebook_budgets.md.
 
     python benchmarks/notebook_budgets.py 01_policy_gradient --seeds 0 1 2
-    python benchmarks/notebook_budgets.py 02_a2c --until "Part B" --seeds 0 1 2   # CartPole part only
+    python benchmarks/notebook_budgets.py 02_a2c --until "## Part B" --seeds 0 1 2   # CartPole part only
 """
 from __future__ import annotations
 
