@@ -26,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,26 +74,26 @@ class Grader:
             sandbox.stage_hidden_checks(ROOT, self.work / "_stage")
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
 
-    def _course_dir(self, student: str) -> Path:
+    def _course_dir(self, student: str, runtime: Path) -> Path:
         course = self.work / student
         shutil.rmtree(course, ignore_errors=True)
-        (course / "runtime").mkdir(parents=True)
+        course.mkdir(parents=True)
         shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
         shutil.copytree(self.template / "source", course / "source")
         config = CONFIG.read_text() + f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
         if self.sandboxed:
             config += (f"c.Execute.kernel_name = {sandbox.KERNEL_NAME!r}\n"
                        "c.KernelManager.transport = 'ipc'\n"
-                       f"c.KernelManager.ip = {str(course / 'runtime' / 'kernel')!r}\n")
+                       f"c.KernelManager.ip = {str(runtime / 'kernel')!r}\n")
         (course / "nbgrader_config.py").write_text(config)
         return course
 
-    def _env(self, course: Path, student: str, uid: int, hide: list[Path]) -> dict[str, str]:
-        env = course_env(JUPYTER_RUNTIME_DIR=str(course / "runtime"))
+    def _env(self, course: Path, runtime: Path, student: str, uid: int, hide: list[Path]) -> dict[str, str]:
+        env = course_env(JUPYTER_RUNTIME_DIR=str(runtime))
         if self.sandboxed:
             env["JUPYTER_PATH"] = str(self.work / "_jupyter")
             env.update(sandbox.sandbox_env(
-                work=course / "autograded" / student, runtime=course / "runtime", stage=self.work / "_stage",
+                work=course / "autograded" / student, runtime=runtime, stage=self.work / "_stage",
                 hide=hide, uid=uid, memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
         return env
 
@@ -110,10 +111,16 @@ class Grader:
 
     def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int,
                       hide: list[Path]) -> list[NotebookGrade]:
-        course = self._course_dir(student)
-        (course / "autograded" / student).mkdir(parents=True)
-        env = self._env(course, student, uid, hide)
-        return [self._grade_notebook(course, env, sub, releases[sub.notebook]) for sub in subs]
+        # The kernel's sockets and connection files: a short path, since a Unix socket's path
+        # must fit in 108 bytes, which a deep results folder and a long student id can exceed.
+        runtime = Path(tempfile.mkdtemp(prefix="grade-"))
+        try:
+            course = self._course_dir(student, runtime)
+            (course / "autograded" / student).mkdir(parents=True)
+            env = self._env(course, runtime, student, uid, hide)
+            return [self._grade_notebook(course, env, sub, releases[sub.notebook]) for sub in subs]
+        finally:
+            shutil.rmtree(runtime, ignore_errors=True)
 
     def _grade_notebook(self, course: Path, env: dict, sub: Submission, release) -> NotebookGrade:
         notes, status, message = list(sub.notes), sub.status, ""

@@ -101,8 +101,12 @@ def bwrap_command(connection_file: str, extra: list[str] = (), env: dict[str, st
 
     for path in _python_dirs():
         cmd += mount("--ro-bind", str(path))
+    try:
+        cwd = os.getcwd()  # the notebook's folder, inside the submission's own folder
+    except FileNotFoundError:
+        cwd = work
     cmd += [*mount("--ro-bind", stage), *mount("--bind", runtime), *mount("--bind", work),
-            "--chdir", os.getcwd() if os.getcwd().startswith(work) else work,
+            "--chdir", cwd if cwd.startswith(work) else work,
             "--setenv", "HOME", work, "--setenv", "MPLCONFIGDIR", os.path.join(work, ".matplotlib"),
             "--setenv", "PYTHONPATH", stage, "--unsetenv", "PYTHONSTARTUP",
             sys.executable, "-m", "autograder.sandbox", "kernel", "-f", connection_file, *extra]

@@ -90,3 +90,13 @@ def test_regrading_is_idempotent(graded, tmp_path):
         [(g.student, g.notebook, g.total, g.status) for (s, _), g in sorted(grades.items()) if s in ("loss_wrong_sign", "reference")]
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert len(rows) == len(grades)  # the others keep their rows, nobody is duplicated
+
+
+def test_long_student_ids_in_deep_folders(tmp_path):
+    """Kernel sockets must not live under the results folder: Unix socket paths stop at 108 bytes."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "results"
+    student = "s" * 60
+    (tmp_path / "class" / student).mkdir(parents=True)
+    shutil.copy2(ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student / "01_policy_gradient.ipynb")
+    [grade], _ = grade_class(tmp_path / "class", deep, OPTIONS, progress=False)
+    assert (grade.status, grade.total) == ("graded", 0.0), grade.message
