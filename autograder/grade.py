@@ -131,12 +131,9 @@ class Grader:
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, target)
             try:
-                for attempt in (1, 2):  # once more after a failure: a flake must not cost a grade
-                    proc = self._nbgrader(course, env, "autograde", sub.notebook, f"--student={sub.student}", "--force")
-                    if proc.returncode == 0:
-                        status, message = "graded", ""
-                        break
-                    (course / f"nbgrader-{sub.notebook}-attempt{attempt}.log").write_text(proc.stdout)
+                proc = self._nbgrader(course, env, "autograde", sub.notebook, f"--student={sub.student}", "--force")
+                if proc.returncode != 0:
+                    (course / f"nbgrader-{sub.notebook}.log").write_text(proc.stdout)  # for the instructor
                     status, message = "error", _nbgrader_error(proc.stdout)
             except subprocess.TimeoutExpired:
                 status, message = "timeout", f"the notebook did not finish in {self.options.notebook_timeout} s"
