@@ -118,7 +118,9 @@ class Grader:
             course = self._course_dir(student, runtime)
             (course / "autograded" / student).mkdir(parents=True)
             env = self._env(course, runtime, student, uid, hide)
-            return [self._grade_notebook(course, env, sub, releases[sub.notebook]) for sub in subs]
+            grades = [self._grade_notebook(course, env, sub, releases[sub.notebook]) for sub in subs]
+            self._feedback(course, env, student, grades)
+            return grades
         finally:
             shutil.rmtree(runtime, ignore_errors=True)
 
@@ -144,28 +146,33 @@ class Grader:
             grade.status = "timeout"
             message = f"cell(s) stopped after {self.options.cell_timeout} s: {', '.join(stopped)}"
         grade.message = "; ".join(filter(None, [message, *notes]))
-        self._feedback(course, env, grade, autograded.exists() and status != "timeout")
+        if status == "timeout" and autograded.exists():  # killed mid-run: nbgrader has no grade to show
+            shutil.rmtree(autograded.parent)
         return grade
 
-    def _feedback(self, course: Path, env: dict, grade: NotebookGrade, from_nbgrader: bool) -> None:
-        out = self.out / "feedback" / grade.student / f"{grade.notebook}.html"
-        out.parent.mkdir(parents=True, exist_ok=True)
-        made = course / "feedback" / grade.student / grade.notebook / f"{grade.notebook}.html"
-        if from_nbgrader:
+    def _feedback(self, course: Path, env: dict, student: str, grades: list[NotebookGrade]) -> None:
+        """One nbgrader generate_feedback for all of a student's autograded notebooks (one process
+        start instead of one per notebook), then a status banner on top, or a plain page where
+        nbgrader had nothing to show."""
+        if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
             try:
-                self._nbgrader(course, env, "generate_feedback", grade.notebook, f"--student={grade.student}", "--force")
+                self._nbgrader(course, env, "generate_feedback", "*", f"--student={student}", "--force")
             except subprocess.TimeoutExpired:
                 pass
-        if made.exists():
-            text = made.read_text()
-            if grade.message:
-                banner = f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: {html.escape(grade.message)}</div>'
-                text = text.replace("<body>", "<body>" + banner, 1)
-            out.write_text(text)
-        else:
-            out.write_text(f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
-                           f"<p>{html.escape(grade.message or 'no feedback')}</p>"
-                           f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
+        for grade in grades:
+            out = self.out / "feedback" / grade.student / f"{grade.notebook}.html"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            made = course / "feedback" / grade.student / grade.notebook / f"{grade.notebook}.html"
+            if made.exists():
+                text = made.read_text()
+                if grade.message:
+                    banner = f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: {html.escape(grade.message)}</div>'
+                    text = text.replace("<body>", "<body>" + banner, 1)
+                out.write_text(text)
+            else:
+                out.write_text(f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
+                               f"<p>{html.escape(grade.message or 'no feedback')}</p>"
+                               f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
 
 
 KNOWN_ERRORS = {
