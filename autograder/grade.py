@@ -89,7 +89,9 @@ class Grader:
         return course
 
     def _env(self, course: Path, runtime: Path, student: str, uid: int, hide: list[Path]) -> dict[str, str]:
-        env = course_env(JUPYTER_RUNTIME_DIR=str(runtime))
+        # Notebooks graded side by side share the cores: torch gets its share, not all of them.
+        threads = max(1, (os.cpu_count() or 1) // self.options.workers)
+        env = course_env(JUPYTER_RUNTIME_DIR=str(runtime), OMP_NUM_THREADS=str(threads))
         if self.sandboxed:
             env["JUPYTER_PATH"] = str(self.work / "_jupyter")
             env.update(sandbox.sandbox_env(

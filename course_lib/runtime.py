@@ -45,8 +45,14 @@ def get_device(prefer: str = "auto") -> torch.device:
 
 
 def set_cpu_threads(n: int | None = None) -> None:
-    """Use at most ``n`` torch threads (default: all cores). Env threads and torch share the cores."""
-    torch.set_num_threads(n or max(1, os.cpu_count() or 1))
+    """Use at most ``n`` torch threads. Env threads and torch share the cores.
+
+    The default is all cores, unless ``OMP_NUM_THREADS`` says otherwise: the grader sets it so
+    that the notebooks it runs side by side do not fight over the same cores.
+    """
+    from_env = os.environ.get("OMP_NUM_THREADS", "")
+    default = int(from_env) if from_env.isdigit() and int(from_env) > 0 else os.cpu_count() or 1
+    torch.set_num_threads(n or default)
 
 
 def _has_widgets() -> bool:

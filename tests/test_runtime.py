@@ -36,3 +36,22 @@ def test_progress_counts_and_reports(monkeypatch):
 
 def test_cpu_device_without_cuda():
     assert runtime.get_device("cpu").type == "cpu"
+
+
+def test_cpu_threads_all_cores_unless_omp_num_threads_says_otherwise(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(runtime.os, "cpu_count", lambda: 8)
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        runtime.set_cpu_threads()
+        assert torch.get_num_threads() == 8
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")  # what the grader sets for notebooks side by side
+        runtime.set_cpu_threads()
+        assert torch.get_num_threads() == 1
+        runtime.set_cpu_threads(3)  # an explicit number wins
+        assert torch.get_num_threads() == 3
+        monkeypatch.setenv("OMP_NUM_THREADS", "junk")
+        runtime.set_cpu_threads()
+        assert torch.get_num_threads() == 8
+    finally:
+        torch.set_num_threads(before)
