@@ -100,14 +100,14 @@ class RolloutRunner:
     @torch.no_grad()
     def collect(self) -> Rollout:
         T, N = self.num_steps, self.num_envs
-        obs_buf = torch.empty((T, N, *self.obs.shape[1:]), dtype=self._to_tensor(self.obs).dtype, device=self.device)
+        obs_t = self._to_tensor(self.obs)  # each observation is converted once, this one included
+        obs_buf = torch.empty((T, *obs_t.shape), dtype=obs_t.dtype, device=self.device)
         zeros = lambda dtype=torch.float32: torch.zeros((T, N), dtype=dtype, device=self.device)  # noqa: E731
         actions, rewards, terminated, truncated = zeros(torch.long), zeros(), zeros(), zeros()
         values, log_probs, final_values = zeros(), zeros(), zeros()
         episodes: list[EpisodeStats] = []
 
         for t in range(T):
-            obs_t = self._to_tensor(self.obs)
             dist, value = self._evaluate(obs_t)
             action = dist.sample()
             obs_buf[t] = obs_t
@@ -127,12 +127,11 @@ class RolloutRunner:
                 final_values[t, torch.as_tensor(trunc_idx, device=self.device)] = final_v
 
             episodes += episode_stats(info, self.global_step)
-            self.obs = next_obs
+            self.obs, obs_t = next_obs, self._to_tensor(next_obs)
 
-        last_obs = self._to_tensor(self.obs)
-        _, last_value = self._evaluate(last_obs)
+        _, last_value = self._evaluate(obs_t)
         return Rollout(obs_buf, actions, rewards, terminated, truncated, values, log_probs,
-                       final_values, last_obs, last_value, episodes)
+                       final_values, obs_t, last_value, episodes)
 
 
 def episode_stats(info: dict, step: int) -> list[EpisodeStats]:
