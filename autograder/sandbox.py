@@ -75,6 +75,7 @@ def _python_dirs() -> list[Path]:
     import course_lib
 
     dirs = {Path(sys.base_prefix), Path(sys.prefix), Path(course_lib.__file__).resolve().parent}
+    # The venv's python is a symlink into an install; the set drops it when that is base_prefix.
     dirs |= {Path(os.path.realpath(sys.executable)).parent.parent}
     return sorted(dirs)
 
