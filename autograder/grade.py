@@ -23,7 +23,6 @@ import html
 import os
 import queue
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import nbformat
 from autograder import sandbox
 from autograder.collect import Submission, collect, repair, unpack
 from autograder.grading import NotebookGrade, read_grade, table
-from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate
+from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate, nbgrader
 
 FIRST_SANDBOX_UID = 61000
 
@@ -99,18 +98,6 @@ class Grader:
                 hide=hide, uid=uid, memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
         return env
 
-    def _nbgrader(self, course: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}", "--log-level=WARN"]
-        proc = subprocess.Popen(cmd, cwd=course, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True)
-        try:
-            output, _ = proc.communicate(timeout=self.options.notebook_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # nbgrader, its kernel and anything the kernel started
-            proc.communicate()
-            raise
-        return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
-
     def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int,
                       hide: list[Path]) -> list[NotebookGrade]:
         # The kernel's sockets and connection files: a short path, since a Unix socket's path
@@ -135,7 +122,8 @@ class Grader:
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, target)
             try:
-                proc = self._nbgrader(course, env, "autograde", sub.notebook, f"--student={sub.student}", "--force")
+                proc = nbgrader(course, "autograde", sub.notebook, f"--student={sub.student}", "--force",
+                                env=env, timeout=self.options.notebook_timeout, check=False)
                 if proc.returncode != 0:
                     (course / f"nbgrader-{sub.notebook}.log").write_text(proc.stdout)  # for the instructor
                     status, message = "error", _nbgrader_error(proc.stdout)
@@ -158,7 +146,8 @@ class Grader:
         nbgrader had nothing to show."""
         if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
             try:
-                self._nbgrader(course, env, "generate_feedback", "*", f"--student={student}", "--force")
+                nbgrader(course, "generate_feedback", "*", f"--student={student}", "--force",
+                         env=env, timeout=self.options.notebook_timeout, check=False)
             except subprocess.TimeoutExpired:
                 pass
         for grade in grades:

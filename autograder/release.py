@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,16 +32,26 @@ def assignment_ids() -> list[str]:
     return sorted(p.stem for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
 
 
-def nbgrader(course_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    """Run an nbgrader command on a course directory with the course's config."""
-    course_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(CONFIG, course_dir / "nbgrader_config.py")  # nbgrader reads its config from the cwd
+def nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None,
+             check: bool = True) -> subprocess.CompletedProcess:
+    """Run an nbgrader command on a course folder, with the ``nbgrader_config.py`` found there.
+
+    Output (stdout and stderr together) is captured. ``check``: raise when nbgrader fails. After
+    ``timeout`` seconds nbgrader and everything it started (its kernel and the kernel's children)
+    are killed and ``subprocess.TimeoutExpired`` is raised.
+    """
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}", "--log-level=WARN"]
-    env = course_env()
-    proc = subprocess.run(cmd, cwd=course_dir, capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
+    proc = subprocess.Popen(cmd, cwd=course_dir, env=course_env() if env is None else env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{output}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
 
 
 def course_env(**extra: str) -> dict[str, str]:
@@ -53,6 +64,8 @@ def course_env(**extra: str) -> dict[str, str]:
 def generate(course_dir: Path, ids: list[str] | None = None) -> dict[str, Path]:
     """Copy each solution into ``course_dir/source`` and release it; return the released notebooks."""
     released = {}
+    course_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(CONFIG, course_dir / "nbgrader_config.py")  # nbgrader reads its config from the course folder
     for aid in ids or assignment_ids():
         src = course_dir / "source" / aid
         src.mkdir(parents=True, exist_ok=True)
