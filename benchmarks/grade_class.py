@@ -54,13 +54,17 @@ def main() -> None:
                 "| workers | wall time (s) | per student (s) | notebooks graded |\n|---|---|---|---|\n")
     with tempfile.TemporaryDirectory() as tmp:
         klass = make_class(Path(tmp), args.students)
+        walls = {}
         for workers in sorted({1, cores}, reverse=True):
             start = time.time()
             grades, _ = grade_class(klass, Path(tmp) / f"out{workers}", Options(workers=workers), progress=True)
-            wall = time.time() - start
+            walls[workers] = wall = time.time() - start
             print(f"{workers} worker(s): {wall:.0f} s, {wall / args.students:.1f} s per student", flush=True)
             with RESULTS.open("a") as f:
                 f.write(f"| {workers} | {wall:.0f} | {wall / args.students:.1f} | {len(grades)} |\n")
+        if len(walls) == 2:
+            with RESULTS.open("a") as f:
+                f.write(f"\n{cores} workers grade the class {walls[1] / walls[cores]:.2f}x as fast as 1 worker.\n")
     print("appended to", RESULTS.relative_to(ROOT))
 
 
