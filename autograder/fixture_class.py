@@ -141,6 +141,19 @@ def discounted_returns(rewards, dones, gamma):
 while True:   # never ends: the cell times out, the rest of the notebook is still graded
     pass
 '''),
+    "ignores_interrupt": ("loss_solution", '''
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)   # the cell timeout's interrupt does nothing:
+while True:                                    # the kernel is restarted, the rest still graded
+    pass
+'''),
+    "kills_kernel": ("loss_solution", '''
+import os
+os._exit(1)   # the kernel dies: a new one runs the cells below, the first exercise still counts
+'''),
+    "calls_exit": ("loss_solution", '''
+exit()   # IPython stops the kernel after this cell: the same as a kernel that died
+'''),
     "prints_to_stderr": ("returns_solution", '''
 import sys
 import warnings
@@ -279,8 +292,8 @@ def build(out: Path) -> Path:
 
 
 FULL, ZERO = 10.0, 0.0
-# student: {notebook: (status, lowest total, highest total)}
-EXPECTED: dict[str, dict[str, tuple[str, float, float]]] = {
+# student: {notebook: (status, or the statuses it may get, lowest total, highest total)}
+EXPECTED: dict[str, dict[str, tuple[str | tuple[str, ...], float, float]]] = {
     "reference": {NB1: ("graded", FULL, FULL), "02_a2c": ("graded", FULL, FULL)},
     "blank": {NB1: ("graded", ZERO, ZERO), "02_a2c": ("graded", ZERO, ZERO)},
     "partly_right": {NB1: ("graded", 5.0, 5.0)},
@@ -294,11 +307,16 @@ EXPECTED: dict[str, dict[str, tuple[str, float, float]]] = {
     "loss_entropy_of_sampled_action": {"02_a2c": ("graded", 5.0, 8.5)},
     "raises": {NB1: ("graded", 5.0, 5.0)},
     "hangs": {NB1: ("timeout", 5.0, 5.0)},
+    "ignores_interrupt": {NB1: ("timeout", 5.0, 5.0)},
+    "kills_kernel": {NB1: ("error", 5.0, 5.0)},
+    "calls_exit": {NB1: ("error", 5.0, 5.0)},
     "prints_to_stderr": {NB1: ("graded", FULL, FULL)},
     "returns_nan": {NB1: ("graded", 5.0, 5.5)},
     "wrong_shape": {NB1: ("graded", 5.0, 5.5)},
     "wrong_dtype": {NB1: ("graded", 5.0, 5.5)},
-    "memory_hog": {NB1: ("graded", ZERO, 5.0)},
+    # The hog keeps its memory: a later allocation fails as a MemoryError (graded) or, in C++ code,
+    # aborts the kernel (error, the cells before it still count); which one varies from run to run.
+    "memory_hog": {NB1: (("graded", "error"), ZERO, 5.0)},
     "fork_bomb": {NB1: ("graded", ZERO, 5.0)},
     "thread_bomb": {NB1: ("graded", ZERO, 5.0)},
     "snooper": {NB1: ("graded", FULL, FULL)},
@@ -313,7 +331,7 @@ EXPECTED: dict[str, dict[str, tuple[str, float, float]]] = {
 UNMAPPED = {"reference/notes.pdf"}
 
 
-def expected() -> dict[tuple[str, str], tuple[str, float, float]]:
+def expected() -> dict[tuple[str, str], tuple[str | tuple[str, ...], float, float]]:
     """(student, notebook) -> (status, lowest total, highest total), for the notebooks that exist."""
     return {(s, nb): v for s, nbs in EXPECTED.items() for nb, v in nbs.items() if nb in assignment_ids()}
 

@@ -11,9 +11,11 @@ Every student is graded in a course folder of their own (a copy of one generated
 parallel workers never write to the same gradebook, and a re-run starts each student afresh:
 the same submission always gets the same grade. ``grades.csv`` keeps one row per student and
 notebook: a re-run replaces the rows it grades and keeps the others.
-Statuses: ``graded``, ``timeout`` (a cell or the whole notebook ran out of time; the cells that
-finished still count), ``error`` (the notebook could not be graded, e.g. its kernel died),
-``invalid-notebook`` (not JSON, not a notebook), each with zero points where nothing was graded.
+Statuses: ``graded``; ``timeout`` (a cell or the whole notebook ran out of time: the cells that
+finished count, the cells not run score zero); ``error`` (the kernel died: the cells after it ran
+in a new kernel and count; or nbgrader could not grade the notebook at all: zero);
+``invalid-notebook`` (not JSON, not a notebook: zero). How a run survives a dead kernel or a
+spent budget: ``autograder/execute.py``.
 """
 from __future__ import annotations
 
@@ -34,10 +36,13 @@ import nbformat
 
 from autograder import sandbox
 from autograder.collect import Submission, collect, repair, unpack
+from autograder.execute import CELL_TIMEOUT, KERNEL_DIED, NOT_RUN
 from autograder.grading import NotebookGrade, read_grade, table
 from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate, nbgrader
 
 FIRST_SANDBOX_UID = 61000
+HARD_TIMEOUT_GRACE = 60  # seconds nbgrader gets past the notebook's budget before it is killed
+RUN_PROBLEMS = (KERNEL_DIED, CELL_TIMEOUT, NOT_RUN)
 
 
 @dataclass
@@ -79,7 +84,8 @@ class Grader:
         course.mkdir(parents=True)
         shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
         shutil.copytree(self.template / "source", course / "source")
-        config = CONFIG.read_text() + f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
+        config = CONFIG.read_text() + (f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
+                                       f"c.GradingExecute.notebook_timeout = {self.options.notebook_timeout}\n")
         if self.sandboxed:
             config += (f"c.Execute.kernel_name = {sandbox.KERNEL_NAME!r}\n"
                        "c.KernelManager.transport = 'ipc'\n"
@@ -121,20 +127,19 @@ class Grader:
             target = course / "submitted" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, target)
-            try:
+            try:  # GradingExecute keeps to the notebook's budget; this hard limit is for a kernel that won't stop
                 proc = nbgrader(course, "autograde", sub.notebook, f"--student={sub.student}", "--force",
-                                env=env, timeout=self.options.notebook_timeout, check=False)
+                                env=env, timeout=self.options.notebook_timeout + HARD_TIMEOUT_GRACE, check=False)
                 if proc.returncode != 0:
                     (course / f"nbgrader-{sub.notebook}.log").write_text(proc.stdout)  # for the instructor
                     status, message = "error", _nbgrader_error(proc.stdout)
             except subprocess.TimeoutExpired:
-                status, message = "timeout", f"the notebook did not finish in {self.options.notebook_timeout} s"
+                status, message = "timeout", (f"the notebook did not finish in {self.options.notebook_timeout} s "
+                                              "and could not be stopped: nothing was graded")
         grade = read_grade(course, sub.student, sub.notebook, status)
         autograded = course / "autograded" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
-        stopped = _timed_out_cells(autograded) if grade.status == "graded" and autograded.exists() else []
-        if stopped:
-            grade.status = "timeout"
-            message = f"cell(s) stopped after {self.options.cell_timeout} s: {', '.join(stopped)}"
+        if grade.status == "graded" and autograded.exists():
+            grade.status, message = _run_problems(nbformat.read(autograded, as_version=4), self.options)
         grade.message = "; ".join(filter(None, [message, *notes]))
         if status == "timeout" and autograded.exists():  # killed mid-run: nbgrader has no grade to show
             shutil.rmtree(autograded.parent)
@@ -183,10 +188,34 @@ def _nbgrader_error(output: str) -> str:
     return "nbgrader could not grade this notebook: " + (lines[-1][:300] if lines else "no output")
 
 
-def _timed_out_cells(path: Path) -> list[str]:
-    nb = nbformat.read(path, as_version=4)
-    return [c.get("id", "?") for c in nb.cells if c.cell_type == "code" and any(
-        o.get("output_type") == "error" and "Timeout" in o.get("ename", "") for o in c.get("outputs", []))]
+def _cell_name(cell, index: int) -> str:
+    """A graded cell by its grade id, any other by its number and first line (what a student can find)."""
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if grade_id:
+        return grade_id
+    first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
+    return f"cell {index + 1} ({first[:40]!r})"
+
+
+def _run_problems(nb, options: Options) -> tuple[str, str]:
+    """(status, message) of an autograded notebook, from the errors that mark how its run went wrong."""
+    found: dict[str, list[str]] = {}
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "error" and output.get("ename") in RUN_PROBLEMS:
+                found.setdefault(output["ename"], []).append(_cell_name(cell, index))
+    messages = []
+    if found.get(KERNEL_DIED):
+        messages.append(f"the kernel died in {', '.join(found[KERNEL_DIED])} (exit() or os._exit(), or the "
+                        "process was killed); the cells after it ran in a new kernel")
+    if found.get(CELL_TIMEOUT):
+        messages.append(f"cell(s) ran out of time ({options.cell_timeout} s a cell at most): "
+                        f"{', '.join(dict.fromkeys(found[CELL_TIMEOUT]))}")
+    if found.get(NOT_RUN):
+        messages.append(f"the notebook used up its {options.notebook_timeout} s: "
+                        f"{len(found[NOT_RUN])} cell(s) from {found[NOT_RUN][0]} on were not run")
+    status = "error" if KERNEL_DIED in found else "timeout" if found else "graded"
+    return status, "; ".join(messages)
 
 
 def grade_class(submissions: Path, out: Path, options: Options | None = None, progress: bool = True):

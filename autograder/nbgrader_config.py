@@ -14,6 +14,17 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
+# autograde runs the cells with GradingExecute, nbgrader's Execute that survives a dead kernel and
+# stops at the notebook's time budget (c.GradingExecute.notebook_timeout) without losing the cells
+# that finished (autograder/execute.py says how).
+from nbgrader.converters import Autograde  # noqa: E402
+from nbgrader.preprocessors import Execute  # noqa: E402
+
+from autograder.execute import GradingExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [GradingExecute if p is Execute else p
+                                       for p in Autograde.autograde_preprocessors.default()]
+
 # Feedback shows each test cell's source: strip the hidden-test blocks first (they only call
 # autograder.hidden, but students need not see even that).
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
