@@ -46,6 +46,8 @@ def unpack(source: Path, into: Path) -> Path:
     """A folder as it is, or a zip extracted safely (no paths outside ``into``, no zip bombs)."""
     if source.is_dir():
         return source
+    if not source.exists():
+        raise ValueError(f"{source} does not exist")
     if not zipfile.is_zipfile(source):
         raise ValueError(f"{source} is neither a folder nor a zip file")
     into.mkdir(parents=True, exist_ok=True)

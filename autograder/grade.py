@@ -224,8 +224,10 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
 
     options = options or Options()
     grader = Grader(out, options)
+    if grader.out.is_relative_to(submissions.resolve()):
+        raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
+    root = unpack(submissions.resolve(), grader.work / "_incoming")  # first: a bad path fails at once
     releases = grader.prepare(assignment_ids())
-    root = unpack(submissions.resolve(), grader.work / "_incoming")
     collected = collect(root, releases)
     by_student: dict[str, list[Submission]] = {}
     for sub in collected.submissions:
@@ -292,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     if not options.use_sandbox():
         print("WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
               "submissions run with your permissions and network.", file=sys.stderr)
-    grades, unmapped = grade_class(args.submissions, args.out, options)
+    try:
+        grades, unmapped = grade_class(args.submissions, args.out, options)
+    except ValueError as exc:  # the submissions path: missing, not a zip, too big unpacked, contains --out
+        parser.error(str(exc))
     print(table(grades))
     if unmapped:
         print(f"\n{len(unmapped)} file(s) not mapped to a student and a notebook:")
