@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup course test notebooks lab clean grader-setup grade
+.PHONY: setup course test notebooks lab clean grader-setup grade fixture-class
 
 setup: $(VENV)/.installed
 
@@ -40,4 +40,9 @@ grader-setup:
 
 # make grade SUBMISSIONS=path/to/zip-or-folder OUT=results
 grade: setup
+	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=zip-or-folder OUT=results-folder"; exit 2; }
 	$(PY) -m autograder.grade "$(SUBMISSIONS)" --out "$(OUT)"
+
+# A made-up class (every typical mistake, every bad and hostile case) to try `make grade` on.
+fixture-class: setup
+	$(PY) -m autograder.fixture_class build/fixture_class
