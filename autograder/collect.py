@@ -2,14 +2,17 @@
 
 **Naming rule** (the README says the same):
 
-* a folder per student: ``SUBMISSIONS/<student>/.../<file>.ipynb`` (nbgrader's exchange layout
-  ``<student>/<notebook>/<notebook>.ipynb`` is a case of it);
+* a folder per student: ``SUBMISSIONS/<student>/.../<file>.ipynb`` (the layout of nbgrader's
+  ``submitted/`` folder, ``<student>/<notebook>/<notebook>.ipynb``, is a case of it), or nbgrader's
+  exchange inbound folder, ``<student>+<notebook>+<timestamp>[+<random>]/<notebook>.ipynb``;
 * or flat files from an LMS: ``SUBMISSIONS/<student>_<anything>.ipynb``: the student id is the
   text before the first ``_``.
 
 The notebook is recognized from the file name when it contains a notebook's number and name
 (``01_policy_gradient``, ``01_policy_gradient (2).ipynb``, ``bob_01_policy_gradient.ipynb``), else
-from its content (a renamed file), else the file is listed as unmapped.
+from its content (a renamed file), else the file is listed as unmapped. When a student handed in
+one notebook more than once, the newest is graded (by nbgrader's ``timestamp.txt`` where there is
+one, else by the file's modification time) and the message says so.
 """
 from __future__ import annotations
 
@@ -19,11 +22,14 @@ import re
 import shutil
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timezone
 from pathlib import Path
 
 import nbformat
+from nbgrader.utils import parse_utc
 
 MAX_UNZIPPED_BYTES = 2 * 1024**3
+TIMESTAMP = "timestamp.txt"
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 
 
@@ -95,14 +101,19 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode]) -> Collected
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue  # .ipynb_checkpoints, .DS_Store and the like
+        if path.name == TIMESTAMP:
+            continue  # nbgrader's record of when it was submitted, read by submitted_at
         if path.suffix != ".ipynb":
             unmapped.append((str(rel), "not a .ipynb file"))
             continue
-        student = rel.parts[0] if len(rel.parts) > 1 else rel.stem.split("_", 1)[0]
+        if len(rel.parts) > 1:  # <student>/..., or nbgrader's inbound <student>+<assignment>+<timestamp>[+...]/
+            student, _, rest = rel.parts[0].partition("+")
+            inner = "/".join([rest, *rel.parts[1:]])
+        else:
+            student, _, inner = rel.stem.partition("_")
         if not STUDENT_ID.fullmatch(student):
             unmapped.append((str(rel), f"no usable student id in {student!r}"))
             continue
-        inner = "/".join(rel.parts[1:]) if len(rel.parts) > 1 else rel.stem.split("_", 1)[-1]
         nb_id = _name_match(inner, ids) or _content_match(path, releases)
         if nb_id is None:
             unmapped.append((str(rel), "cannot tell which notebook it is (name and content)"))
@@ -110,8 +121,8 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode]) -> Collected
         sub = Submission(student, nb_id, path)
         previous = found.get((student, nb_id))
         if previous is not None:  # two files for one notebook: grade the newer, say so
-            newer, older = sorted([previous, sub], key=lambda s: s.path.stat().st_mtime, reverse=True)
-            newer.notes.append(f"also submitted {older.path.name}; graded the newer file")
+            newer, older = sorted([previous, sub], key=lambda s: submitted_at(s.path), reverse=True)
+            newer.notes.append(f"also submitted {older.path.relative_to(root)}; graded the newer file")
             sub = newer
         found[student, nb_id] = sub
     for sub in found.values():
@@ -120,6 +131,18 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode]) -> Collected
             sub.status = "invalid-notebook"
             sub.notes.append(problem)
     return Collected(sorted(found.values(), key=lambda s: (s.student, s.notebook)), unmapped)
+
+
+def submitted_at(path: Path) -> float:
+    """When a file was handed in: nbgrader's timestamp.txt beside it (its exchange and ``nbgrader
+    collect`` write one), else the file's modification time."""
+    stamp = path.parent / TIMESTAMP
+    if stamp.is_file():
+        try:
+            return parse_utc(stamp.read_text().strip()).replace(tzinfo=timezone.utc).timestamp()
+        except (ValueError, OverflowError):
+            pass
+    return path.stat().st_mtime
 
 
 def invalid_reason(path: Path) -> str | None:

@@ -71,3 +71,24 @@ def test_repair_restores_metadata_and_re_adds_deleted_cells_in_place():
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
     assert [i for i in ids if i] == [c.metadata.nbgrader.grade_id for c in release.cells if "nbgrader" in c.metadata]
     assert next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_hidden").metadata.nbgrader.points == 4
+
+
+def test_nbgrader_exchange_inbound_folders_grade_each_students_newest_submission(tmp_path):
+    """The exchange names a submission <student>+<assignment>+<timestamp>[+<random>] and writes
+    timestamp.txt beside it; that timestamp, not the file's age, says which one is newer."""
+    import os
+
+    def submit(student, stamp, suffix=""):
+        folder = tmp_path / f"{student}+{NB1}+{stamp}{suffix}"
+        write(folder / f"{NB1}.ipynb")
+        (folder / "timestamp.txt").write_text(stamp)
+        return folder / f"{NB1}.ipynb"
+
+    late = submit("alice", "2026-11-20 18:00:00.000000 UTC", "+Xy3_9a")
+    early = submit("alice", "2026-11-20 09:00:00.000000 UTC", "+Qk2-7b")
+    os.utime(late, (1_000, 1_000))  # copied in the wrong order: the files' ages would pick `early`
+    submit("bob", "2026-11-19 12:30:00.000000 UTC")
+    found = collect(tmp_path, RELEASES)
+    assert [(s.student, s.notebook) for s in found.submissions] == [("alice", NB1), ("bob", NB1)]
+    assert found.submissions[0].path == late and "graded the newer file" in found.submissions[0].notes[0]
+    assert found.unmapped == []  # timestamp.txt is nbgrader's, not a stray file
