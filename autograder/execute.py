@@ -50,18 +50,19 @@ class GradingExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = None if self.notebook_timeout is None else time.monotonic() + self.notebook_timeout
+        self.timeout_func = self._cell_timeout
         return super().preprocess(nb, resources, km)
 
     def _time_left(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
 
-    def _get_timeout(self, cell):
-        """The cell timeout, cut to what is left of the notebook's budget."""
-        timeout, left = super()._get_timeout(cell), self._time_left()
+    def _cell_timeout(self, cell) -> int | None:
+        """The cell timeout, cut to what is left of the notebook's budget (nbclient's timeout_func)."""
+        timeout, left = self.timeout, self._time_left()
         if left is None:
             return timeout
         left = max(1, int(left) + 1)
-        return left if timeout is None else min(timeout, left)
+        return left if timeout is None or timeout <= 0 else min(timeout, left)
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
