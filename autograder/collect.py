@@ -160,7 +160,7 @@ def invalid_reason(path: Path) -> str | None:
     return None
 
 
-def _grade_id(cell) -> str | None:
+def grade_id_of(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
@@ -179,10 +179,10 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
     nbgrader's autograde then replaces every test cell's source with the instructor's version.
     """
     notes = []
-    released = [c for c in release.cells if _grade_id(c)]
-    by_id = {_grade_id(c): c for c in nb.cells if _grade_id(c)}
+    released = [c for c in release.cells if grade_id_of(c)]
+    by_id = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}
     for ref in released:
-        gid = _grade_id(ref)
+        gid = grade_id_of(ref)
         cell = by_id.get(gid)
         if cell is None:
             cell = _find_stripped(nb, ref)
@@ -203,7 +203,7 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
 def _find_stripped(nb, ref):
     meta = ref.metadata.nbgrader
     for cell in nb.cells:
-        if _grade_id(cell) or cell.get("cell_type") != "code":
+        if grade_id_of(cell) or cell.get("cell_type") != "code":
             continue
         if meta.get("solution") and _defined_function(ref.source) and _defined_function(cell.source) == _defined_function(ref.source):
             return cell
@@ -215,7 +215,7 @@ def _find_stripped(nb, ref):
 
 def _insert_before_next(nb, cell, released):
     """Put a re-added cell before the first graded cell that follows it in the release (else at the end)."""
-    ids = [_grade_id(c) for c in released]
-    later = set(ids[ids.index(_grade_id(cell)) + 1:])
-    position = next((i for i, c in enumerate(nb.cells) if _grade_id(c) in later), len(nb.cells))
+    ids = [grade_id_of(c) for c in released]
+    later = set(ids[ids.index(grade_id_of(cell)) + 1:])
+    position = next((i for i, c in enumerate(nb.cells) if grade_id_of(c) in later), len(nb.cells))
     nb.cells.insert(position, cell)

@@ -35,7 +35,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import sandbox
-from autograder.collect import Submission, collect, repair, unpack
+from autograder.collect import Submission, collect, grade_id_of, repair, unpack
 from autograder.execute import CELL_TIMEOUT, KERNEL_DIED, NOT_RUN
 from autograder.grading import NotebookGrade, read_grade, table
 from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate, nbgrader
@@ -190,11 +190,8 @@ def _nbgrader_error(output: str) -> str:
 
 def _cell_name(cell, index: int) -> str:
     """A graded cell by its grade id, any other by its number and first line (what a student can find)."""
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-    if grade_id:
-        return grade_id
     first = next((line.strip() for line in cell.source.splitlines() if line.strip()), "")
-    return f"cell {index + 1} ({first[:40]!r})"
+    return grade_id_of(cell) or f"cell {index + 1} ({first[:40]!r})"
 
 
 def _run_problems(nb, options: Options) -> tuple[str, str]:

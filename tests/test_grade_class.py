@@ -6,6 +6,7 @@ import shutil
 import pytest
 
 from autograder import sandbox
+from autograder.collect import grade_id_of
 from autograder.fixture_class import ROOT, UNMAPPED, build, expected
 from autograder.grade import Options, grade_class
 
@@ -118,7 +119,7 @@ def test_a_notebook_past_its_budget_keeps_the_cells_that_finished(tmp_path):
     import nbformat
 
     nb = nbformat.read(ROOT / "solutions" / "01_policy_gradient.ipynb", as_version=4)
-    after = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "returns_hidden")
+    after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
     nb.cells[after + 1:after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(8)]
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
