@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.collect import grade_id_of
 from autograder.release import ROOT, assignment_ids
 
 MISTAKES: dict[str, tuple[str, str, str]] = {
@@ -103,13 +104,13 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
 
 def solution_source(notebook: str, grade_id: str) -> str:
     nb = nbformat.read(ROOT / "solutions" / f"{notebook}.ipynb", as_version=4)
-    return next(c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(c.source for c in nb.cells if grade_id_of(c) == grade_id)
 
 
 def with_cell(notebook_path: Path, grade_id: str, source: str) -> nbformat.NotebookNode:
     """A copy of the notebook whose cell ``grade_id`` holds ``source``."""
     nb = nbformat.read(notebook_path, as_version=4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    cell = next(c for c in nb.cells if grade_id_of(c) == grade_id)
     cell.source = source.strip("\n")
     return nb
 
@@ -256,7 +257,7 @@ def build(out: Path) -> Path:
         _write(nbformat.read(student_nb[nb], as_version=4), out / "blank" / f"{nb}.ipynb")
     # Partly right: the first exercise done, the second left blank.
     partly = nbformat.read(student_nb[NB1], as_version=4)
-    partly_cell = next(c for c in partly.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "returns_solution")
+    partly_cell = next(c for c in partly.cells if grade_id_of(c) == "returns_solution")
     partly_cell.source = solution_source(NB1, "returns_solution")
     _write(partly, out / "partly_right" / f"{NB1}.ipynb")
     for name, (nb, grade_id, source) in MISTAKES.items():

@@ -6,7 +6,7 @@ import zipfile
 import nbformat
 import pytest
 
-from autograder.collect import collect, invalid_reason, repair, unpack
+from autograder.collect import collect, grade_id_of, invalid_reason, repair, unpack
 from autograder.release import NOTEBOOKS, assignment_ids
 
 RELEASES = {nb: nbformat.read(NOTEBOOKS / f"{nb}.ipynb", as_version=4) for nb in assignment_ids()}
@@ -64,13 +64,13 @@ def test_repair_restores_metadata_and_re_adds_deleted_cells_in_place():
     nb = copy.deepcopy(release)
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
     nb.cells.remove(next(c for c in graded if c.metadata.nbgrader.grade_id == "returns_visible"))
-    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_solution").metadata.pop("nbgrader")
-    next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_hidden").metadata.nbgrader["points"] = 99
+    next(c for c in nb.cells if grade_id_of(c) == "loss_solution").metadata.pop("nbgrader")
+    next(c for c in nb.cells if grade_id_of(c) == "loss_hidden").metadata.nbgrader["points"] = 99
     notes = repair(nb, release)
     assert notes == ["re-added the deleted cell 'returns_visible'", "restored the grading metadata of cell 'loss_solution'"]
-    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    ids = [grade_id_of(c) for c in nb.cells]
     assert [i for i in ids if i] == [c.metadata.nbgrader.grade_id for c in release.cells if "nbgrader" in c.metadata]
-    assert next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "loss_hidden").metadata.nbgrader.points == 4
+    assert next(c for c in nb.cells if grade_id_of(c) == "loss_hidden").metadata.nbgrader.points == 4
 
 
 def test_nbgrader_exchange_inbound_folders_grade_each_students_newest_submission(tmp_path):
