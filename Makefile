@@ -22,7 +22,10 @@ $(VENV)/.installed: pyproject.toml
 course: setup
 	$(PY) -m autograder.build
 
+# The tests grade a class of submissions in the grading sandbox: as root, install bubblewrap first;
+# without it (not root), the tests grade the students that are safe outside it and say so.
 test: setup
+	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then $(MAKE) --no-print-directory grader-setup; fi
 	$(PY) -m pytest -n 2 --dist loadfile
 
 notebooks: setup

@@ -1,8 +1,13 @@
 """nbgrader's Execute step, made to survive what a submission can do to the whole notebook.
 
 nbgrader's autograde runs a notebook's cells one after the other in one kernel, with a timeout
-per cell. Three things would still cost a student every point of the notebook, since nbgrader
-then drops it and records nothing; here each costs only the cells it touches:
+per cell. Here that run makes the feedback (the student's outputs, the visible checks, the
+plots); no point comes from it (``autograder.score`` scores every graded cell outside the
+kernel), and the hidden test cells are not run in the kernel at all: nothing of the hidden checks
+or the references is ever loaded where the student's code runs.
+
+Three things would still cost a student the whole notebook's feedback, since nbgrader then
+drops it; here each costs only the cells it touches:
 
 * **the kernel dies** (``os._exit``, ``exit()``, killed by a limit) or **a cell cannot be stopped**
   (it ran past its timeout and ignored the interrupt): the cell gets an error output that says so
@@ -10,9 +15,7 @@ then drops it and records nothing; here each costs only the cells it touches:
   new kernel; an exercise whose cell defines everything it needs still earns its points.
 * **the notebook runs past its time budget** (``notebook_timeout``: many slow cells, each under the
   cell timeout): each cell's timeout is cut to the time left, and the cells not started when the
-  budget is spent are not run but get an error output (``NOT_RUN``), so their tests score zero
-  (nbgrader gives a test cell without an error its full points) and the cells that finished keep
-  theirs.
+  budget is spent are not run but get an error output (``NOT_RUN``) that says so.
 
 The grader (``autograder.grade``) puts this class in place of nbgrader's ``Execute`` (in
 ``nbgrader_config.py``) and reads these error names back from the autograded notebook to set the
@@ -29,6 +32,8 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Integer
 
+HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
+HIDDEN_NOTE = "The hidden checks run outside this notebook when it is graded.\n"
 KERNEL_DIED = "KernelDiedError"
 NOT_RUN = "NotebookTimeoutError"
 CELL_TIMEOUT = Execute.error_on_timeout.default()["ename"]  # what nbgrader writes for a cell timeout
@@ -72,6 +77,10 @@ class GradingExecute(Execute):
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
+            return cell, self.resources
+        if HIDDEN_TESTS in cell.source:  # scored outside the kernel (autograder.score): never run here
+            cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=HIDDEN_NOTE)]
+            cell.execution_count = None
             return cell, self.resources
         left = self._time_left()
         if left is not None and left <= 0:

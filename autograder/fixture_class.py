@@ -229,11 +229,149 @@ attempt("read the staged solutions", lambda: open(os.path.join(stage, "solutions
 attempt("read another student", lambda: open(glob.glob(os.path.join(out, "work", "reference", "submitted", "*", "*", "*.ipynb"))[0]).read())
 attempt("read the gradebook", lambda: open(os.path.join(out, "work", "_template", "gradebook.db"), "rb").read())
 attempt("read the submissions", lambda: open(os.path.join(__INCOMING__, "reference", "__NB__.ipynb")).read())
+attempt("read another checkout", lambda: open(os.path.join(__PLANTED__, "solutions", "__NB__.ipynb")).read())
 attempt("write into the repository", lambda: open(os.path.join(ROOT, "hacked.txt"), "w").write("x"))
 attempt("write into the results", lambda: open(os.path.join(out, "hacked.txt"), "w").write("x"))
 attempt("write into the submissions", lambda: open(os.path.join(__INCOMING__, "hacked.txt"), "w").write("x"))
 attempt("reach the network", lambda: __import__("urllib.request").request.urlopen("http://example.com", timeout=3).read())
 '''  # followed by the reference answer: the snooper loses nothing by trying
+
+
+# Attacks on the scores themselves: each hands in a wrong (or blank) answer and tries to make it
+# count. Scores come from a clean process that calls the answer cells in a process of their own
+# (autograder.score), so each gets what its answer deserves.
+ATTACKS: dict[str, str] = {
+    # name: the source of nb01's returns_solution cell (the rest of the notebook: see build())
+    "patches_allclose": '''
+import torch
+
+torch.allclose = lambda *args, **kwargs: True            # every comparison "passes" in this kernel
+torch.isclose = lambda a, b, *args, **kwargs: torch.ones_like(torch.as_tensor(a), dtype=torch.bool)
+torch.equal = lambda *args, **kwargs: True
+
+def discounted_returns(rewards, dones, gamma):
+    return torch.zeros_like(rewards)                    # wrong
+''',
+    "patches_hidden_checks": '''
+import sys
+import types
+
+import course_lib.checks as checks
+
+def _full_marks(name):
+    return lambda fn, points=4.0: print(f"{name} (hidden checks): {points:g} / {points:g} points") or points
+
+fake = types.ModuleType("autograder.hidden.nb01")
+fake.grade_discounted_returns = _full_marks("discounted_returns")
+fake.grade_reinforce_loss = _full_marks("reinforce_loss")
+for name in ("autograder", "autograder.hidden"):
+    sys.modules.setdefault(name, types.ModuleType(name))
+sys.modules["autograder.hidden"].nb01 = sys.modules["autograder.hidden.nb01"] = fake
+checks.expect = checks.expect_close = checks.expect_tensor = lambda *args, **kwargs: None
+checks.call = lambda fn, *args, **kwargs: None
+
+def discounted_returns(rewards, dones, gamma):
+    raise NotImplementedError()
+''',
+    "input_transformer": '''
+def _swallow(lines):
+    """Every later cell swallows its errors and ends without a result."""
+    body = "".join("    " + line for line in lines) or "    pass\\n"
+    return ["try:\\n", body if body.endswith("\\n") else body + "\\n", "except BaseException:\\n", "    pass\\n"]
+
+get_ipython().input_transformers_post.append(_swallow)
+
+def discounted_returns(rewards, dones, gamma):
+    raise NotImplementedError()
+''',
+    "calls_reference": '''
+import gc
+import sys
+
+import torch
+
+def _find_reference():
+    for attempt in (lambda: sys.modules["autograder.reference"].reference("01_policy_gradient").discounted_returns,
+                    lambda: __import__("autograder.reference", fromlist=["reference"]).reference("01_policy_gradient").discounted_returns):
+        try:
+            return attempt()
+        except Exception:
+            pass
+    for obj in gc.get_objects():   # any function of that name that is not this cell's
+        if callable(obj) and getattr(obj, "__name__", "") == "discounted_returns" and getattr(obj, "__module__", "") != __name__:
+            return obj
+    return None
+
+_reference = _find_reference()
+print("found the reference:", _reference is not None)
+
+def discounted_returns(rewards, dones, gamma):
+    if _reference is not None:
+        return _reference(rewards, dones, gamma)
+    return torch.zeros_like(rewards)                    # wrong without it
+''',
+    "reads_other_checkout": '''
+import json
+import os
+import time
+
+import torch
+
+MARK, DEF = "### BEGIN " + "SOLUTION", "def discounted" + "_returns"   # not spelled out: this cell is not the prize
+
+def _steal(roots, seconds=8.0):
+    start = time.time()
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = [d for d in dirs if os.path.join(folder, d) not in ("/proc", "/sys", "/dev")]
+            if time.time() - start > seconds:
+                return None, None
+            for name in files:
+                if name.endswith(".ipynb"):
+                    try:
+                        cells = json.load(open(os.path.join(folder, name))).get("cells", [])
+                    except Exception:
+                        continue
+                    for cell in cells:
+                        source = "".join(cell.get("source", []))
+                        if MARK in source and DEF in source:
+                            return source, os.path.join(folder, name)
+    return None, None
+
+stolen, where = _steal([__PLANTED__, "/"])
+print("found a solution at:", where)
+if stolen:
+    exec(stolen)
+else:
+    def discounted_returns(rewards, dones, gamma):
+        return torch.zeros_like(rewards)                # wrong without it
+''',
+}
+
+BLANK_ATTACKS = {"patches_hidden_checks", "input_transformer"}  # handed in with the second exercise blank too
+
+# Graded after notebook 1 (in its own folder): tries to rewrite notebook 1's graded copy, which
+# its feedback page is made from. Its own first answer is blank.
+REWRITES_OTHER_NOTEBOOK = '''
+import glob
+import os
+
+here = os.getcwd()
+rewritten = []
+for path in glob.glob(os.path.join(here, "..", "*", "*.ipynb")) + glob.glob(os.path.join(here, "..", "..", "*", "*", "*.ipynb")):
+    if "01_policy_gradient" in path:
+        try:
+            with open(path, "w") as f:
+                f.write(\'{"cells": [{"cell_type": "markdown", "metadata": {}, "source": "HACKED 10/10"}], "metadata": {}, \'
+                        \'"nbformat": 4, "nbformat_minor": 5}\')
+            rewritten.append(path)
+        except OSError:
+            pass
+print("rewrote:", rewritten)
+
+def n_step_targets(rewards, terminated, truncated, final_values, last_value, gamma):
+    raise NotImplementedError()
+'''
 
 
 def _graded_cells(nb, test_only=False):
@@ -246,8 +384,13 @@ def _write(nb, path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def build(out: Path) -> Path:
-    """Write the class under ``out``: a folder per student (and one LMS-style flat file)."""
+def build(out: Path, planted: Path | None = None, sandboxed: bool = True) -> Path:
+    """Write the class under ``out``: a folder per student (and one LMS-style flat file).
+
+    ``planted``: where a test put a second copy of the course (solutions included) on the grading
+    machine; ``snooper`` and ``reads_other_checkout`` look for it. ``sandboxed=False`` leaves out
+    the students of ``NEEDS_SANDBOX``.
+    """
     if out.exists():
         shutil.rmtree(out)
     solution = {nb: ROOT / "solutions" / f"{nb}.ipynb" for nb in assignment_ids()}
@@ -265,9 +408,17 @@ def build(out: Path) -> Path:
             _write(with_cell(solution[nb], grade_id, source), out / name / f"{nb}.ipynb")
     for name, (grade_id, source) in HOSTILE_CODE.items():
         _write(with_cell(solution[NB1], grade_id, source), out / name / f"{NB1}.ipynb")
-    snooper = (SNOOPER.replace("__ROOT__", repr(str(ROOT))).replace("__NB__", NB1)
+    planted_path = repr(str(planted or out / "no-planted-copy"))
+    snooper = (SNOOPER.replace("__ROOT__", repr(str(ROOT))).replace("__NB__", NB1).replace("__PLANTED__", planted_path)
                .replace("__INCOMING__", repr(str(out.resolve()))) + solution_source(NB1, "returns_solution"))
     _write(with_cell(solution[NB1], "returns_solution", snooper), out / "snooper" / f"{NB1}.ipynb")
+    for name, source in ATTACKS.items():
+        base = student_nb[NB1] if name in BLANK_ATTACKS else solution[NB1]
+        _write(with_cell(base, "returns_solution", source.replace("__PLANTED__", planted_path)), out / name / f"{NB1}.ipynb")
+    if "02_a2c" in solution:
+        _write(nbformat.read(solution[NB1], as_version=4), out / "rewrites_other_notebook" / f"{NB1}.ipynb")
+        _write(with_cell(solution["02_a2c"], "targets_solution", REWRITES_OTHER_NOTEBOOK),
+               out / "rewrites_other_notebook" / "02_a2c.ipynb")
 
     edits = nbformat.read(solution[NB1], as_version=4)
     for cell in _graded_cells(edits, test_only=True):
@@ -289,6 +440,9 @@ def build(out: Path) -> Path:
     (out / "not_a_notebook").mkdir()
     (out / "not_a_notebook" / f"{NB1}.ipynb").write_text(json.dumps({"hello": "world"}))
     (out / "reference" / "notes.pdf").write_bytes(b"%PDF-1.4 not graded")
+    if not sandboxed:
+        for student in NEEDS_SANDBOX:
+            shutil.rmtree(out / student, ignore_errors=True)
     return out
 
 
@@ -321,6 +475,14 @@ EXPECTED: dict[str, dict[str, tuple[str | tuple[str, ...], float, float]]] = {
     "fork_bomb": {NB1: ("graded", ZERO, 5.0)},
     "thread_bomb": {NB1: ("graded", ZERO, 5.0)},
     "snooper": {NB1: ("graded", FULL, FULL)},
+    # Attacks on the scores: a wrong first answer (0.44 of its 4 hidden points: it does not change its
+    # inputs) and the reference's second; or blank answers, which stay at zero.
+    "patches_allclose": {NB1: ("graded", 5.0, 5.5)},
+    "patches_hidden_checks": {NB1: ("graded", ZERO, ZERO)},
+    "input_transformer": {NB1: ("graded", ZERO, ZERO)},
+    "calls_reference": {NB1: ("graded", 5.0, 5.5)},
+    "reads_other_checkout": {NB1: ("graded", 5.0, 5.5)},
+    "rewrites_other_notebook": {NB1: ("graded", FULL, FULL), "02_a2c": ("graded", 5.0, 5.0)},
     "edits_tests": {NB1: ("graded", FULL, FULL)},
     "deletes_tests": {NB1: ("graded", FULL, FULL)},
     "strips_metadata": {NB1: ("graded", FULL, FULL)},
@@ -332,9 +494,17 @@ EXPECTED: dict[str, dict[str, tuple[str | tuple[str, ...], float, float]]] = {
 UNMAPPED = {"reference/notes.pdf"}
 
 
-def expected() -> dict[tuple[str, str], tuple[str | tuple[str, ...], float, float]]:
-    """(student, notebook) -> (status, lowest total, highest total), for the notebooks that exist."""
-    return {(s, nb): v for s, nbs in EXPECTED.items() for nb, v in nbs.items() if nb in assignment_ids()}
+# Students whose code is only safe to run in the grading sandbox (it exhausts the machine, writes
+# outside its folder, or searches the whole file system). Without the sandbox the test suite grades
+# the rest of the class and says it left these out.
+NEEDS_SANDBOX = {"memory_hog", "fork_bomb", "thread_bomb", "snooper", "reads_other_checkout", "rewrites_other_notebook"}
+
+
+def expected(sandboxed: bool = True) -> dict[tuple[str, str], tuple[str | tuple[str, ...], float, float]]:
+    """(student, notebook) -> (status, lowest total, highest total), for the notebooks that exist
+    (without the sandbox: for the students that can be graded without it)."""
+    return {(s, nb): v for s, nbs in EXPECTED.items() for nb, v in nbs.items()
+            if nb in assignment_ids() and (sandboxed or s not in NEEDS_SANDBOX)}
 
 
 if __name__ == "__main__":

@@ -7,21 +7,33 @@ RESULTS receives ``grades.csv`` (a row per student and notebook: status, total, 
 exercise, a message), ``unmapped.csv`` (files that could not be matched to a student and a
 notebook), ``feedback/<student>/<notebook>.html``, and ``work/`` (nbgrader's course folders).
 
+The pipeline, for each student:
+
+1. **collect** the files and map them to notebooks, **repair** what the student broke
+   (``autograder/collect.py``);
+2. **execute** each notebook with nbgrader's autograde in a sandboxed kernel
+   (``autograder/execute.py``, ``autograder/sandbox.py``): this run makes the feedback, and says
+   whether the notebook ran (the status); no point is taken from it;
+3. **score** every graded cell in ``autograder.score``, a clean process that calls the student's
+   answer cells in a sandboxed process of their own: every point comes from there;
+4. **report**: the scorer's points go to ``grades.csv`` and to the gradebook, its outputs replace
+   the kernel's in the graded cells, and nbgrader writes the feedback.
+
 Every student is graded in a course folder of their own (a copy of one generated gradebook), so
 parallel workers never write to the same gradebook, and a re-run starts each student afresh:
 the same submission always gets the same grade. ``grades.csv`` keeps one row per student and
 notebook: a re-run replaces the rows it grades and keeps the others.
-Statuses: ``graded``; ``timeout`` (a cell or the whole notebook ran out of time: the cells that
-finished count, the cells not run score zero); ``error`` (the kernel died: the cells after it ran
-in a new kernel and count; or nbgrader could not grade the notebook at all: zero);
-``invalid-notebook`` (not JSON, not a notebook: zero). How a run survives a dead kernel or a
-spent budget: ``autograder/execute.py``.
+Statuses say how the notebook's run went; the points do not depend on it: ``graded``;
+``timeout`` (a cell or the whole notebook ran out of time); ``error`` (the kernel died, and the
+cells after it ran in a new kernel; or nbgrader could not run the notebook at all; or scoring
+failed, which scores zero); ``invalid-notebook`` (not JSON, not a notebook: zero).
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import html
+import json
 import os
 import queue
 import shutil
@@ -37,7 +49,7 @@ import nbformat
 from autograder import sandbox
 from autograder.collect import Submission, collect, grade_id_of, repair, unpack
 from autograder.execute import CELL_TIMEOUT, KERNEL_DIED, NOT_RUN
-from autograder.grading import NotebookGrade, read_grade, table
+from autograder.grading import NotebookGrade, max_points, record_scores, table
 from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate, nbgrader
 
 FIRST_SANDBOX_UID = 61000
@@ -63,19 +75,22 @@ class Options:
 
 
 class Grader:
+    """The pipeline for one class: collect, repair, execute (feedback), score, report."""
+
     def __init__(self, out: Path, options: Options):
         self.out, self.options = out.resolve(), options
         self.work = self.out / "work"
         self.template = self.work / "_template"
+        self.stage = self.work / "_stage"
         self.sandboxed = options.use_sandbox()
 
     def prepare(self, notebook_ids: list[str]) -> dict[str, nbformat.NotebookNode]:
         """One nbgrader generate for the class; every student's course folder copies its gradebook."""
         shutil.rmtree(self.template, ignore_errors=True)
         released = generate(self.template, notebook_ids)
+        sandbox.stage_public_modules(ROOT, self.stage)
         if self.sandboxed:
             sandbox.install_kernelspec(self.work / "_jupyter")
-            sandbox.stage_hidden_checks(ROOT, self.work / "_stage")
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
 
     def _course_dir(self, student: str, runtime: Path) -> Path:
@@ -93,33 +108,36 @@ class Grader:
         (course / "nbgrader_config.py").write_text(config)
         return course
 
-    def _env(self, course: Path, runtime: Path, student: str, uid: int, hide: list[Path]) -> dict[str, str]:
+    def _env(self, work: Path, runtime: Path, uid: int) -> dict[str, str]:
+        """The environment of a process that runs the student's code in ``work`` (its only writable folder)."""
         # Notebooks graded side by side share the cores: torch gets its share, not all of them.
         threads = max(1, (os.cpu_count() or 1) // self.options.workers)
         env = course_env(JUPYTER_RUNTIME_DIR=str(runtime), OMP_NUM_THREADS=str(threads))
         if self.sandboxed:
             env["JUPYTER_PATH"] = str(self.work / "_jupyter")
             env.update(sandbox.sandbox_env(
-                work=course / "autograded" / student, runtime=runtime, stage=self.work / "_stage",
-                hide=hide, uid=uid, memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
+                work=work, runtime=runtime, stage=self.stage, uid=uid,
+                memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
         return env
 
-    def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int,
-                      hide: list[Path]) -> list[NotebookGrade]:
+    def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int) -> list[NotebookGrade]:
         # The kernel's sockets and connection files: a short path, since a Unix socket's path
         # must fit in 108 bytes, which a deep results folder and a long student id can exceed.
         runtime = Path(tempfile.mkdtemp(prefix="grade-"))
         try:
             course = self._course_dir(student, runtime)
             (course / "autograded" / student).mkdir(parents=True)
-            env = self._env(course, runtime, student, uid, hide)
-            grades = [self._grade_notebook(course, env, sub, releases[sub.notebook]) for sub in subs]
-            self._feedback(course, env, student, grades)
+            runs = {sub.notebook: self._execute(course, runtime, uid, sub, releases[sub.notebook]) for sub in subs}
+            scores = self._score(course, runtime, uid, student, [s for s in subs if s.status == "graded"])
+            grades = [self._report(course, sub, *runs[sub.notebook], scores) for sub in subs]
+            self._feedback(course, runtime, uid, student, grades)
             return grades
         finally:
             shutil.rmtree(runtime, ignore_errors=True)
 
-    def _grade_notebook(self, course: Path, env: dict, sub: Submission, release) -> NotebookGrade:
+    def _execute(self, course: Path, runtime: Path, uid: int, sub: Submission, release) -> tuple[str, str]:
+        """Repair the submission and run it with nbgrader's autograde, in the sandboxed kernel, for
+        the feedback. Returns (status, message) of the run; no point is taken from it."""
         notes, status, message = list(sub.notes), sub.status, ""
         if status == "graded":
             nb = nbformat.read(sub.path, as_version=4)
@@ -127,6 +145,8 @@ class Grader:
             target = course / "submitted" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
             target.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, target)
+            # Each notebook runs in its own folder: the only one its kernel can see and write.
+            env = self._env(course / "autograded" / sub.student / sub.notebook, runtime, uid)
             try:  # GradingExecute keeps to the notebook's budget; this hard limit is for a kernel that won't stop
                 proc = nbgrader(course, "autograde", sub.notebook, f"--student={sub.student}", "--force",
                                 env=env, timeout=self.options.notebook_timeout + HARD_TIMEOUT_GRACE, check=False)
@@ -135,24 +155,86 @@ class Grader:
                     status, message = "error", _nbgrader_error(proc.stdout)
             except subprocess.TimeoutExpired:
                 status, message = "timeout", (f"the notebook did not finish in {self.options.notebook_timeout} s "
-                                              "and could not be stopped: nothing was graded")
-        grade = read_grade(course, sub.student, sub.notebook, status)
-        autograded = course / "autograded" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
-        if grade.status == "graded" and autograded.exists():
-            grade.status, message = _run_problems(nbformat.read(autograded, as_version=4), self.options)
-        grade.message = "; ".join(filter(None, [message, *notes]))
-        if status == "timeout" and autograded.exists():  # killed mid-run: nbgrader has no grade to show
+                                              "and could not be stopped")
+        autograded = self._autograded(course, sub)
+        if status == "timeout" and autograded.parent.exists():  # killed mid-run: nbgrader has no run to show
             shutil.rmtree(autograded.parent)
-        return grade
+        elif status == "graded" and autograded.exists():
+            status, message = _run_problems(nbformat.read(autograded, as_version=4), self.options)
+        return status, "; ".join(filter(None, [message, *notes]))
 
-    def _feedback(self, course: Path, env: dict, student: str, grades: list[NotebookGrade]) -> None:
+    @staticmethod
+    def _autograded(course: Path, sub: Submission) -> Path:
+        return course / "autograded" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
+
+    def _score(self, course: Path, runtime: Path, uid: int, student: str, subs: list[Submission]) -> dict:
+        """Every point, from ``autograder.score``: a clean process that calls the student's answer
+        cells in their own sandboxed process (never their kernel). ``{}`` when it failed."""
+        if not subs:
+            return {}
+        work = course / "answers"
+        work.mkdir()
+        env = self._env(work, runtime, uid)
+        if self.sandboxed:
+            command = [sys.executable, "-m", "autograder.sandbox", "answers"]
+        else:
+            command = [sys.executable, "-m", "autograder.answers"]
+            env["PYTHONPATH"] = str(self.stage)  # the public grading modules only
+        request = {"notebooks": {s.notebook: str(course / "submitted" / student / s.notebook / f"{s.notebook}.ipynb")
+                                 for s in subs},
+                   "command": command, "cwd": str(work), "call_timeout": self.options.cell_timeout,
+                   "budget": self.options.notebook_timeout,
+                   # only what differs from the scorer's own environment (which is not written to disk)
+                   "env": {k: v for k, v in env.items() if os.environ.get(k) != v}}
+        (course / "score-request.json").write_text(json.dumps(request))
+        result = course / "score-result.json"
+        scorer_env = course_env(OMP_NUM_THREADS=env["OMP_NUM_THREADS"])
+        try:
+            proc = subprocess.run([sys.executable, "-m", "autograder.score", str(course / "score-request.json"),
+                                   str(result)], env=scorer_env, cwd=course, capture_output=True, text=True,
+                                  timeout=self.options.notebook_timeout * len(subs) + HARD_TIMEOUT_GRACE)
+        except subprocess.TimeoutExpired:
+            return {}
+        if proc.returncode != 0 or not result.exists():
+            (course / "score.log").write_text(proc.stdout + proc.stderr)  # for the instructor
+            return {}
+        return json.loads(result.read_text())
+
+    def _report(self, course: Path, sub: Submission, status: str, message: str, scores: dict) -> NotebookGrade:
+        """The notebook's grade from the scorer's points; the kernel's outputs of the graded cells
+        are replaced by the scorer's, and its points written to the gradebook, for the feedback."""
+        maxima = max_points(sub.notebook)
+        score = scores.get(sub.notebook)
+        if sub.status != "graded":
+            return NotebookGrade.from_cells(sub.student, sub.notebook, {}, maxima, status, message)
+        if not score:
+            return NotebookGrade.from_cells(sub.student, sub.notebook, {}, maxima, "error",
+                                            "; ".join(filter(None, [message, "scoring failed: every cell scores 0 "
+                                                                "(the grader's log: work/<student>/score.log)"])))
+        cells = {gid: float(c["points"]) for gid, c in score["cells"].items() if gid in maxima}
+        problems = [f"{gid}: {c['problem']}" for gid, c in score["cells"].items() if c.get("problem")]
+        message = "; ".join(filter(None, [message, *score.get("notes", []), *problems]))
+        autograded = self._autograded(course, sub)
+        try:
+            nb = nbformat.read(autograded, as_version=4)
+        except (OSError, ValueError):  # no run to show (nbgrader failed), or not a notebook any more
+            nb = None
+        if nb is not None:
+            for cell in nb.cells:
+                if grade_id_of(cell) in score["cells"] and cell.cell_type == "code":
+                    cell.outputs = [nbformat.from_dict(o) for o in score["cells"][grade_id_of(cell)]["outputs"]]
+            nbformat.write(nb, autograded)
+            record_scores(course, sub.student, sub.notebook, cells)
+        return NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
+
+    def _feedback(self, course: Path, runtime: Path, uid: int, student: str, grades: list[NotebookGrade]) -> None:
         """One nbgrader generate_feedback for all of a student's autograded notebooks (one process
         start instead of one per notebook), then a status banner on top, or a plain page where
         nbgrader had nothing to show."""
         if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
             try:
                 nbgrader(course, "generate_feedback", "*", f"--student={student}", "--force",
-                         env=env, timeout=self.options.notebook_timeout, check=False)
+                         env=course_env(), timeout=self.options.notebook_timeout, check=False)
             except subprocess.TimeoutExpired:
                 pass
         for grade in grades:
@@ -229,7 +311,6 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
     by_student: dict[str, list[Submission]] = {}
     for sub in collected.submissions:
         by_student.setdefault(sub.student, []).append(sub)
-    hide = sorted({ROOT, grader.out, root, submissions.resolve().parent if submissions.is_file() else root})
     uids: queue.Queue[int] = queue.Queue()
     for k in range(options.workers):
         uids.put(FIRST_SANDBOX_UID + k)
@@ -237,7 +318,7 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
     def work(student):
         uid = uids.get()
         try:
-            return grader.grade_student(student, by_student[student], releases, uid, hide)
+            return grader.grade_student(student, by_student[student], releases, uid)
         finally:
             uids.put(uid)
 

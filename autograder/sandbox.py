@@ -1,26 +1,34 @@
-"""Run a submission's Jupyter kernel in a sandbox (Linux: bubblewrap, prlimit, a throw-away uid).
+"""Run a submission's code in a sandbox (Linux: bubblewrap, prlimit, a throw-away uid).
 
-nbgrader starts kernels through a kernelspec; the grader points it at ``course-sandbox``, whose
-command is ``python -m autograder.sandbox launch {connection_file}``. The launcher execs
+Two kinds of processes run a student's code, and both run here:
 
-    prlimit (memory, CPU time, processes, file size) bwrap (mount and network namespaces)
-        python -m autograder.sandbox kernel -f {connection_file}
+* the notebook's Jupyter kernel, which nbgrader starts through the ``course-sandbox`` kernelspec
+  (``python -m autograder.sandbox launch {connection_file}``): it executes the notebook for the
+  feedback (visible checks, training, plots); no score comes from it;
+* the student's answer cells for the scorer (``python -m autograder.sandbox answers``, serving
+  ``autograder.answers``): every point comes from calls into this process, checked outside it.
 
-and the kernel, still root inside the sandbox, loads the hidden checks and the reference into
-memory, then drops to an unprivileged uid of its own before it runs any cell.
+Each is ``prlimit (memory, CPU time, processes, file size) bwrap (namespaces) python ...``, and
+starts as root inside the sandbox only to read its connection file, then drops to an
+unprivileged uid of its own before it runs any of the student's code.
 
-What it protects against: network access (no network namespace), reading the repository, the
-solutions, the hidden checks' files, other students' submissions or the results (hidden by empty
-tmpfs mounts, or unreadable to the kernel's uid), writing outside the submission's own folder
-(read-only file system, a private /tmp), fork and thread bombs (RLIMIT_NPROC for the kernel's
-own uid), memory exhaustion (RLIMIT_AS), endless computing (RLIMIT_CPU, plus nbgrader's cell
-timeout and the grader's per-notebook timeout).
-What it does not: code that inspects the kernel's own memory (the hidden-check functions are
-loaded there before the student's cells run), side channels, kernel exploits. Run grading on a
-machine or container you do not mind losing, as for any untrusted code.
+**The file system is an allow-list**: the sandbox's root is empty, and holds only the system's
+shared libraries and programs (``/usr`` without ``/usr/local``, and the ``/lib`` links), the
+Python environment (the interpreter's install, the venv, ``course_lib``), the public grading
+modules (``PUBLIC_MODULES``: the protocol and this launcher, no hidden check and no reference),
+a private ``/tmp``, ``/dev`` and ``/proc``, the kernel's socket folder, and the one folder the
+code may write: the notebook's own. Nothing else of the host exists inside: not the repository,
+not another checkout of the course, not the other notebooks of the same student, not the
+submissions, the results or the home folder.
 
-Settings come from environment variables that the grader sets for each nbgrader run
-(``COURSE_SANDBOX_*``, see ``sandbox_env``).
+What else it protects against: network access (a network namespace of its own), fork and thread
+bombs (RLIMIT_NPROC for the sandbox's uid), memory exhaustion (RLIMIT_AS), endless computing
+(RLIMIT_CPU, plus the cell timeouts and the per-notebook budget), other processes (a PID
+namespace). What it does not: side channels and kernel exploits. Grade on a machine or
+container you do not mind losing, as for any untrusted code.
+
+Settings come from environment variables that the grader sets (``COURSE_SANDBOX_*``, see
+``sandbox_env``).
 """
 from __future__ import annotations
 
@@ -31,7 +39,11 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "course-sandbox"
-STAGE_NOTEBOOKS = "solutions"
+PUBLIC_MODULES = ("__init__.py", "sandbox.py", "wire.py", "answers.py")
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+HIDDEN_SYSTEM_DIRS = ("/usr/local", "/usr/src")  # where other software (and checkouts) may live
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
+                "/etc/fonts", "/sys/devices/system/cpu")  # the linker's cache, fonts; torch reads the CPUs' topology
 
 
 def available() -> bool:
@@ -49,93 +61,141 @@ def install_kernelspec(jupyter_path: Path) -> None:
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 
-def stage_hidden_checks(repo: Path, stage: Path) -> Path:
-    """Copy what the kernel needs to grade (autograder, solutions) to a folder only root can read."""
+def stage_public_modules(repo: Path, stage: Path) -> Path:
+    """Copy the grading modules a sandbox needs (none secret) to ``stage/autograder``."""
     if stage.exists():
         shutil.rmtree(stage)
-    shutil.copytree(repo / "autograder", stage / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(repo / "solutions", stage / STAGE_NOTEBOOKS, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    (stage / "autograder").mkdir(parents=True)
+    for name in PUBLIC_MODULES:
+        shutil.copy2(repo / "autograder" / name, stage / "autograder" / name)
     for path in [stage, *stage.rglob("*")]:
-        path.chmod(0o700 if path.is_dir() else 0o600)
+        path.chmod(0o755 if path.is_dir() else 0o644)
     return stage
 
 
-def sandbox_env(*, work: Path, runtime: Path, stage: Path, hide: list[Path], uid: int,
-                memory: int, cpu_seconds: int, nproc: int = 256) -> dict[str, str]:
+def sandbox_env(*, work: Path, runtime: Path, stage: Path, uid: int, memory: int, cpu_seconds: int,
+                nproc: int = 256) -> dict[str, str]:
     return {
         "COURSE_SANDBOX_WORK": str(work), "COURSE_SANDBOX_RUNTIME": str(runtime),
-        "COURSE_SANDBOX_STAGE": str(stage), "COURSE_SANDBOX_HIDE": os.pathsep.join(map(str, hide)),
-        "COURSE_SANDBOX_UID": str(uid), "COURSE_SANDBOX_MEMORY": str(memory),
+        "COURSE_SANDBOX_STAGE": str(stage), "COURSE_SANDBOX_UID": str(uid), "COURSE_SANDBOX_MEMORY": str(memory),
         "COURSE_SANDBOX_CPU": str(cpu_seconds), "COURSE_SANDBOX_NPROC": str(nproc),
     }
 
 
-def _python_dirs() -> list[Path]:
-    """Folders the kernel's Python needs: the interpreter's install, the venv, course_lib's source."""
+def python_dirs() -> list[Path]:
+    """Folders the sandbox's Python needs: the interpreter's install, the venv, course_lib's source."""
     import course_lib
 
-    dirs = {Path(sys.base_prefix), Path(sys.prefix), Path(course_lib.__file__).resolve().parent}
-    # The venv's python is a symlink into an install; the set drops it when that is base_prefix.
-    dirs |= {Path(os.path.realpath(sys.executable)).parent.parent}
-    return sorted(dirs)
+    dirs = {Path(sys.base_prefix), Path(sys.prefix), Path(course_lib.__file__).resolve().parent,
+            Path(os.path.realpath(sys.executable)).parent.parent}  # the venv's python links into an install
+    return sorted(d for d in dirs if d.exists())
 
 
-def bwrap_command(connection_file: str, extra: list[str] = (), env: dict[str, str] | None = None) -> list[str]:
+class Mounts:
+    """bwrap's mount arguments, with the folders above each mount point made crossable (0755).
+
+    Inside a tmpfs, bwrap creates the missing folders above a mount point with mode 0700, which
+    the sandbox's uid could not cross.
+    """
+
+    def __init__(self):
+        self.args: list[str] = []
+        self.points: list[tuple[str, str]] = []  # (path, "bind" or "tmpfs"), in order
+        self.made: set[str] = {"/"}
+
+    def _exists_inside(self, path: str) -> bool:
+        for point, kind in reversed(self.points):
+            if path == point or path.startswith(point.rstrip("/") + "/"):
+                return kind == "bind" or path in self.made
+        return path in self.made
+
+    def _parents(self, path: str) -> None:
+        for parent in reversed(Path(path).parents):
+            p = str(parent)
+            if not self._exists_inside(p):
+                self.args += ["--perms", "0755", "--dir", p]
+                self.made.add(p)
+
+    def bind(self, path: str | Path, writable: bool = False, try_: bool = False) -> None:
+        path = str(path)
+        self._parents(path)
+        self.args += ["--bind" if writable else ("--ro-bind-try" if try_ else "--ro-bind"), path, path]
+        self.points.append((path, "bind"))
+
+    def tmpfs(self, path: str, perms: str = "0755") -> None:
+        self._parents(path)
+        self.args += ["--perms", perms, "--tmpfs", path]
+        self.points.append((path, "tmpfs"))
+        self.made.add(path)
+
+    def symlink(self, target: str, path: str) -> None:
+        self.args += ["--symlink", target, path]
+        self.made.add(path)
+
+
+def filesystem(work: str, stage: str, runtime: str | None) -> list[str]:
+    """The sandbox's whole file system, as bwrap arguments (see the module's docstring)."""
+    m = Mounts()
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            m.symlink(os.readlink(path), path)
+        elif os.path.isdir(path):
+            m.bind(path)
+    for path in HIDDEN_SYSTEM_DIRS:
+        if os.path.isdir(path):
+            m.tmpfs(path)
+    for path in SYSTEM_FILES:
+        m.bind(path, try_=True)
+    m.args += ["--dev", "/dev", "--proc", "/proc"]
+    m.tmpfs("/tmp", perms="1777")
+    for path in python_dirs():
+        m.bind(path)
+    m.bind(stage)
+    if runtime:
+        m.bind(runtime, writable=True)
+    m.bind(work, writable=True)
+    return m.args
+
+
+def bwrap_command(inner: list[str], env: dict[str, str] | None = None) -> list[str]:
+    """``prlimit ... bwrap ... <inner>``: ``inner`` runs in the sandbox described by ``env``."""
     env = dict(os.environ if env is None else env)
-    work, runtime, stage = (env[f"COURSE_SANDBOX_{k}"] for k in ("WORK", "RUNTIME", "STAGE"))
+    work, stage = env["COURSE_SANDBOX_WORK"], env["COURSE_SANDBOX_STAGE"]
+    runtime = env.get("COURSE_SANDBOX_RUNTIME") or None
     memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
-    hide = [p for p in env.get("COURSE_SANDBOX_HIDE", "").split(os.pathsep) if p]
     cmd = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0",
            "bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-           "--unshare-uts", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--perms", "1777", "--tmpfs", "/tmp",
-           "--tmpfs", os.path.expanduser("~")]
-    tmpfs = ["/tmp", os.path.expanduser("~"), *hide]
-    for path in hide:
-        cmd += ["--tmpfs", path]
-
-    def mount(kind: str, path: str) -> list[str]:
-        # bwrap makes the missing folders above a mount point inside a tmpfs with mode 0700,
-        # which the kernel's uid could not cross: make them 0755 first.
-        parents = [str(p) for p in reversed(Path(path).parents)
-                   if any(str(p).startswith(t.rstrip("/") + "/") for t in tmpfs)]
-        return [arg for p in parents for arg in ("--perms", "0755", "--dir", p)] + [kind, path, path]
-
-    for path in _python_dirs():
-        cmd += mount("--ro-bind", str(path))
+           "--unshare-uts", "--clearenv"]
+    cmd += filesystem(work, stage, runtime)
+    keep = {k: env[k] for k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "COURSE_FAST", "NBGRADER_EXECUTION",
+                                "SDL_VIDEODRIVER", "SDL_AUDIODRIVER", "TZ") if k in env}
+    keep.update({"HOME": work, "USER": "student", "LOGNAME": "student", "MPLCONFIGDIR": os.path.join(work, ".matplotlib"),
+                 "PYTHONPATH": stage, "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp",
+                 "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"], "COURSE_SANDBOX_WORK": work})
+    for key, value in keep.items():
+        cmd += ["--setenv", key, value]
     try:
         cwd = os.getcwd()  # the notebook's folder, inside the submission's own folder
     except FileNotFoundError:
         cwd = work
-    cmd += [*mount("--ro-bind", stage), *mount("--bind", runtime), *mount("--bind", work),
-            "--chdir", cwd if cwd.startswith(work) else work,
-            "--setenv", "HOME", work, "--setenv", "MPLCONFIGDIR", os.path.join(work, ".matplotlib"),
-            "--setenv", "PYTHONPATH", stage, "--unsetenv", "PYTHONSTARTUP",
-            sys.executable, "-m", "autograder.sandbox", "kernel", "-f", connection_file, *extra]
-    return cmd
+    cmd += ["--chdir", cwd if cwd == work or cwd.startswith(work.rstrip("/") + "/") else work]
+    return cmd + inner
 
 
-def _launch(connection_file: str, extra: list[str]) -> None:
+def _launch_kernel(connection_file: str, extra: list[str]) -> None:
     # nbclient may write the connection file to the host's /tmp, which the sandbox replaces:
     # hand the kernel a copy in its runtime folder (the sockets' paths are in there already).
     copy = Path(os.environ["COURSE_SANDBOX_RUNTIME"]) / Path(connection_file).name
     if Path(connection_file).resolve() != copy.resolve():
         shutil.copy2(connection_file, copy)
-    cmd = bwrap_command(str(copy), extra)
+    cmd = bwrap_command([sys.executable, "-m", "autograder.sandbox", "kernel", "-f", str(copy), *extra])
     os.execvp(cmd[0], cmd)
 
 
-def _preload_hidden_checks() -> None:
-    """Import every hidden-check module and build every reference while files are still readable."""
-    import importlib
-    import pkgutil
-
-    import autograder.hidden as hidden
-    from autograder.reference import SOLUTIONS, reference
-
-    for nb in sorted(SOLUTIONS.glob("*.ipynb")):
-        reference(nb.stem)
-    for module in pkgutil.iter_modules(hidden.__path__):
-        importlib.import_module(f"autograder.hidden.{module.name}")
+def _launch_answers() -> None:
+    env = {**os.environ, "COURSE_SANDBOX_RUNTIME": ""}  # no kernel sockets: it talks over its stdin and stdout
+    cmd = bwrap_command([sys.executable, "-m", "autograder.sandbox", "serve-answers"], env)
+    os.execvp(cmd[0], cmd)
 
 
 def _drop_privileges(uid: int, work: Path) -> None:
@@ -150,7 +210,6 @@ def _kernel(argv: list[str]) -> None:
     # In its own PID namespace the kernel's parent is PID 1: ipykernel would take that for
     # "my parent exited" and quit. bwrap --die-with-parent already ties it to nbgrader's life.
     os.environ.pop("JPY_PARENT_PID", None)
-    _preload_hidden_checks()
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
@@ -159,10 +218,22 @@ def _kernel(argv: list[str]) -> None:
     app.start()
 
 
+def _serve_answers() -> None:
+    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]), Path(os.environ["COURSE_SANDBOX_WORK"]))
+    from autograder import answers
+
+    answers.main()
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["launch"]:
-        _launch(sys.argv[2], sys.argv[3:])  # nbclient appends e.g. --HistoryManager.hist_file=:memory:
-    elif sys.argv[1:2] == ["kernel"]:
+    command = sys.argv[1:2]
+    if command == ["launch"]:
+        _launch_kernel(sys.argv[2], sys.argv[3:])  # nbclient appends e.g. --HistoryManager.hist_file=:memory:
+    elif command == ["kernel"]:
         _kernel(sys.argv[2:])
+    elif command == ["answers"]:
+        _launch_answers()
+    elif command == ["serve-answers"]:
+        _serve_answers()
     else:
-        sys.exit("usage: python -m autograder.sandbox launch CONNECTION_FILE")
+        sys.exit("usage: python -m autograder.sandbox launch CONNECTION_FILE | answers")

@@ -7,9 +7,12 @@ keep library warnings off stderr (nbgrader gives zero to a test cell that writes
 from __future__ import annotations
 
 import contextlib
+import linecache
 import os
 import sys
+import traceback
 import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -17,6 +20,52 @@ import torch
 
 class CheckFailed(AssertionError):
     """A sanity check found a mistake; the message says what to fix."""
+
+
+class StudentCodeError(Exception):
+    """The student's code raised in another process (the grader's): its type, message and line."""
+
+    def __init__(self, type_name: str, message: str, where: str = ""):
+        super().__init__(f"{type_name}: {message}{where}")
+        self.type_name, self.message, self.where = type_name, message, where
+
+
+# Frames in these folders are library code, never "the student's line".
+_LIBRARY_DIRS = tuple({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)} |
+                      {str(Path(__file__).resolve().parents[1] / d) for d in ("course_lib", "autograder")})
+
+
+def _is_library(filename: str) -> bool:
+    try:
+        return str(Path(filename).resolve()).startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+    except (OSError, ValueError):
+        return False
+
+
+def describe_error(exc: BaseException) -> str:
+    """'ValueError: message (line 7 of your code: the line)', pointing at the deepest frame of the
+    student's code, not at the torch internals where the error surfaced."""
+    if isinstance(exc, StudentCodeError):
+        return str(exc)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_library(f.filename)]
+    where = ""
+    if frames:
+        frame = frames[-1]
+        line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
+        where = f" (line {frame.lineno} of your code" + (f": {line[:120]}" if line else "") + ")"
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def run_probe(probe: Callable, target, *args, **kwargs):
+    """``probe(target, *args, **kwargs)``, run where the student's ``target`` lives.
+
+    In a notebook that is here. When the grader scores a submission, ``target`` stands for the
+    student's function or class in another process, and the probe (a function of
+    ``course_lib.probes``) runs there, next to it; only its result comes back.
+    """
+    if hasattr(target, "remote_probe"):
+        return target.remote_probe(probe, *args, **kwargs)
+    return probe(target, *args, **kwargs)
 
 
 def expect(condition: bool, message: str) -> None:
@@ -76,7 +125,7 @@ def call(fn: Callable, *args, name: str | None = None, check_inplace: bool = Tru
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as a failed check
-        raise CheckFailed(f"`{name}` raised {type(exc).__name__}: {exc}") from None
+        raise CheckFailed(f"`{name}` raised {describe_error(exc)}") from None
     for i, (a, c) in enumerate(zip(args, copies)):
         if check_inplace and torch.is_tensor(a) and (c.shape != a.shape or not torch.equal(c.detach(), a.detach())):
             raise CheckFailed(f"`{name}` changed its input #{i + 1} in place. Work on new tensors "
@@ -93,12 +142,40 @@ def expect_tensor(x: Any, shape: tuple | None = None, name: str = "the result") 
 
 
 def expect_close(actual: torch.Tensor, expected: torch.Tensor, case: str, hint: str = "",
-                 atol: float = 1e-5, rtol: float = 1e-4) -> None:
-    """``actual`` matches ``expected`` within tolerances; the message names the case and a hint."""
+                 atol: float = 1e-5, rtol: float = 1e-4, inputs: dict[str, torch.Tensor] | None = None) -> None:
+    """``actual`` matches ``expected`` within tolerances (any float dtype); the message names the
+    case, the first wrong element, the ``inputs`` around it, and a hint."""
     expect_tensor(actual, tuple(expected.shape))
-    if not torch.allclose(actual.detach().double(), expected.double(), atol=atol, rtol=rtol):
-        message = f"Wrong values for {case}.\n  expected: {_fmt(expected)}\n  got:      {_fmt(actual)}"
+    got, want = actual.detach().double(), expected.detach().double()
+    wrong = ~torch.isclose(got, want, atol=atol, rtol=rtol)
+    if wrong.any():
+        message = f"Wrong values for {case}."
+        if want.numel() <= 12:
+            message += f"\n  expected: {_fmt(want)}\n  got:      {_fmt(got)}"
+        index = tuple(int(i) for i in wrong.nonzero()[0])
+        if want.numel() > 12 or inputs:
+            message += (f"\n  first wrong element: index {list(index)} ({int(wrong.sum())} of {want.numel()} wrong): "
+                        f"expected {want[index].item():.4f}, got {got[index].item():.4f}")
+        message += _around(index, tuple(want.shape), inputs or {})
         raise CheckFailed(message + (f"\n  Hint: {hint}" if hint else ""))
+
+
+def _around(index: tuple, shape: tuple, inputs: dict[str, torch.Tensor]) -> str:
+    """The inputs near a wrong element: a window over time (dim 0) in the same env, for [T, N] data."""
+    lines = []
+    for name, x in inputs.items():
+        if not torch.is_tensor(x):
+            continue
+        x = x.detach()
+        if tuple(x.shape) == shape and shape:
+            t = index[0]
+            lo, hi = max(0, t - 2), min(shape[0], t + 3)
+            window = x[(slice(lo, hi), *index[1:])]
+            where = ", ".join([f"{lo}..{hi - 1}", *map(str, index[1:])])
+            lines.append(f"{name}[{where}] = {_fmt(window)}")
+        elif tuple(x.shape) == shape[1:] and len(shape) > 1:
+            lines.append(f"{name}[{', '.join(map(str, index[1:]))}] = {x[index[1:]].item():.4f}")
+    return "".join(f"\n  {line}" for line in lines)
 
 
 def passed(message: str = "All sanity checks passed.") -> None:

@@ -3,7 +3,7 @@ on tiny notebooks in a plain kernel (the sandboxed, end-to-end version is in tes
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.execute import CELL_TIMEOUT, KERNEL_DIED, NOT_RUN, GradingExecute
+from autograder.execute import CELL_TIMEOUT, HIDDEN_NOTE, KERNEL_DIED, NOT_RUN, GradingExecute
 
 
 def run(sources, **settings):
@@ -45,3 +45,10 @@ def test_cells_past_the_notebook_budget_are_not_run_and_marked():
     assert errors(nb.cells[3]) == [NOT_RUN] and "used up its 5 s" in nb.cells[3].outputs[0].evalue
     assert nb.cells[4].outputs == []  # nothing to run: nothing to mark
     nbformat.validate(nb)
+
+
+def test_hidden_test_cells_are_not_run_in_the_kernel():
+    """Scores come from autograder.score; nothing of the hidden checks is loaded where students' code runs."""
+    nb = run(["x = 1", "### BEGIN HIDDEN TESTS\nprint('ran in the kernel')\n### END HIDDEN TESTS", "print(x)"], timeout=30)
+    assert text(nb.cells[1]) == HIDDEN_NOTE and nb.cells[1].execution_count is None
+    assert text(nb.cells[2]).strip() == "1"

@@ -1,35 +1,73 @@
 """The grading command on the fixture class: every student and notebook gets the expected status
-and points, nothing hostile gets out of its sandbox, and a re-run gives the same grades."""
+and points, nothing hostile gets out of its sandbox, no attack on the scores works, and a re-run
+gives the same grades."""
 import csv
 import shutil
+import tempfile
+from pathlib import Path
+
+import os
 
 import pytest
 
 from autograder import sandbox
 from autograder.collect import grade_id_of
-from autograder.fixture_class import ROOT, UNMAPPED, build, expected
+from autograder.fixture_class import NEEDS_SANDBOX, ROOT, UNMAPPED, build, expected
 from autograder.grade import Options, grade_class
 
-pytestmark = pytest.mark.skipif(not sandbox.available(), reason="needs bubblewrap, prlimit and root")
-OPTIONS = Options(workers=2, cell_timeout=20, notebook_timeout=240)
+# With bubblewrap, prlimit and root (`make test` installs bubblewrap when it runs as root) the whole
+# class is graded in the sandbox; without, the students that are safe outside it, unsandboxed.
+SANDBOXED = sandbox.available() and os.environ.get("COURSE_TEST_SANDBOX") != "off"
+OPTIONS = Options(workers=2, cell_timeout=20, notebook_timeout=240, sandbox="on" if SANDBOXED else "off")
+NO_SANDBOX = (f"the grading sandbox needs bubblewrap, prlimit and root: the hostile students "
+              f"({', '.join(sorted(NEEDS_SANDBOX))}) were not graded")
+
+
+def needs_sandbox():
+    """One place, one reason: pytest's summary shows the sandbox-only tests as one line."""
+    if not SANDBOXED:
+        pytest.skip(NO_SANDBOX)
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def planted():
+    """A second copy of the course (solutions and hidden checks) on the grading machine, readable by
+    anyone, outside /tmp and outside the repository: a student's code must not find it."""
+    folder = Path(tempfile.mkdtemp(prefix="course-copy-", dir="/var/tmp"))
+    shutil.copytree(ROOT / "solutions", folder / "solutions")
+    shutil.copytree(ROOT / "autograder", folder / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, planted):
     root = tmp_path_factory.mktemp("grading")
-    submissions = build(root / "class")
+    submissions = build(root / "class", planted, sandboxed=SANDBOXED)
     out = root / "results"
     grades, unmapped = grade_class(submissions, out, OPTIONS, progress=False)
     return {(g.student, g.notebook): g for g in grades}, unmapped, out, submissions
 
 
+def kernel_output(out, student, notebook):
+    """What a student's notebook printed when the grader ran it (the kernel's own outputs)."""
+    import nbformat
+
+    nb = nbformat.read(out / "work" / student / "autograded" / student / notebook / f"{notebook}.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
 def test_every_expected_notebook_is_graded_and_nothing_else(graded):
     grades, _, _, _ = graded
-    assert set(grades) == set(expected())
+    assert set(grades) == set(expected(SANDBOXED))
 
 
 @pytest.mark.parametrize("student, notebook", sorted(expected()))
 def test_status_and_points(graded, student, notebook):
+    if student in NEEDS_SANDBOX:
+        needs_sandbox()
     status, low, high = expected()[student, notebook]
     g = graded[0][student, notebook]
     assert g.status in ((status,) if isinstance(status, str) else status), g.message
@@ -68,7 +106,7 @@ def test_feedback_for_everyone_without_hidden_code_or_reference(graded):
     grades, _, out, _ = graded
     for student, notebook in grades:
         text = (out / "feedback" / student / f"{notebook}.html").read_text()
-        assert "autograder.hidden" not in text and "BEGIN HIDDEN" not in text, (student, notebook)
+        assert "from autograder.hidden import" not in text and "BEGIN HIDDEN" not in text, (student, notebook)
         if student == "blank":
             assert "BEGIN SOLUTION" not in text and "not written yet" in text
     wrong_sign = (out / "feedback" / "loss_wrong_sign" / "01_policy_gradient.html").read_text()
@@ -77,17 +115,65 @@ def test_feedback_for_everyone_without_hidden_code_or_reference(graded):
     assert "the kernel died while running this cell" in killed  # shown under the cell that did it
 
 
-def test_hostile_code_stays_in_its_sandbox(graded):
+def test_hostile_code_stays_in_its_sandbox(graded, planted):
+    needs_sandbox()
     _, _, out, submissions = graded
+    report = kernel_output(out, "snooper", "01_policy_gradient")
+    attempts = [line for line in report.splitlines() if ": blocked (" in line or ": OK " in line]
+    assert len(attempts) == 11 and not any(": OK " in line for line in attempts), report
+    assert "read another checkout: blocked (" in report
+    for place in (ROOT, out, submissions, planted):
+        assert not (place / "hacked.txt").exists()
+
+
+def test_a_second_checkout_on_the_grading_machine_cannot_be_found(graded):
+    """The planted copy of the solutions is readable by anyone on the host, but not in the sandbox:
+    the student who searches the whole file system for it finds nothing, and gets a wrong answer's points."""
+    needs_sandbox()
+    grades, _, out, _ = graded
+    assert "found a solution at: None" in kernel_output(out, "reads_other_checkout", "01_policy_gradient")
+    assert grades["reads_other_checkout", "01_policy_gradient"].exercises["returns"] < 1.0
+
+
+def test_the_reference_is_nowhere_in_the_students_processes(graded):
+    """Not in the answers process (so a wrong answer keeps a wrong answer's points, sandbox or not),
+    and not in the sandboxed kernel either (the hidden checks are never loaded there)."""
+    grades, _, out, _ = graded
+    assert grades["calls_reference", "01_policy_gradient"].exercises["returns"] < 1.0
+    needs_sandbox()  # an unsandboxed kernel can import anything on the machine
+    assert "found the reference: False" in kernel_output(out, "calls_reference", "01_policy_gradient")
+
+
+@pytest.mark.parametrize("student", ["patches_allclose", "patches_hidden_checks", "input_transformer"])
+def test_tampering_with_the_kernel_changes_no_score(graded, student):
+    """Patched comparisons, fake hidden-check modules and an input transformer that makes every later
+    cell swallow its errors all act on the kernel; the scores come from elsewhere."""
+    grades, _, out, _ = graded
+    assert grades[student, "01_policy_gradient"].exercises["returns"] < 1.0
+    text = (out / "feedback" / student / "01_policy_gradient.html").read_text()
+    assert "discounted_returns (hidden checks): 0" in text  # the feedback shows the scorer's report
+
+
+def test_a_notebook_cannot_rewrite_another_notebooks_graded_copy(graded):
+    needs_sandbox()
+    grades, _, out, _ = graded
+    assert "rewrote: []" in kernel_output(out, "rewrites_other_notebook", "02_a2c")
+    text = (out / "feedback" / "rewrites_other_notebook" / "01_policy_gradient.html").read_text()
+    assert "HACKED" not in text and "All sanity checks passed" in text
+    assert grades["rewrites_other_notebook", "01_policy_gradient"].total == 10.0
+
+
+def test_graded_cells_show_the_scorers_outputs(graded):
+    """The kernel does not run hidden checks (test_execute); the feedback shows the scorer's report there."""
     import nbformat
 
-    nb = nbformat.read(out / "work" / "snooper" / "autograded" / "snooper" / "01_policy_gradient" /
-                       "01_policy_gradient.ipynb", as_version=4)
-    report = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    attempts = [line for line in report.splitlines() if ": blocked (" in line or ": OK " in line]
-    assert len(attempts) == 10 and not any(": OK " in line for line in attempts), report
-    for place in (ROOT, out, submissions):
-        assert not (place / "hacked.txt").exists()
+    from autograder.execute import HIDDEN_NOTE
+
+    _, _, out, _ = graded
+    path = out / "work" / "reference" / "autograded" / "reference" / "01_policy_gradient" / "01_policy_gradient.ipynb"
+    hidden = next(c for c in nbformat.read(path, as_version=4).cells if grade_id_of(c) == "returns_hidden")
+    text = "".join(o.get("text", "") for o in hidden.outputs)
+    assert "discounted_returns (hidden checks): 4 / 4 points" in text and HIDDEN_NOTE not in text
 
 
 def test_regrading_is_idempotent(graded, tmp_path):
@@ -112,10 +198,10 @@ def test_long_student_ids_in_deep_folders(tmp_path):
     assert (grade.status, grade.total) == ("graded", 0.0), grade.message
 
 
-def test_a_notebook_past_its_budget_keeps_the_cells_that_finished(tmp_path):
-    """Slow cells, each under the cell timeout, together past the notebook's: the first exercise
-    counts, the cells not started by then are not run and score nothing, and nothing waits for
-    the hard limit on the nbgrader run."""
+def test_a_notebook_past_its_budget_is_stopped_and_its_answers_still_scored(tmp_path):
+    """Slow cells, each under the cell timeout, together past the notebook's: the run stops (the
+    cells not started are not run and marked), nothing waits for the hard limit on the nbgrader
+    run, and the answers are scored as usual: points never depend on the kernel's run."""
     import nbformat
 
     nb = nbformat.read(ROOT / "solutions" / "01_policy_gradient.ipynb", as_version=4)
@@ -124,6 +210,7 @@ def test_a_notebook_past_its_budget_keeps_the_cells_that_finished(tmp_path):
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
     [grade], _ = grade_class(tmp_path / "class", tmp_path / "out",
-                             Options(workers=1, cell_timeout=10, notebook_timeout=25), progress=False)
-    assert (grade.status, grade.exercises) == ("timeout", {"loss": 0.0, "returns": 5.0}), grade.message
+                             Options(workers=1, cell_timeout=10, notebook_timeout=25, sandbox=OPTIONS.sandbox),
+                             progress=False)
+    assert (grade.status, grade.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), grade.message
     assert "the notebook used up its 25 s" in grade.message and "were not run" in grade.message

@@ -8,5 +8,5 @@ from autograder import grade
 def test_notebooks_side_by_side_share_the_cores(monkeypatch, tmp_path, cores, workers, threads):
     monkeypatch.setattr(grade.os, "cpu_count", lambda: cores)
     grader = grade.Grader(tmp_path, grade.Options(workers=workers, sandbox="off"))
-    env = grader._env(tmp_path / "course", tmp_path / "runtime", "alice", uid=61000, hide=[])
+    env = grader._env(tmp_path / "work", tmp_path / "runtime", uid=61000)
     assert env["OMP_NUM_THREADS"] == threads  # read by course_lib.runtime.set_cpu_threads

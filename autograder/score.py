@@ -1,0 +1,198 @@
+"""Score a student's notebooks outside their kernel: every point the grader records comes from here.
+
+    python -m autograder.score REQUEST.json RESULT.json
+
+The notebook itself was executed by nbgrader in the student's sandboxed kernel, for the feedback.
+Its outputs are not trusted: a student's cell can patch ``torch.allclose``, replace modules,
+rewrite later cells or fake a report. So this process, which never runs a line of the student's
+code, scores every graded test cell again:
+
+1. the student's **answer cells** (nbgrader's solution cells of the submission, as source text)
+   run in a process of their own, in the sandbox (``autograder.answers``), after the notebook's
+   own imports (the ``import`` lines of its ready-made cells);
+2. every **graded test cell** of the instructor's source notebook, visible and hidden, runs here,
+   with the student's functions standing in as ``RemoteFunction`` proxies
+   (``autograder.remote``): values and gradients cross the boundary as data, and the hidden
+   checks and the references never share a process with the student's code;
+3. a test cell earns its points the way nbgrader would give them (a visible check: full points
+   unless it raises; a hidden check: the number it returns), except that a hidden check must
+   return a number, within its points and equal to what its report says, or it scores zero.
+
+The result holds, per notebook and graded cell, the points and the outputs to show in the
+feedback in place of what the kernel printed.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import math
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from autograder.answers import python_source
+from autograder.collect import grade_id_of
+from autograder.release import SOLUTIONS
+
+HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
+REPORT_POINTS = re.compile(r":\s*(-?[0-9.]+)\s*/\s*([0-9.]+)\s*points")
+
+
+@dataclass
+class CellScore:
+    points: float
+    max_points: float
+    outputs: list[dict] = field(default_factory=list)
+    problem: str = ""  # why a cell scored zero that a check did not explain (no result, a mismatch)
+
+
+@dataclass
+class NotebookScore:
+    cells: dict[str, CellScore] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def answer_cells(nb) -> list[tuple[str, str]]:
+    """(grade id, source) of every code answer cell, in notebook order."""
+    return [(grade_id_of(c), c.source) for c in nb.cells
+            if c.get("cell_type") == "code" and _meta(c).get("solution") and grade_id_of(c)]
+
+
+def test_cells(nb) -> list:
+    return [c for c in nb.cells if c.cell_type == "code" and _meta(c).get("grade") and not _meta(c).get("solution")]
+
+
+def imports(nb) -> str:
+    """The notebook's own top-level imports (of its ready-made cells): what answer cells may rely on."""
+    lines = []
+    for cell in nb.cells:
+        if cell.cell_type != "code" or _meta(cell).get("grade") or _meta(cell).get("solution"):
+            continue
+        try:
+            tree = ast.parse(python_source(cell.source))
+        except SyntaxError:
+            continue
+        lines += [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _number(value) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _output_text(text: str) -> dict:
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def _error_output(exc: BaseException) -> dict:
+    ename = type(exc).__name__
+    return {"output_type": "error", "ename": ename, "evalue": str(exc),
+            "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {exc}"]}
+
+
+def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
+    """Run one graded test cell here, with the student's functions as proxies; score it."""
+    from course_lib.checks import stderr_to_stdout
+
+    hidden = HIDDEN_MARK in source
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    buffer, value, error = io.StringIO(), None, None
+    with contextlib.redirect_stdout(buffer), stderr_to_stdout():
+        try:
+            exec(compile(tree, "<test cell>", "exec"), namespace)
+            if last is not None:
+                value = eval(compile(ast.Expression(last.value), "<test cell>", "eval"), namespace)
+        except Exception as exc:  # a visible check that failed, or the student's code
+            error = exc
+    text = buffer.getvalue()
+    outputs = [_output_text(text)] if text else []
+    if error is not None:
+        return CellScore(0.0, max_points, outputs + [_error_output(error)])
+    number = _number(value)
+    if hidden:
+        if number is None:
+            problem = ("this graded cell produced no result" if value is None else
+                       f"this graded cell produced a {type(value).__name__}, not a number of points")
+            return CellScore(0.0, max_points, outputs + [_output_text(f"Scored 0: {problem}.\n")], problem)
+        reported = REPORT_POINTS.search(text)
+        if reported and abs(float(reported.group(1)) - number) > 0.005:
+            problem = f"the cell's result ({number:g}) disagrees with its report ({reported.group(1)})"
+            return CellScore(0.0, max_points, outputs + [_output_text(f"Scored 0: {problem}.\n")], problem)
+    points = max_points if number is None else min(max(number, 0.0), max_points)
+    return CellScore(round(points, 2), max_points, outputs)
+
+
+def score_notebook(nb_id: str, submission, answers, source_dir: Path = SOLUTIONS) -> NotebookScore:
+    """Every graded test cell of notebook ``nb_id``, scored against the student's answer cells."""
+    from autograder.remote import StudentAnswers  # noqa: F401  (the type of ``answers``)
+
+    start = time.monotonic()
+    source = nbformat.read(source_dir / f"{nb_id}.ipynb", as_version=4)
+    result = NotebookScore()
+    prelude = imports(source)
+    problem = answers.exec_cell(nb_id, "imports", prelude) if prelude else None
+    if problem:
+        result.notes.append(f"the notebook's imports failed in the grader: {problem}")
+    for grade_id, text in answer_cells(submission):
+        problem = answers.exec_cell(nb_id, grade_id, text)
+        if problem and "left out" in problem:
+            result.notes.append(problem)
+    trusted: dict = {"__name__": "__main__"}
+    exec(compile(prelude, "<imports>", "exec"), trusted)
+    functions = answers.functions(nb_id)
+    for cell in test_cells(source):
+        namespace = {**trusted, **functions}
+        result.cells[grade_id_of(cell)] = run_test_cell(cell.source, float(_meta(cell).get("points", 0)), namespace)
+    result.seconds = round(time.monotonic() - start, 2)
+    return result
+
+
+def score_student(request: dict) -> dict[str, dict]:
+    """Score every notebook of one student (one process for their answers, one namespace per notebook)."""
+    from autograder.remote import StudentAnswers
+    from course_lib.runtime import quiet_warnings
+
+    quiet_warnings()
+    results = {}
+    env = {**os.environ, **request["env"]} if request.get("env") else None
+    with StudentAnswers(request.get("command"), env, request.get("cwd"),
+                        call_timeout=float(request.get("call_timeout", 20)),
+                        budget=float(request.get("budget", 180))) as answers:
+        for nb_id, path in request["notebooks"].items():
+            answers.set_budget(float(request.get("budget", 180)))
+            try:
+                submission = nbformat.read(path, as_version=4)
+            except Exception as exc:  # the grader only sends valid notebooks; say so if not
+                results[nb_id] = asdict(NotebookScore(notes=[f"could not read the submission: {exc}"]))
+                continue
+            results[nb_id] = asdict(score_notebook(nb_id, submission, answers))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 2:
+        print("usage: python -m autograder.score REQUEST.json RESULT.json", file=sys.stderr)
+        return 2
+    request = json.loads(Path(argv[0]).read_text())
+    Path(argv[1]).write_text(json.dumps(score_student(request)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
