@@ -136,6 +136,7 @@ class StudentAnswers:
         self.defined: dict[str, set[str]] = {}
         self.process: StudentProcess | None = None
         self.broken = ""  # why no more calls can be made (replay failed, budget spent)
+        self.hung: dict[tuple[str, str], str] = {}  # functions that did not return in time: not called again
 
     # ----------------------------------------------------------------- process life
     def set_budget(self, seconds: float) -> None:
@@ -214,6 +215,8 @@ class StudentAnswers:
         return {name: RemoteFunction(self, space, name) for name in sorted(self.defined.get(space, ()))}
 
     def call(self, space: str, name: str, args: tuple, kwargs: dict, probe: str | None = None):
+        if (space, name) in self.hung:  # each hang costs its timeout once, not once per check
+            raise StudentCodeError("TimeoutError", self.hung[space, name], "")
         encoder = Encoder()
         inputs = encoder.encode({"args": list(args), "kwargs": kwargs})
         header = {"op": "probe" if probe else "call", "space": space, "name": name, "inputs": inputs}
@@ -222,8 +225,10 @@ class StudentAnswers:
         try:
             reply, blobs = self._request(header, encoder.blobs)
         except _Gone as gone:
-            raise StudentCodeError("TimeoutError" if "within" in str(gone) else "ProcessDied",
-                                   f"`{name}` {gone}", "") from None
+            if "within" in str(gone):
+                self.hung[space, name] = f"`{name}` {gone} (an earlier call)"
+                raise StudentCodeError("TimeoutError", f"`{name}` {gone}", "") from None
+            raise StudentCodeError("ProcessDied", f"`{name}` {gone}", "") from None
         if not reply.get("ok"):
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             if error.get("type") == "NotImplementedError":

@@ -1,8 +1,9 @@
 """Helpers for the sanity checks that follow every exercise.
 
 They turn a wrong answer into a sentence a student can act on: which input, what was expected,
-what came back. The same helpers serve the hidden checks at grading time, which is why they also
-keep library warnings off stderr (nbgrader gives zero to a test cell that writes to stderr).
+what came back, and the student's own line when their code raised. The same helpers serve the
+hidden checks at grading time, where the student's function runs in another process: errors from
+there arrive as ``StudentCodeError``, and ``run_probe`` runs a helper next to the student's code.
 """
 from __future__ import annotations
 
@@ -32,22 +33,24 @@ class StudentCodeError(Exception):
 
 # Frames in these folders are library code, never "the student's line".
 _LIBRARY_DIRS = tuple({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)} |
-                      {str(Path(__file__).resolve().parents[1] / d) for d in ("course_lib", "autograder")})
+                      {str(Path(__file__).resolve().parent)})
 
 
-def _is_library(filename: str) -> bool:
+def _is_library(filename: str, library_dirs: tuple[str, ...]) -> bool:
     try:
-        return str(Path(filename).resolve()).startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+        return str(Path(filename).resolve()).startswith(library_dirs) or filename.startswith("<frozen")
     except (OSError, ValueError):
         return False
 
 
-def describe_error(exc: BaseException) -> str:
+def describe_error(exc: BaseException, library_dirs: tuple[str, ...] = ()) -> str:
     """'ValueError: message (line 7 of your code: the line)', pointing at the deepest frame of the
-    student's code, not at the torch internals where the error surfaced."""
+    student's code (not in Python's or course_lib's folders, nor in ``library_dirs``), not at the
+    torch internals where the error surfaced."""
     if isinstance(exc, StudentCodeError):
         return str(exc)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_library(f.filename)]
+    library = _LIBRARY_DIRS + tuple(library_dirs)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_library(f.filename, library)]
     where = ""
     if frames:
         frame = frames[-1]
@@ -77,7 +80,8 @@ def _fmt(x: Any) -> str:
     if torch.is_tensor(x):
         x = x.detach()
         if x.numel() <= 12:
-            return str([round(v, 4) for v in x.flatten().tolist()]) + (f" (shape {tuple(x.shape)})" if x.dim() > 1 else "")
+            values = [round(v, 4) + 0.0 for v in x.flatten().tolist()]  # + 0.0: no "-0.0"
+            return str(values) + (f" (shape {tuple(x.shape)})" if x.dim() > 1 else "")
         return f"tensor of shape {tuple(x.shape)}"
     return repr(x)
 

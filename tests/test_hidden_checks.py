@@ -93,3 +93,164 @@ def test_a2c_update_takes_a_gradient_step_that_fits_the_critic():
     logs = [reference("02_a2c").a2c_update(model, optimizer, batch, Cfg) for _ in range(50)]
     assert set(logs[0]) == {"loss", "policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"}
     assert logs[-1]["value_loss"] < 0.5 * logs[0]["value_loss"]
+
+
+# --------------------------------------------------------------------------- alternative implementations
+# Correct variants keep full marks; wrong losses whose gradient is wrong keep at most half of the
+# hidden points, with a message that names the mistake. Each is checked called locally and called
+# across the process boundary, as the grader calls it.
+CORRECT = {
+    "reinforce_float64_numpy": ("reinforce_loss", '''
+import numpy as np
+import torch
+
+def reinforce_loss(log_probs, returns):
+    r = returns.detach().cpu().numpy().astype(np.float64)
+    advantages = torch.from_numpy((r - r.mean()) / (r.std(ddof=1) + 1e-8))
+    return -(log_probs.double() * advantages).mean()
+'''),
+    "reinforce_population_std": ("reinforce_loss", '''
+import torch
+
+def reinforce_loss(log_probs, returns):
+    returns = returns.detach()
+    advantages = (returns - returns.mean()) / (returns.std(unbiased=False) + 1e-8)
+    return -(log_probs * advantages).mean()
+'''),
+    "reinforce_sum_over_n": ("reinforce_loss", '''
+import torch
+
+def reinforce_loss(log_probs, returns):
+    advantages = (returns - returns.mean()) / (returns.std() + 1e-8)
+    return -(log_probs * advantages.detach()).sum() / len(log_probs)
+'''),
+    "a2c_float64_mse": ("a2c_loss", '''
+import torch
+import torch.nn.functional as F
+
+def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
+    values, targets = values.double(), targets.double()
+    advantages = targets - values.detach()
+    policy_loss = -(dist.log_prob(actions).double() * advantages).sum() / len(actions)
+    value_loss = F.mse_loss(values, targets)
+    entropy = dist.entropy().double().mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+'''),
+    "targets_float64": ("n_step_targets", '''
+import torch
+
+def n_step_targets(rewards, terminated, truncated, final_values, last_value, gamma):
+    targets = torch.zeros(rewards.shape, dtype=torch.float64)
+    running = last_value.double()
+    for t in reversed(range(rewards.shape[0])):
+        future = torch.where(truncated[t] > 0, final_values[t].double(), running) * (1 - terminated[t].double())
+        running = rewards[t].double() + gamma * future
+        targets[t] = running
+    return targets
+'''),
+    "returns_float64": ("discounted_returns", '''
+import torch
+
+def discounted_returns(rewards, dones, gamma):
+    out = torch.zeros(rewards.shape, dtype=torch.float64)
+    running = torch.zeros(rewards.shape[1:], dtype=torch.float64)
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = rewards[t].double() + gamma * (1 - dones[t].double()) * running
+        out[t] = running
+    return out
+'''),
+}
+
+WRONG = {
+    # name: (function, source, the words the report must say)
+    "a2c_critic_gets_no_gradient": ("a2c_loss", '''
+import torch
+
+def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
+    advantages = (targets - values).detach()
+    policy_loss = -(dist.log_prob(actions) * advantages).mean()
+    value_loss = (targets - values.detach()).pow(2).mean()      # the critic learns nothing
+    entropy = dist.entropy().mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+''', "your critic receives no gradient"),
+    "a2c_broadcasting": ("a2c_loss", '''
+import torch
+
+def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
+    values = values.unsqueeze(-1)                                # [B, 1] against targets [B]: [B, B]
+    advantages = (targets - values).detach()
+    policy_loss = -(dist.log_prob(actions) * advantages).mean()
+    value_loss = (targets - values).pow(2).mean()
+    entropy = dist.entropy().mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+''', "must both have shape [B]"),
+    "a2c_detached_log_prob": ("a2c_loss", '''
+import torch
+
+def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
+    log_probs = dist.log_prob(actions).detach()                  # the policy loss trains nothing
+    advantages = (targets - values).detach()
+    policy_loss = -(log_probs * advantages).mean()
+    value_loss = (targets - values).pow(2).mean()
+    entropy = dist.entropy().mean()
+    loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
+    return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
+''', "sends no gradient into the policy"),
+    "reinforce_detached_log_prob": ("reinforce_loss", '''
+import torch
+
+def reinforce_loss(log_probs, returns):
+    advantages = (returns - returns.mean()) / (returns.std() + 1e-8)
+    return -(log_probs.detach() * advantages).mean().requires_grad_()
+''', "no gradient reaches the policy network"),
+}
+
+
+@pytest.fixture(scope="module")
+def remote_answers():
+    from autograder.remote import StudentAnswers
+
+    with StudentAnswers(call_timeout=30, budget=300) as answers:
+        for name, (_, source, *_) in {**CORRECT, **WRONG}.items():
+            assert answers.exec_cell(name, "solution", source) is None
+        yield answers
+
+
+def _grade_both_ways(name, function, source, remote_answers, capsys):
+    local = GRADER_OF[function](function_from(source, function))
+    local_out = capsys.readouterr().out
+    far = GRADER_OF[function](remote_answers.functions(name)[function])
+    far_out = capsys.readouterr().out
+    return (local, local_out), (far, far_out)
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_variants_keep_full_marks(name, remote_answers, capsys):
+    function, source = CORRECT[name]
+    for points, out in _grade_both_ways(name, function, source, remote_answers, capsys):
+        assert points == 4.0, out
+
+
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_a_loss_with_a_wrong_gradient_keeps_at_most_half_with_a_message_naming_it(name, remote_answers, capsys):
+    function, source, words = WRONG[name]
+    for points, out in _grade_both_ways(name, function, source, remote_answers, capsys):
+        assert points <= 2.0, out
+        assert words in out, out
+
+
+def test_a_wrong_element_in_a_large_result_is_shown_with_the_inputs_around_it(capsys):
+    ref = reference("02_a2c").n_step_targets
+
+    def off_by_one(rewards, terminated, truncated, final_values, last_value, gamma):
+        out = ref(rewards, terminated, truncated, final_values, last_value, gamma)
+        out[7, 2] += 1.0
+        return out
+
+    nb02.grade_n_step_targets(off_by_one)
+    out = capsys.readouterr().out
+    assert "first wrong element: index [7, 2]" in out
+    assert "rewards[5..9, 2] = " in out and "terminated[5..9, 2] = " in out and "truncated[5..9, 2] = " in out

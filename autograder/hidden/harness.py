@@ -1,19 +1,27 @@
 """Run a list of weighted checks on a student's function and turn them into partial credit.
 
-nbgrader gives a test cell the points of its last expression when that is a number, so each
-hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an error in a hidden
-cell would print its source in the feedback) and gets ``points * (weight passed / weight total)``.
-Every check prints one line a student can act on; nothing goes to stderr (which would zero the
-cell) and no exception escapes (which would hide the partial credit).
+A hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an error in a
+hidden cell would print its source in the feedback). The scorer (``autograder.score``) runs it with
+``fn`` standing for the student's function in another process, and records the number it returns:
+``points * (weight passed / weight total)``, and at most half the points when a *gate* check
+failed (the gradient of a loss: a loss whose gradient is wrong trains the wrong thing, however
+close its value). Every check prints one line a student can act on; nothing goes to stderr and no
+exception escapes (which would hide the partial credit).
 """
 from __future__ import annotations
 
 import functools
-import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
-from course_lib.checks import CheckFailed, stderr_to_stdout
+import torch
+
+from course_lib.checks import CheckFailed, describe_error, expect, expect_close, stderr_to_stdout
+
+
+AUTOGRADER = str(Path(__file__).resolve().parents[1])  # the checks' own frames are not the student's line
+GATE_CAP = 0.5  # the share of the points a submission can keep when a gate check fails
 
 
 @dataclass
@@ -21,9 +29,19 @@ class Report:
     title: str
     points: float
     results: list[tuple[str, float, str | None]] = field(default_factory=list)
+    gates_failed: list[str] = field(default_factory=list)
 
-    def check(self, name: str, weight: float, run: Callable[[], None]) -> bool:
-        """Run one check; a failure message (or the student's exception) is recorded, not raised."""
+    def check(self, name: str, weight: float, run: Callable[[], None], gate: bool = False) -> bool:
+        """Run one check; a failure message (or the student's exception) is recorded, not raised.
+
+        ``gate``: when this check fails, the whole report earns at most ``GATE_CAP`` of the points.
+        """
+        passed = self._run(name, weight, run)
+        if gate and not passed:
+            self.gates_failed.append(name)
+        return passed
+
+    def _run(self, name: str, weight: float, run: Callable[[], None]) -> bool:
         try:
             with stderr_to_stdout():
                 run()
@@ -33,10 +51,8 @@ class Report:
         except NotImplementedError:
             self.results.append((name, weight, "not written yet (NotImplementedError)."))
             return False
-        except Exception as exc:  # the student's code raised: report where, not the hidden code
-            frames = [f for f in traceback.extract_tb(exc.__traceback__) if "autograder" not in f.filename]
-            where = f" (line {frames[-1].lineno} of your cell)" if frames else ""
-            self.results.append((name, weight, f"your code raised {type(exc).__name__}: {exc}{where}"))
+        except Exception as exc:  # the student's code raised: report their line, not the hidden code's
+            self.results.append((name, weight, f"your code raised {describe_error(exc, (AUTOGRADER,))}"))
             return False
         self.results.append((name, weight, None))
         return True
@@ -52,7 +68,11 @@ class Report:
         total = sum(w for _, w, _ in self.results) or 1.0
         earned = sum(w for _, w, msg in self.results if msg is None)
         points = round(self.points * earned / total, 2)
+        if self.gates_failed:
+            points = min(points, round(self.points * GATE_CAP, 2))
         print(f"{self.title}: {points:g} / {self.points:g} points")
+        if self.gates_failed:
+            print(f"  (at most {GATE_CAP:.0%} of the points while this fails: {', '.join(self.gates_failed)})")
         for name, _, msg in self.results:
             print(f"  {'PASS' if msg is None else 'FAIL'}  {name}" + ("" if msg is None else "\n        " + msg.replace("\n", "\n        ")))
         return points
@@ -70,3 +90,30 @@ def hidden_check(name: str, points: float = 4.0):
             return report.score()
         return grade
     return decorate
+
+
+def gradients(loss: torch.Tensor, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """d loss / d parameter for every named parameter (zeros where the loss does not reach it)."""
+    expect(torch.is_tensor(loss) and loss.dim() == 0, "the loss should be a scalar tensor.")
+    expect(loss.requires_grad, "the loss has no gradient at all: build it from the network's outputs with torch "
+                               "operations (no .detach(), .item() or NumPy on the way).")
+    names, params = zip(*model.named_parameters())
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    return {n: torch.zeros_like(p) if g is None else g.detach() for n, p, g in zip(names, params, grads)}
+
+
+def expect_same_gradients(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], case: str,
+                          silent: dict[str, str] = None, atol: float = 1e-6, rtol: float = 1e-4) -> None:
+    """The student's gradients equal the reference's for every parameter.
+
+    ``silent``: {parameter-name prefix: message} for the typical mistake where a part of the network
+    receives no gradient at all (a critic trained by nothing, a detached log-probability).
+    """
+    for prefix, message in (silent or {}).items():
+        names = [n for n in want if n.startswith(prefix)]
+        if any(float(want[n].abs().max()) > 0 for n in names) and all(float(got[n].abs().max()) == 0 for n in names):
+            raise CheckFailed(message)
+    for name, expected in want.items():
+        expect_close(got[name], expected, f"the gradient of {case} with respect to `{name}`", atol=atol, rtol=rtol,
+                     hint="the loss's value can be right while its gradient is not: check what is detached, "
+                          "and that every term is built from the network's outputs.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from autograder.hidden.harness import Report, hidden_check
+from autograder.hidden.harness import Report, expect_same_gradients, gradients, hidden_check
 from autograder.reference import reference
 from course_lib.checks import CheckFailed, call, expect, expect_close, expect_tensor
 from course_lib.networks import MLPActorCritic
@@ -32,7 +32,8 @@ def grade_n_step_targets(fn, report: Report) -> None:
 
     def compare(case: str, batch: dict, gamma: float, hint: str = BOUNDARY_HINT):
         out = call(fn, *(batch[a] for a in args), gamma, check_inplace=False)
-        expect_close(out, ref(*(batch[a].clone() for a in args), gamma), case, hint)
+        expect_close(out, ref(*(batch[a].clone() for a in args), gamma), case, hint,
+                     inputs={a: batch[a] for a in args[:4]} | {"last_value": batch["last_value"]})
 
     random_batch = _rollout(gen, 20, 6)
     report.check("random [T=20, N=6] rollout with ends of both kinds", 1.5,
@@ -88,6 +89,10 @@ def _tiny_batch(seed: int = 3, B: int = 32):
     return model, obs, actions, targets
 
 
+BROADCAST_HINT = ("your value loss mixes every target with every value: `targets` and `values` must both have shape "
+                  "[B] (a [B, 1] tensor broadcast against a [B] one makes a [B, B] matrix of differences).")
+
+
 @hidden_check("a2c_loss")
 def grade_a2c_loss(fn, report: Report) -> None:
     ref = reference(NOTEBOOK).a2c_loss
@@ -115,6 +120,12 @@ def grade_a2c_loss(fn, report: Report) -> None:
     def same(key, hint):
         def run():
             out, expected = parts_of(fn), parts_of(ref)
+            if key == "value_loss":
+                with torch.no_grad():
+                    values = model(obs)[1]
+                    broadcast = (targets[:, None] - values[None, :]).pow(2).mean()
+                if torch.allclose(out[key].detach().double(), broadcast.double(), rtol=1e-4):
+                    raise CheckFailed(BROADCAST_HINT)
             expect_close(out[key], expected[key].detach(), f"'{key}' on a batch of 32 steps", hint, atol=1e-4, rtol=1e-3)
         return run
 
@@ -126,7 +137,7 @@ def grade_a2c_loss(fn, report: Report) -> None:
         out = parts_of(fn)
         dist, _ = model(obs)
         sampled = -dist.log_prob(actions).mean()
-        if torch.allclose(out["entropy"].detach(), sampled.detach(), atol=1e-4) and \
+        if torch.allclose(out["entropy"].detach().double(), sampled.detach().double(), atol=1e-4) and \
                 not torch.allclose(sampled, dist.entropy().mean(), atol=1e-4):
             raise CheckFailed("your entropy is -log_prob of the *sampled* actions: a noisy one-sample estimate. "
                               "Use the distribution's exact entropy, `dist.entropy().mean()`.")
@@ -143,14 +154,33 @@ def grade_a2c_loss(fn, report: Report) -> None:
                          "(minus: a higher entropy should *lower* the loss).", atol=1e-5)
     report.check("loss combines the parts with the coefficients", 0.5, total)
 
+    def network_gradient():
+        for value_coef, entropy_coef in [(0.5, 0.01), (0.25, 0.1)]:
+            out = parts_of(fn, value_coef, entropy_coef)
+            case = f"your loss (value_coef={value_coef}, entropy_coef={entropy_coef}) on a small actor-critic"
+            got = gradients(out["loss"], model)
+            want = gradients(parts_of(ref, value_coef, entropy_coef)["loss"], model)
+            if all(torch.allclose(got[n].double(), want[n].double(), rtol=1e-4, atol=1e-7) for n in want):
+                continue
+            policy_only = gradients(parts_of(fn)["policy_loss"], model) if out["policy_loss"].requires_grad else None
+            expect(policy_only is not None and any(float(policy_only[n].abs().max()) > 0 for n in policy_only
+                                                   if n.startswith("policy_head")),
+                   "your policy loss sends no gradient into the policy: the log-probabilities must come from "
+                   "`dist.log_prob(actions)` with their gradient (detach the advantages, not the log-probs).")
+            expect_same_gradients(got, want, case, silent={
+                "value_head": "your critic receives no gradient: the value loss must be built from `values` as they "
+                              "come (with their gradient); only the advantages in the policy loss are detached."})
+    report.check("gradient with respect to every parameter of a small actor-critic", 1.0, network_gradient, gate=True)
+
     def advantages_detached():
         out = parts_of(fn)
+        if not out["policy_loss"].requires_grad:  # no gradient at all: nothing leaks (the gradient check says more)
+            return
         grads = torch.autograd.grad(out["policy_loss"], list(model.value_head.parameters()), allow_unused=True)
         leak = max(0.0 if g is None else float(g.abs().max()) for g in grads)
         expect(leak == 0.0, "your policy loss sends gradient into the critic (value head gradient "
                             f"{leak:.2e}): the advantages must be constants, use `(targets - values).detach()`.")
     report.check("the policy loss does not train the critic (advantages detached)", 0.75, advantages_detached)
-
     def entropy_raises_entropy():
         m, o, a, _ = _tiny_batch(seed=5)
         with torch.no_grad():
