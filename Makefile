@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup course test notebooks lab clean grader-setup grade fixture-class
+.PHONY: setup course test notebooks lab clean grader-setup grade fixture-class student-release
 
 setup: $(VENV)/.installed
 
@@ -49,3 +49,9 @@ grade: setup
 # A made-up class (every typical mistake, every bad and hostile case) to try `make grade` on.
 fixture-class: setup
 	$(PY) -m autograder.fixture_class build/fixture_class
+
+# The copy students get (notebooks, course_lib, pyproject, a README with Colab links), no answers:
+# make student-release REPO=https://github.com/<org>/<course>   -> build/student/ and build/student.zip
+student-release: setup
+	@test -n "$(REPO)" || { echo "usage: make student-release REPO=https://github.com/<org>/<course>"; exit 2; }
+	$(PY) -m autograder.student_release --repo "$(REPO)"

@@ -75,13 +75,35 @@ def generate(course_dir: Path, ids: list[str] | None = None) -> dict[str, Path]:
     return released
 
 
+def kernel_metadata() -> dict:
+    """The metadata JupyterLab writes when the course's kernel starts: a notebook that already holds
+    it is not marked modified when a student merely opens it (JupyterLab compares it exactly, the
+    Python version included: that of the course's environment)."""
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    return {"kernelspec": {"display_name": spec.display_name, "language": spec.language, "name": "python3"},
+            "language_info": dict(IPythonKernel.language_info)}
+
+
 def normalized(path: Path) -> str:
-    """Notebook text as committed: no outputs, no execution counts, stable formatting."""
+    """Notebook text as committed: no outputs, no execution counts, the kernel's own metadata,
+    stable formatting."""
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    nb.metadata.update(kernel_metadata())
     return nbformat.writes(nb) + "\n"
+
+
+def _without_python_version(text: str) -> str:
+    """Notebook text with language_info's version removed: a notebook released with another patch
+    release of Python is not stale."""
+    nb = nbformat.reads(text, as_version=4)
+    nb.metadata.get("language_info", {}).pop("version", None)
+    return nbformat.writes(nb)
 
 
 def release(out_dir: Path = NOTEBOOKS) -> list[Path]:
@@ -99,8 +121,8 @@ def stale(out_dir: Path = NOTEBOOKS) -> list[str]:
     """Names of student notebooks that are missing, outdated, or have no source any more."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = release(Path(tmp))
-        problems = [p.name for p in fresh
-                    if not (out_dir / p.name).exists() or (out_dir / p.name).read_text() != p.read_text()]
+        problems = [p.name for p in fresh if not (out_dir / p.name).exists() or
+                    _without_python_version((out_dir / p.name).read_text()) != _without_python_version(p.read_text())]
     expected = {p.name for p in fresh}
     problems += [p.name for p in out_dir.glob("*.ipynb") if p.name not in expected]
     return problems

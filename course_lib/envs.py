@@ -34,6 +34,7 @@ def make_cartpole(seed: int | None = None, render_mode: str | None = None) -> gy
     """One CartPole-v1 (time limit 500 steps, which *truncates* the episode)."""
     env = gym.make("CartPole-v1", render_mode=render_mode)
     env = gym.wrappers.RecordEpisodeStatistics(env)
+    env.metadata = {**env.metadata, "step_seconds": 1 / 50}  # CartPole's tau: 0.02 s a step
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
@@ -108,6 +109,7 @@ def make_atari(game: str = "pong", seed: int | None = None, render_mode: str | N
         screen_size=ATARI_DEFAULTS["img_height"], grayscale_obs=True, scale_obs=False,
     )
     env = gym.wrappers.FrameStackObservation(env, ATARI_DEFAULTS["stack_num"])
+    env.metadata = {**env.metadata, "step_seconds": ATARI_DEFAULTS["frameskip"] / 60}  # 60 frames a second
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env
@@ -157,6 +159,7 @@ def make_doom(
     resolution, since the cfg asks the engine for GRAY8).
     """
     env = _doom_env(scenario, frame_skip, size, stack, render_mode)
+    env.metadata = {**env.metadata, "step_seconds": frame_skip / 35}  # Doom: 35 tics a second
     env.reset(seed=seed)
     env.action_space.seed(seed)
     return env

@@ -77,11 +77,12 @@ class RolloutRunner:
     the same episodes (that is what makes n-step bootstrapping across rollouts correct).
     """
 
-    def __init__(self, envs, model: Model, num_steps: int, device: torch.device | str = "cpu", seed: int | None = None):
+    def __init__(self, envs, model: Model, num_steps: int, device: torch.device | str | None = None,
+                 seed: int | None = None):
         self.envs = envs
         self.model = model
         self.num_steps = num_steps
-        self.device = torch.device(device)
+        self.device = model_device(model, device)
         self.num_envs = envs.num_envs
         self.global_step = 0
         obs, _ = envs.reset(seed=seed)
@@ -134,6 +135,19 @@ class RolloutRunner:
                        final_values, obs_t, last_value, episodes)
 
 
+def model_device(model, device: torch.device | str | None = None) -> torch.device:
+    """``device`` when given, else where the model's parameters are (CPU for a model without any).
+
+    Every helper that runs a model feeds it observations on this device, so a model moved to the
+    GPU (``model.to("cuda")``, or loaded there) works everywhere without saying so twice.
+    """
+    if device is not None:
+        return torch.device(device)
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
 def episode_stats(info: dict, step: int) -> list[EpisodeStats]:
     """Finished episodes reported by gymnasium's ``RecordEpisodeStatistics`` in a vector step."""
     if "episode" not in info:
@@ -144,13 +158,16 @@ def episode_stats(info: dict, step: int) -> list[EpisodeStats]:
 
 
 @torch.no_grad()
-def play_episode(env, model: Model, greedy: bool = True, seed: int | None = None, device: torch.device | str = "cpu",
-                 max_steps: int = 100_000, render: bool = False) -> tuple[float, list[np.ndarray]]:
+def play_episode(env, model: Model, greedy: bool = True, seed: int | None = None,
+                 device: torch.device | str | None = None, max_steps: int = 100_000,
+                 render: bool = False) -> tuple[float, list[np.ndarray]]:
     """Play one episode in a single env; return its raw return and, with ``render``, its frames.
 
     ``greedy`` picks the most likely action, the usual way to report a trained policy's score.
     The raw return comes from ``RecordEpisodeStatistics`` when the env has it (unclipped score).
+    ``device``: where the model is (by default, where its parameters are).
     """
+    device = model_device(model, device)
     obs, _ = env.reset(seed=seed)
     frames = [env.render()] if render else []
     total, info = 0.0, {}
@@ -167,7 +184,7 @@ def play_episode(env, model: Model, greedy: bool = True, seed: int | None = None
 
 
 def evaluate(env, model: Model, episodes: int = 10, greedy: bool = True, seed: int | None = None,
-             device: torch.device | str = "cpu", max_steps: int = 100_000) -> list[float]:
+             device: torch.device | str | None = None, max_steps: int = 100_000) -> list[float]:
     """Raw returns of ``episodes`` full episodes in a single env (seeds ``seed``, ``seed+1``, ...)."""
     return [play_episode(env, model, greedy, None if seed is None else seed + k, device, max_steps)[0]
             for k in range(episodes)]
@@ -175,12 +192,13 @@ def evaluate(env, model: Model, episodes: int = 10, greedy: bool = True, seed: i
 
 @torch.no_grad()
 def evaluate_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = None,
-                 seed: int | None = None, device: torch.device | str = "cpu") -> list[float]:
+                 seed: int | None = None, device: torch.device | str | None = None) -> list[float]:
     """The first episode's raw return in each env of a vector env (make it with unclipped rewards).
 
     One episode per env, all played at once: ten Pong games cost about what one does. With
     ``max_steps``, episodes still running then report their return so far (fast mode).
     """
+    device = model_device(model, device)
     obs, _ = envs.reset(seed=seed)
     totals = np.zeros(envs.num_envs)
     running = np.ones(envs.num_envs, dtype=bool)

@@ -79,8 +79,8 @@ def progress(iterable: Iterable[T] | None = None, total: int | None = None, desc
 def quiet_warnings() -> None:
     """Silence the library warnings that say nothing to a student.
 
-    nbgrader scores a test cell zero when it writes to stderr; these warnings come from
-    gymnasium, ale-py and torch internals, not from the student's code.
+    They come from gymnasium, ale-py and torch internals, not from the student's code, and would
+    only bury the messages that matter (in the notebook, and in the graded feedback).
     """
     for category, module in [
         (DeprecationWarning, ""),

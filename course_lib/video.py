@@ -2,6 +2,11 @@
 
 The video is embedded in the notebook output as base64 (H.264 in an mp4, which every browser
 plays), so it plays in JupyterLab, in Colab and in an HTML export, with no file to carry along.
+A still frame (PNG) is shown above it: JupyterLab shows a video in a notebook it does not trust
+(one executed elsewhere, such as graded feedback) as an empty player, but any viewer shows a PNG.
+
+Videos play at the game's real speed: each step of an env made by ``course_lib.envs`` lasts
+``env.metadata["step_seconds"]`` (a CartPole step is 1/50 s, an Atari step 4 frames of 1/60 s).
 """
 from __future__ import annotations
 
@@ -25,8 +30,9 @@ def _even(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[: h - h % 2, : w - w % 2])
 
 
-def save_mp4(frames: list[np.ndarray], path: str | Path, fps: int = 30, scale: int = 1) -> Path:
-    """Write frames (``[H, W, 3]`` or gray ``[H, W]`` uint8) to an H.264 mp4."""
+def save_mp4(frames: list[np.ndarray], path: str | Path, fps: float = 30, scale: int = 1) -> Path:
+    """Write frames (``[H, W, 3]`` or gray ``[H, W]`` uint8) to an H.264 mp4, and a still frame
+    beside it (``poster_path(path)``: the frame a third of the way in)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not frames:
@@ -38,27 +44,48 @@ def save_mp4(frames: list[np.ndarray], path: str | Path, fps: int = 30, scale: i
             if scale > 1:
                 frame = frame.repeat(scale, axis=0).repeat(scale, axis=1)
             writer.append_data(frame)
+    imageio.imwrite(poster_path(path), _even(np.asarray(frames[len(frames) // 3], dtype=np.uint8)))
     return path
 
 
-def show_video(path: str | Path, width: int = 400):
-    """An HTML5 video with the mp4 embedded as base64: plays in JupyterLab, Colab and exported HTML."""
-    from IPython.display import HTML
+def poster_path(path: str | Path) -> Path:
+    return Path(path).with_suffix(".png")
 
+
+def show_video(path: str | Path, width: int = 400) -> None:
+    """Show a still frame (PNG, for any viewer), then the video, embedded as base64 (it plays in
+    JupyterLab once the notebook is trusted, in Colab and in exported HTML)."""
+    from IPython.display import HTML, Image, display
+
+    poster = poster_path(path)
+    if poster.exists():
+        display(Image(data=poster.read_bytes(), format="png", width=width))
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return HTML(f'<video width="{width}" controls autoplay loop muted playsinline>'
-                f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>')
+    display(HTML(f'<video width="{width}" controls autoplay loop muted playsinline>'
+                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>'))
+
+
+def real_time_fps(env) -> float:
+    """Frames per second that show ``env``'s steps at the game's real speed (one frame per step)."""
+    seconds = env.metadata.get("step_seconds")
+    return 1.0 / seconds if seconds else float(env.metadata.get("render_fps") or 30)
 
 
 def record_video(make_env: Callable[[], object], model: Model, path: str | Path, episodes: int = 1,
-                 max_steps: int = 10_000, fps: int = 30, seed: int = 0, scale: int = 1,
-                 greedy: bool = True) -> tuple[Path, list[float]]:
-    """Record ``episodes`` episodes back to back into one mp4; return its path and the raw returns."""
+                 max_steps: int = 10_000, fps: float | None = None, seed: int = 0, scale: int = 1,
+                 greedy: bool = True, device=None) -> tuple[Path, list[float]]:
+    """Record ``episodes`` episodes back to back into one mp4; return its path and the raw returns.
+
+    ``fps``: by default the game's real speed (``real_time_fps``). ``device``: where the model is
+    (by default, where its parameters are).
+    """
     env = make_env()
+    fps = fps or real_time_fps(env)
     frames, returns = [], []
     try:
         for k in range(episodes):
-            ret, episode_frames = play_episode(env, model, greedy, seed + k, max_steps=max_steps, render=True)
+            ret, episode_frames = play_episode(env, model, greedy, seed + k, device=device, max_steps=max_steps,
+                                               render=True)
             frames += episode_frames
             returns.append(ret)
     finally:

@@ -57,3 +57,20 @@ class ValueIsTenTimesObs(torch.nn.Module):
     def forward(self, obs):
         obs = obs.float().reshape(obs.shape[0], -1)
         return Categorical(logits=torch.zeros(obs.shape[0], 2)), 10.0 * obs[:, 0]
+
+
+class OnDevice(torch.nn.Module):
+    """``ValueIsTenTimesObs`` whose parameters live on another device (``meta``: no GPU needed).
+
+    It records the device of every observation it is given, and answers with CPU tensors as a GPU
+    model's outputs moved back would be: helpers must feed it on its own device without being told.
+    """
+
+    def __init__(self, device: str = "meta"):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1, device=device))
+        self.seen: list[torch.device] = []
+
+    def forward(self, obs):
+        self.seen.append(obs.device)
+        return ValueIsTenTimesObs()(torch.zeros(obs.shape, dtype=torch.float32) if obs.device.type == "meta" else obs)

@@ -61,3 +61,14 @@ def test_stale_detects_an_edited_student_notebook(tmp_path):
     (tmp_path / f"{first}.ipynb").write_text(edited)
     (tmp_path / "99_orphan.ipynb").write_text("{}")
     assert sorted(release.stale(tmp_path)) == sorted([f"{first}.ipynb", "99_orphan.ipynb"])
+
+
+@pytest.mark.parametrize("notebook_id", release.assignment_ids())
+def test_student_notebook_holds_the_metadata_jupyterlab_would_write(notebook_id):
+    """Opening a notebook must not mark it modified: JupyterLab rewrites the kernelspec and the
+    language_info it gets from the kernel, and marks the notebook dirty unless they are equal."""
+    nb = nbformat.read(release.NOTEBOOKS / f"{notebook_id}.ipynb", as_version=4)
+    expected = release.kernel_metadata()
+    assert nb.metadata["kernelspec"] == expected["kernelspec"]
+    assert {k: v for k, v in nb.metadata["language_info"].items() if k != "version"} == \
+        {k: v for k, v in expected["language_info"].items() if k != "version"}

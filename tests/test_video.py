@@ -1,8 +1,9 @@
 import imageio.v2 as imageio
 import numpy as np
+import pytest
 
 from analytic_envs import CountdownEnv, ValueIsTenTimesObs
-from course_lib import video
+from course_lib import envs, video
 
 
 def test_mp4_round_trip(tmp_path):
@@ -20,12 +21,27 @@ def test_gray_frames_are_accepted(tmp_path):
     assert imageio.get_reader(path).count_frames() == 3
 
 
-def test_record_video_and_embed(tmp_path):
+def test_record_video_and_embed_with_a_still_frame_first(tmp_path, monkeypatch):
     import gymnasium as gym
+    import IPython.display
 
     make = lambda: gym.wrappers.RecordEpisodeStatistics(CountdownEnv(5, render_mode="rgb_array"))  # noqa: E731
     path, returns = video.record_video(make, ValueIsTenTimesObs(), tmp_path / "ep.mp4", episodes=2)
     assert returns == [5.0, 5.0]
     assert imageio.get_reader(path).count_frames() == 12  # reset frame + 5 steps, twice
-    html = video.show_video(path).data
-    assert html.startswith("<video") and 'src="data:video/mp4;base64,' in html
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    video.show_video(path)
+    poster, clip = shown
+    assert isinstance(poster, IPython.display.Image) and poster.data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert clip.data.startswith("<video") and 'src="data:video/mp4;base64,' in clip.data
+
+
+@pytest.mark.parametrize("make, fps", [
+    (lambda: envs.make_cartpole(render_mode="rgb_array"), 50.0),
+    (lambda: envs.make_atari("pong"), 15.0),   # 60 frames a second, the agent acts on every 4th
+])
+def test_videos_play_at_the_games_real_speed(make, fps):
+    env = make()
+    assert video.real_time_fps(env) == pytest.approx(fps)
+    env.close()
