@@ -123,22 +123,65 @@ def doom_config_path(scenario: str = DOOM_SCENARIO) -> Path:
     """The course's copy of a vizdoom scenario cfg: 160x120 GRAY8 instead of 320x240 RGB.
 
     Rendering fewer, gray pixels makes the engine much faster, and the agent downsamples to
-    84x84 gray anyway. The map (.wad) still comes from the vizdoom package.
+    64x64 gray anyway. The map (.wad) still comes from the vizdoom package.
     """
     return Path(str(resources.files("course_lib") / "scenarios" / f"{scenario}.cfg"))
 
 
-def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode: str | None) -> gym.Env:
+class DoomEpisodeEnd(gym.Wrapper):
+    """vizdoom's gymnasium env, made to follow the course's time-limit rule and report kills.
+
+    * **A time-out is a truncation, a death a termination.** vizdoom 1.3 reports
+      ``terminated=True`` *and* ``truncated=True`` when the scenario's time limit (2100 tics for
+      defend-the-center) ends an episode, which a runner would read as a death and never
+      bootstrap. Here a time-out is ``truncated`` only: the agent was alive, its future unknown.
+    * **The last observation is the last screen.** vizdoom has no state once an episode is over
+      and returns a black screen; here the episode's last screen is repeated, so that a critic
+      bootstrapping at a time-out values what the agent last saw, not a black image.
+    * **Kills.** At the end of an episode ``info["kills"]`` holds the monsters killed (the score
+      students read; the reward is kills minus one for dying), ``info["died"]`` whether it died.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        self._last_screen = None
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._last_screen = obs["screen"]
+        return obs, info
+
+    def step(self, action):
+        import vizdoom
+
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        game = self.env.unwrapped.game
+        if terminated or truncated:
+            timed_out = game.is_episode_timeout_reached()
+            terminated, truncated = not timed_out, timed_out
+            obs = {**obs, "screen": self._last_screen}
+            info = {**info, "kills": int(game.get_game_variable(vizdoom.GameVariable.KILLCOUNT)),
+                    "died": bool(game.is_player_dead())}
+        else:
+            self._last_screen = obs["screen"]
+        return obs, reward, terminated, truncated, info
+
+
+def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode: str | None,
+              episode_timeout: int | None = None) -> gym.Env:
     import vizdoom
     from vizdoom.gymnasium_wrapper.base_gymnasium_env import VizdoomEnv
 
     env = VizdoomEnv(
         config_file=str(doom_config_path(scenario)),
         frame_skip=frame_skip,
-        max_buttons_pressed=1,  # Discrete actions: noop, left, right, attack
+        max_buttons_pressed=1,  # Discrete actions: noop, attack, turn right, turn left
         render_mode=render_mode,
         doom_scenario_path=os.path.join(vizdoom.scenarios_path, f"{scenario}.wad"),
     )
+    if episode_timeout is not None:  # tests: a time limit that a short episode reaches
+        env.unwrapped.game.set_episode_timeout(episode_timeout)
+    env = DoomEpisodeEnd(env)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     h, w, _ = env.observation_space["screen"].shape
     env = gym.wrappers.TransformObservation(
@@ -149,16 +192,19 @@ def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode
     return env
 
 
+DOOM_SIZE = 64  # the agent's frames: 64 x 64 gray, 4 stacked
+
+
 def make_doom(
-    scenario: str = DOOM_SCENARIO, seed: int | None = None, frame_skip: int = 4, size: int = 84,
-    stack: int = 4, render_mode: str | None = None,
+    scenario: str = DOOM_SCENARIO, seed: int | None = None, frame_skip: int = 4, size: int = DOOM_SIZE,
+    stack: int = 4, render_mode: str | None = None, episode_timeout: int | None = None,
 ) -> gym.Env:
     """One ViZDoom env: gray ``[stack, size, size]`` uint8 observations, 4 discrete actions.
 
-    ``render_mode="rgb_array"`` renders the game screen for videos (gray at the course's
-    resolution, since the cfg asks the engine for GRAY8).
+    ``render_mode="rgb_array"`` renders the game screen (gray at the course's resolution, since
+    the cfg asks the engine for GRAY8; ``course_lib.video`` films a colour twin of the game).
     """
-    env = _doom_env(scenario, frame_skip, size, stack, render_mode)
+    env = _doom_env(scenario, frame_skip, size, stack, render_mode, episode_timeout)
     env.metadata = {**env.metadata, "step_seconds": frame_skip / 35}  # Doom: 35 tics a second
     env.reset(seed=seed)
     env.action_space.seed(seed)
@@ -167,14 +213,14 @@ def make_doom(
 
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
-    size: int = 84, stack: int = 4, asynchronous: bool = True,
+    size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool = True, episode_timeout: int | None = None,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
     A Doom engine runs a single thread, so processes are what lets the games use every core.
     """
     def make_one():
-        return _doom_env(scenario, frame_skip, size, stack, None)
+        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout)
 
     cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
     envs = cls([make_one] * num_envs, autoreset_mode=SAME_STEP)

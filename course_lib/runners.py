@@ -14,6 +14,7 @@ and learns from complete episodes only (``Rollout.complete``). Notebook 2 remove
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -27,11 +28,14 @@ Model = Callable[[torch.Tensor], "tuple[Categorical, torch.Tensor | None]"]
 
 @dataclass
 class EpisodeStats:
-    """One finished episode: its raw (unclipped) return, its length, the global step it ended at."""
+    """One finished episode: its raw (unclipped) return, its length, the global step it ended at,
+    the seconds since training started when it ended, and, in Doom, the monsters it killed."""
 
     ret: float
     length: int
     step: int
+    kills: int | None = None
+    seconds: float | None = None
 
 
 @dataclass
@@ -85,6 +89,7 @@ class RolloutRunner:
         self.device = model_device(model, device)
         self.num_envs = envs.num_envs
         self.global_step = 0
+        self.started = time.time()  # episodes are stamped with the seconds since then
         obs, _ = envs.reset(seed=seed)
         self.obs = obs
 
@@ -127,7 +132,7 @@ class RolloutRunner:
                 _, final_v = self._evaluate(self._to_tensor(final_obs))
                 final_values[t, torch.as_tensor(trunc_idx, device=self.device)] = final_v
 
-            episodes += episode_stats(info, self.global_step)
+            episodes += episode_stats(info, self.global_step, time.time() - self.started)
             self.obs, obs_t = next_obs, self._to_tensor(next_obs)
 
         _, last_value = self._evaluate(obs_t)
@@ -148,13 +153,17 @@ def model_device(model, device: torch.device | str | None = None) -> torch.devic
     return first.device if first is not None else torch.device("cpu")
 
 
-def episode_stats(info: dict, step: int) -> list[EpisodeStats]:
+def episode_stats(info: dict, step: int, seconds: float | None = None) -> list[EpisodeStats]:
     """Finished episodes reported by gymnasium's ``RecordEpisodeStatistics`` in a vector step."""
     if "episode" not in info:
         return []
     ep = info["episode"]
     mask = info.get("_episode", np.ones_like(ep["r"], dtype=bool))
-    return [EpisodeStats(float(ep["r"][i]), int(ep["l"][i]), step) for i in np.flatnonzero(mask)]
+    final = info.get("final_info", {})  # what the ending step said, before the same-step reset
+    kills, has_kills = final.get("kills"), final.get("_kills")
+    return [EpisodeStats(float(ep["r"][i]), int(ep["l"][i]), step,
+                         int(kills[i]) if kills is not None and has_kills[i] else None, seconds)
+            for i in np.flatnonzero(mask)]
 
 
 @torch.no_grad()
@@ -191,6 +200,30 @@ def evaluate(env, model: Model, episodes: int = 10, greedy: bool = True, seed: i
 
 
 @torch.no_grad()
+def play_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = None,
+             seed: int | None = None, device: torch.device | str | None = None) -> list[EpisodeStats]:
+    """The first episode of each env of a vector env, all played at once; its raw return, length
+    and (Doom) kills. With ``max_steps``, an episode still running then reports what it has so far."""
+    device = model_device(model, device)
+    obs, _ = envs.reset(seed=seed)
+    totals = np.zeros(envs.num_envs)
+    found: dict[int, EpisodeStats] = {}
+    steps = 0
+    while len(found) < envs.num_envs and (max_steps is None or steps < max_steps):
+        dist, _ = model(torch.as_tensor(np.asarray(obs), device=device))
+        actions = dist.probs.argmax(-1) if greedy else dist.sample()
+        obs, reward, term, trunc, info = envs.step(actions.cpu().numpy())
+        steps += 1
+        totals += np.asarray(reward, dtype=float)
+        ended = np.flatnonzero(np.asarray(term) | np.asarray(trunc))
+        stats = dict(zip(np.flatnonzero(info["_episode"]), episode_stats(info, steps))) if "_episode" in info else {}
+        for i in ended:
+            if int(i) not in found:
+                found[int(i)] = EpisodeStats(float(totals[i]), steps, steps, getattr(stats.get(i), "kills", None))
+        totals[ended] = 0.0
+    return [found.get(i, EpisodeStats(float(totals[i]), steps, steps)) for i in range(envs.num_envs)]
+
+
 def evaluate_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = None,
                  seed: int | None = None, device: torch.device | str | None = None) -> list[float]:
     """The first episode's raw return in each env of a vector env (make it with unclipped rewards).
@@ -198,16 +231,4 @@ def evaluate_vec(envs, model: Model, greedy: bool = False, max_steps: int | None
     One episode per env, all played at once: ten Pong games cost about what one does. With
     ``max_steps``, episodes still running then report their return so far (fast mode).
     """
-    device = model_device(model, device)
-    obs, _ = envs.reset(seed=seed)
-    totals = np.zeros(envs.num_envs)
-    running = np.ones(envs.num_envs, dtype=bool)
-    steps = 0
-    while running.any() and (max_steps is None or steps < max_steps):
-        dist, _ = model(torch.as_tensor(np.asarray(obs), device=device))
-        actions = dist.probs.argmax(-1) if greedy else dist.sample()
-        obs, reward, term, trunc, _ = envs.step(actions.cpu().numpy())
-        totals += np.where(running, np.asarray(reward, dtype=float), 0.0)
-        running &= ~(np.asarray(term) | np.asarray(trunc))
-        steps += 1
-    return totals.tolist()
+    return [e.ret for e in play_vec(envs, model, greedy, max_steps, seed, device)]

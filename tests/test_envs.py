@@ -70,10 +70,10 @@ def test_doom_config_is_the_fast_copy():
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_doom_vec_defend_the_center(asynchronous):
     vec = envs.make_doom_vec(num_envs=2, seed=0, asynchronous=asynchronous)
-    assert vec.single_observation_space.shape == (4, 84, 84)
-    assert vec.single_action_space.n == 4  # noop, turn left, turn right, attack
+    assert vec.single_observation_space.shape == (4, 64, 64)
+    assert vec.single_action_space.n == 4  # noop, attack, turn right, turn left
     obs, finished, _, _, _ = run_until_episode_ends(vec, 2000)
-    assert obs.shape == (2, 4, 84, 84) and obs.dtype == np.uint8
+    assert obs.shape == (2, 4, 64, 64) and obs.dtype == np.uint8
     # Random play dies: a kill is +1, death -1.
     assert finished[0].ret >= -1 and finished[0].length > 0
     vec.close()
@@ -82,6 +82,37 @@ def test_doom_vec_defend_the_center(asynchronous):
 def test_doom_single_env_renders_for_video():
     env = envs.make_doom(seed=0, render_mode="rgb_array")
     obs, _ = env.reset(seed=0)
-    assert obs.shape == (4, 84, 84)
+    assert obs.shape == (4, 64, 64)
     assert env.render().shape == (120, 160, 3)
+    env.close()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_doom_time_out_is_a_truncation_and_bootstraps_from_the_last_screen(asynchronous):
+    """vizdoom reports terminated *and* truncated at its time limit; the course's env says truncated
+    only, and its final observation is the last screen, not vizdoom's black one. A real episode:
+    doing nothing survives a 60-tic time limit."""
+    vec = envs.make_doom_vec(num_envs=2, seed=0, asynchronous=asynchronous, episode_timeout=60)
+    for t in range(100):
+        obs, reward, term, trunc, info = vec.step(np.zeros(2, dtype=np.int64))  # 0: no button
+        if np.any(term | trunc):
+            break
+    assert trunc.all() and not term.any(), (t, term, trunc)
+    final = np.stack(info["final_obs"])
+    assert final.shape == (2, 4, 64, 64) and final[:, -1].max() > 50  # a real screen, not black
+    np.testing.assert_array_equal(final[:, -1], final[:, -2])  # the last screen, repeated
+    [first, second] = episode_stats(info, 0)
+    assert first.kills == 0 and first.length == t + 1
+    vec.close()
+
+
+def test_doom_death_is_a_termination_with_kills_reported():
+    env = envs.make_doom(seed=1)
+    env.action_space.seed(1)
+    for _ in range(3000):
+        _, reward, term, trunc, info = env.step(env.action_space.sample())
+        if term or trunc:
+            break
+    assert term and not trunc and info["died"]  # random play dies before the 2100-tic limit
+    assert info["episode"]["r"] == info["kills"] - 1  # +1 per kill, -1 for dying
     env.close()
