@@ -8,7 +8,8 @@ types below arrives as an ``Opaque`` that only carries its type name (so a check
 MyClass", and nothing the student wrote runs in the scorer).
 
 Encodable: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list``, ``tuple``, ``dict`` with
-string keys, torch tensors, NumPy arrays, ``Categorical`` distributions (by their logits) and
+string keys (an ``OrderedDict`` such as a ``state_dict`` arrives as a plain ``dict``), torch
+tensors, NumPy arrays, ``Categorical`` distributions (by their logits) and
 ``types.SimpleNamespace`` (settings objects).
 """
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Encoder:
             return {"categorical": self.encode(x.logits, depth + 1)}
         if type(x) in (list, tuple):
             return {type(x).__name__: [self.encode(v, depth + 1) for v in x]}
-        if type(x) is dict and all(isinstance(k, str) for k in x):
+        if isinstance(x, dict) and all(isinstance(k, str) for k in x):  # OrderedDict (a state_dict) too
             return {"dict": {k: self.encode(v, depth + 1) for k, v in x.items()}}
         if type(x) is types.SimpleNamespace:
             return {"namespace": {k: self.encode(v, depth + 1) for k, v in vars(x).items()}}

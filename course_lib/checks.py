@@ -66,9 +66,18 @@ def run_probe(probe: Callable, target, *args, **kwargs):
     student's function or class in another process, and the probe (a function of
     ``course_lib.probes``) runs there, next to it; only its result comes back.
     """
-    if hasattr(target, "remote_probe"):
-        return target.remote_probe(probe, *args, **kwargs)
-    return probe(target, *args, **kwargs)
+    name = getattr(target, "__name__", "your code")
+    try:
+        with stderr_to_stdout():
+            if hasattr(target, "remote_probe"):
+                return target.remote_probe(probe, *args, **kwargs)
+            return probe(target, *args, **kwargs)
+    except NotImplementedError:
+        raise CheckFailed(f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code.") from None
+    except CheckFailed:
+        raise
+    except Exception as exc:  # the student's bug, reported as a failed check
+        raise CheckFailed(f"`{name}` raised {describe_error(exc)}") from None
 
 
 def expect(condition: bool, message: str) -> None:

@@ -52,6 +52,45 @@ def plot_learning_curve(episodes: Sequence[EpisodeStats], window: int = 20, targ
     return ax
 
 
+def plot_runs(runs: dict[str, Sequence[EpisodeStats]], window: int = 20, target: float | None = None,
+              title: str = "", score: str = "ret", ylabel: str = "episode return"):
+    """Several runs' smoothed curves on shared axes: against environment steps (left) and against
+    wall-clock seconds of training (right), where one method can win on one and lose on the other."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), sharey=True)
+    for (name, episodes), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+        values = smooth([getattr(e, score) for e in episodes], window)
+        for ax, x in zip(axes, ("step", "seconds")):
+            ax.plot([getattr(e, x) or 0.0 for e in episodes], values, color=color, label=name)
+    for ax, xlabel in zip(axes, ("environment steps", "seconds of training")):
+        if target is not None:
+            ax.axhline(target, ls="--", color="tab:green", label=f"target {target:g}")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"{ylabel} (mean of last {window})")
+    axes[0].legend(loc="best")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_staleness(staleness: Sequence[int], title: str = "How stale were the gradients?"):
+    """Histogram of, for each applied update, the updates other workers applied since this worker
+    last copied the shared weights."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    values = np.asarray(staleness, dtype=int)
+    if values.size:
+        bins = np.arange(values.max() + 2) - 0.5
+        ax.hist(values, bins=bins, color="tab:purple", alpha=0.8)
+        ax.set_title(f"{title}\nmean {values.mean():.2f}, {np.mean(values == 0):.0%} of the updates saw fresh weights")
+    ax.set_xlabel("updates by other workers in between")
+    ax.set_ylabel("updates")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def plot_diagnostics(history: History, names: Sequence[str] = DIAGNOSTICS, window: int = 10):
     """One small panel per logged quantity, against environment steps."""
     plt = _pyplot()

@@ -79,14 +79,15 @@ class Report:
 
 
 def hidden_check(name: str, points: float = 4.0):
-    """Turn ``checks(fn, report)`` into ``grade(fn) -> points``: the report, the missing-function case, the score."""
-    def decorate(checks: Callable[[Callable, Report], None]):
+    """Turn ``checks(fn, report, *more)`` into ``grade(fn, *more) -> points``: the report, the
+    missing-function case, the score. ``more``: other names of the notebook a check may use."""
+    def decorate(checks: Callable[..., None]):
         @functools.wraps(checks)
-        def grade(fn, points: float = points) -> float:
+        def grade(fn, *more, points: float = points) -> float:
             report = Report(f"{name} (hidden checks)", points)
             if fn is None:
                 return report.missing(name)
-            checks(fn, report)
+            checks(fn, report, *more)
             return report.score()
         return grade
     return decorate
