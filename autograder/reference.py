@@ -7,6 +7,8 @@ second copy that could drift from what the notebook teaches.
 from __future__ import annotations
 
 import functools
+import sys
+import types
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,10 +26,14 @@ def reference(notebook: str) -> SimpleNamespace:
     are self-contained (their imports sit in the cell), so nothing else from the notebook runs.
     """
     nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", as_version=4)
-    namespace: dict = {"__name__": f"reference_{notebook}"}
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and (meta.get("solution") or "reference" in cell.metadata.get("tags", [])):
-            name = meta.get("grade_id", cell.get("id", "cell"))
-            exec(compile(cell.source, f"<solutions/{notebook}.ipynb:{name}>", "exec"), namespace)
-    return SimpleNamespace(**{k: v for k, v in namespace.items() if not k.startswith("__")})
+    module = types.ModuleType(f"reference_{notebook}")
+    sys.modules[module.__name__] = module  # while the cells run: a dataclass looks its module up there
+    try:
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and (meta.get("solution") or "reference" in cell.metadata.get("tags", [])):
+                name = meta.get("grade_id", cell.get("id", "cell"))
+                exec(compile(cell.source, f"<solutions/{notebook}.ipynb:{name}>", "exec"), module.__dict__)
+    finally:
+        del sys.modules[module.__name__]  # afterwards not importable: worker processes get it by value
+    return SimpleNamespace(**{k: v for k, v in module.__dict__.items() if not k.startswith("__")})
