@@ -16,7 +16,7 @@ unprivileged uid of its own before it runs any of the student's code.
 shared libraries and programs (``/usr`` without ``/usr/local``, and the ``/lib`` links), the
 Python environment (the interpreter's install, the venv, ``course_lib``), the public grading
 modules (``PUBLIC_MODULES``: the protocol and this launcher, no hidden check and no reference),
-a private ``/tmp``, ``/dev`` and ``/proc``, the kernel's socket folder, and the one folder the
+a private ``/tmp`` and ``/dev/shm``, ``/dev`` and ``/proc``, the kernel's socket folder, and the one folder the
 code may write: the notebook's own. Nothing else of the host exists inside: not the repository,
 not another checkout of the course, not the other notebooks of the same student, not the
 submissions, the results or the home folder.
@@ -147,6 +147,7 @@ def filesystem(work: str, stage: str, runtime: str | None) -> list[str]:
     for path in SYSTEM_FILES:
         m.bind(path, try_=True)
     m.args += ["--dev", "/dev", "--proc", "/proc"]
+    m.tmpfs("/dev/shm", perms="1777")  # private shared memory: torch's worker processes, the Doom engine
     m.tmpfs("/tmp", perms="1777")
     for path in python_dirs():
         m.bind(path)

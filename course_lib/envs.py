@@ -211,19 +211,105 @@ def make_doom(
     return env
 
 
+class DoomFilmed(gym.Wrapper):
+    """The agent's game, and a colour twin of it to film, stepped in lockstep.
+
+    The agent sees the training frames (gray, low resolution); a video should show the game in
+    colour, big enough to follow. ViZDoom is deterministic: a second game, rendered in colour at
+    ``resolution``, started with the same seed and given the same buttons, plays the very same
+    game (kills, health, ammo: tested). The twin advances one tic at a time, so ``frames`` holds
+    every tic of the last step (35 a second: real speed), each with kills, ammo and health
+    written on it. Every reset needs a seed (both games must start alike): without one, the
+    wrapper draws it.
+    """
+
+    def __init__(self, env: gym.Env, scenario: str = DOOM_SCENARIO, resolution: str = "RES_320X240"):
+        import vizdoom
+
+        super().__init__(env)
+        self.game = env.unwrapped.game
+        self.twin = vizdoom.DoomGame()
+        self.twin.load_config(str(doom_config_path(scenario)))
+        self.twin.set_doom_scenario_path(os.path.join(vizdoom.scenarios_path, f"{scenario}.wad"))
+        self.twin.set_screen_format(vizdoom.ScreenFormat.RGB24)
+        self.twin.set_screen_resolution(getattr(vizdoom.ScreenResolution, resolution))
+        self.twin.set_window_visible(False)
+        self.twin.set_sound_enabled(False)
+        self.twin.set_episode_timeout(self.game.get_episode_timeout())
+        self.twin.init()
+        self.frame_skip = env.unwrapped.frame_skip
+        self.frames: list[np.ndarray] = []
+        self._seeds = np.random.default_rng()
+
+    def reset(self, *, seed: int | None = None, options=None):
+        seed = int(self._seeds.integers(2**31)) if seed is None else seed
+        obs, info = self.env.reset(seed=seed, options=options)
+        self.twin.set_seed(self.game.get_seed())  # vizdoom's env derives the game's seed from ``seed``
+        self.twin.new_episode()
+        self.frames = [self._frame()]
+        return obs, info
+
+    def step(self, action):
+        buttons = [int(b) for b in self.env.unwrapped.button_map[int(action)]]
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.twin.set_action(buttons)
+        self.frames = []
+        for _ in range(self.frame_skip):
+            if self.twin.is_episode_finished():
+                break
+            self.twin.advance_action(1)
+            if not self.twin.is_episode_finished():
+                self.frames.append(self._frame())
+        return obs, reward, terminated, truncated, info
+
+    def render(self):
+        return self.frames[-1] if self.frames else None
+
+    def _frame(self) -> np.ndarray:
+        import cv2
+        import vizdoom
+
+        frame = np.ascontiguousarray(self.twin.get_state().screen_buffer)
+        kills, ammo, health = (int(self.twin.get_game_variable(getattr(vizdoom.GameVariable, v)))
+                               for v in ("KILLCOUNT", "AMMO2", "HEALTH"))
+        frame[:22] //= 3  # a dark band for the text
+        cv2.putText(frame, f"kills {kills}   ammo {ammo}   health {max(health, 0)}", (8, 16),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        return frame
+
+    def close(self):
+        self.twin.close()
+        super().close()
+
+
+def make_doom_filmed(seed: int | None = None, scenario: str = DOOM_SCENARIO, resolution: str = "RES_320X240",
+                     **kwargs) -> DoomFilmed:
+    """``make_doom`` and its colour twin (``DoomFilmed``): the agent plays, the twin is filmed."""
+    env = DoomFilmed(_doom_env(scenario, kwargs.pop("frame_skip", 4), kwargs.pop("size", DOOM_SIZE),
+                               kwargs.pop("stack", 4), None, kwargs.pop("episode_timeout", None)), scenario, resolution)
+    env.metadata = {**env.metadata, "step_seconds": env.frame_skip / 35}
+    env.reset(seed=seed)
+    return env
+
+
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
     size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool = True, episode_timeout: int | None = None,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
-    A Doom engine runs a single thread, so processes are what lets the games use every core.
+    A Doom engine runs a single thread, so processes are what lets the games use every core. They
+    are *spawned*, not forked: a forked game would inherit the pipes of the games started before
+    it and keep them open, so that when a notebook's kernel dies no game sees its pipe close and
+    none exits. A spawned one holds only its own pipe, sees it close, and closes its engine.
     """
     def make_one():
         return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout)
 
-    cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
-    envs = cls([make_one] * num_envs, autoreset_mode=SAME_STEP)
+    if asynchronous:
+        envs = gym.vector.AsyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP, context="spawn")
+    else:
+        envs = gym.vector.SyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP)
     envs = vwrappers.RecordEpisodeStatistics(envs)
     envs.reset(seed=seed)
     envs.action_space.seed(seed)

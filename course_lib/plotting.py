@@ -33,23 +33,44 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
 
 
 def plot_learning_curve(episodes: Sequence[EpisodeStats], window: int = 20, target: float | None = None,
-                        title: str = "Learning curve", ax=None, label: str | None = None):
-    """Raw episode return against the environment step it finished at, smoothed over ``window``."""
+                        title: str = "Learning curve", ax=None, label: str | None = None, score: str = "ret",
+                        ylabel: str = "episode return"):
+    """Raw episode return (or another ``score`` of the episodes, such as Doom's ``kills``) against
+    the environment step it finished at, smoothed over ``window``."""
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
     steps = [e.step for e in episodes]
-    returns = [e.ret for e in episodes]
+    returns = [getattr(e, score) if getattr(e, score) is not None else np.nan for e in episodes]
     ax.plot(steps, returns, ".", alpha=0.25, color="tab:blue")
     ax.plot(steps, smooth(returns, window), color="tab:blue", label=label or f"mean of last {window} episodes")
     if target is not None:
         ax.axhline(target, ls="--", color="tab:green", label=f"target {target:g}")
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("episode return")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
     return ax
+
+
+def show_frames(stack, screen=None, title: str = "what the agent sees"):
+    """The frames of one observation side by side (oldest first), and the game's screen if given."""
+    plt = _pyplot()
+    stack = np.asarray(stack)
+    panels = len(stack) + (screen is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(2.4 * panels, 2.6), squeeze=False)
+    for k, (ax, frame) in enumerate(zip(axes[0], stack)):
+        ax.imshow(frame, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(f"t - {len(stack) - 1 - k}" if k < len(stack) - 1 else "t (now)", fontsize=9)
+    if screen is not None:
+        axes[0][-1].imshow(screen)
+        axes[0][-1].set_title("the game (colour twin)", fontsize=9)
+    for ax in axes[0]:
+        ax.axis("off")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def plot_runs(runs: dict[str, Sequence[EpisodeStats]], window: int = 20, target: float | None = None,
@@ -115,4 +136,81 @@ def plot_curve_file(path: str | Path, window: int = 50):
     title = f"{meta.get('algorithm', 'training')} on {meta.get('game', '?')}"
     if "train_minutes" in meta:
         title += f": {meta['train_minutes']:g} min on 2 CPU cores"
-    return plot_learning_curve(episodes, window=window, title=title)
+    return plot_learning_curve(episodes, window=window, title=title, ylabel=f"episode {meta.get('score', 'return')}")
+
+
+def plot_bias_variance(lambdas: Sequence[float], bias2: Sequence[float], variance: Sequence[float],
+                       title: str = "Bias and variance of an advantage estimator"):
+    """Squared bias, variance and their sum (the mean squared error) against lambda."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lambdas, bias2, variance = (np.asarray(x, dtype=float) for x in (lambdas, bias2, variance))
+    mse = bias2 + variance
+    ax.plot(lambdas, bias2, "o-", color="tab:blue", label="squared bias")
+    ax.plot(lambdas, variance, "o-", color="tab:orange", label="variance")
+    ax.plot(lambdas, mse, "o--", color="tab:gray", label="their sum (mean squared error)")
+    best = int(np.argmin(mse))
+    ax.plot([lambdas[best]], [mse[best]], "*", ms=14, color="tab:red", label=f"smallest error: lambda = {lambdas[best]:g}")
+    ax.set_xlabel("lambda")
+    ax.set_ylabel("per step, averaged over steps")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best")
+    return ax
+
+
+def load_sweep(path: str | Path) -> dict:
+    """A sweep saved by ``pretrain.gae_sweep``: {"meta": ..., "runs": {lambda: {seed: [EpisodeStats]}}}."""
+    data = json.loads(Path(path).read_text())
+    runs = {float(lam): {int(seed): [EpisodeStats(float(r), 0, int(s)) for s, r in episodes]
+                         for seed, episodes in seeds.items()}
+            for lam, seeds in data["runs"].items()}
+    return {"meta": data.get("meta", {}), "runs": runs}
+
+
+def curve_on_grid(episodes: Sequence[EpisodeStats], grid: np.ndarray, window: int = 20) -> np.ndarray:
+    """The smoothed return at each step of ``grid`` (the last value reached by then; NaN before any)."""
+    steps = np.array([e.step for e in episodes])
+    values = smooth([e.ret for e in episodes], window)
+    index = np.searchsorted(steps, grid, side="right") - 1
+    return np.where(index >= 0, values[np.clip(index, 0, None)] if len(values) else np.nan, np.nan)
+
+
+def area_under_curve(episodes: Sequence[EpisodeStats], max_steps: int, points: int = 100) -> float:
+    """The mean of the smoothed return over ``points`` evenly spaced steps up to ``max_steps``
+    (0 before the first finished episode): one number for how fast and how well a run learned."""
+    grid = np.linspace(max_steps / points, max_steps, points)
+    return float(np.nan_to_num(curve_on_grid(episodes, grid)).mean())
+
+
+def sweep_auc(sweep: dict) -> dict[float, list[float]]:
+    """Area under the curve of every seed, per lambda."""
+    max_steps = sweep["meta"]["max_env_steps"]
+    return {lam: [area_under_curve(episodes, max_steps) for episodes in seeds.values()]
+            for lam, seeds in sorted(sweep["runs"].items())}
+
+
+def plot_sweep(sweep: dict, mine: dict[float, Sequence[EpisodeStats]] | None = None, title: str = ""):
+    """Per lambda: the mean over seeds of the smoothed return, shaded between the worst and the best
+    seed; the reader's own runs dashed, in the colour of their lambda."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    max_steps = sweep["meta"]["max_env_steps"]
+    grid = np.linspace(max_steps / 100, max_steps, 100)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    color_of = {}
+    for (lam, seeds), color in zip(sorted(sweep["runs"].items()), colors):
+        color_of[lam] = color
+        curves = np.array([curve_on_grid(episodes, grid) for episodes in seeds.values()])
+        with np.errstate(all="ignore"):
+            ax.plot(grid, np.nanmean(curves, axis=0), color=color, label=f"lambda = {lam:g} ({len(seeds)} seeds)")
+            ax.fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=color, alpha=0.15)
+    for lam, episodes in (mine or {}).items():
+        ax.plot(grid, curve_on_grid(episodes, grid), "--", lw=2, color=color_of.get(lam, "black"),
+                label=f"your run, lambda = {lam:g}")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return (mean of last 20)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return ax

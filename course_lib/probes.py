@@ -136,3 +136,20 @@ def rollout_fields(batch) -> dict[str, torch.Tensor]:
     import dataclasses
 
     return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch) if f.name != "episodes"}
+
+
+def one_step(update_fn, model_kwargs: dict, state: dict, batch: dict, cfg: types.SimpleNamespace,
+             lr: float = 0.1) -> dict:
+    """One call of ``update_fn(model, optimizer, batch, cfg)`` on a small actor-critic with plain SGD:
+    the weights after it, the gradients it left on the parameters (after any clipping), and what it
+    returned."""
+    from course_lib.networks import MLPActorCritic
+    from course_lib.runners import Rollout
+
+    model = MLPActorCritic(**model_kwargs)
+    model.load_state_dict(state)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    logs = update_fn(model, optimizer, Rollout(**batch), cfg)
+    return {"params": {k: v.detach().clone() for k, v in model.state_dict().items()},
+            "grads": {k: None if p.grad is None else p.grad.detach().clone() for k, p in model.named_parameters()},
+            "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__}}
