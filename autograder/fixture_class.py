@@ -99,6 +99,235 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
 '''),
+    "adam_state_not_shared": ("03_a3c", "optimizer_solution", '''
+import math
+import torch
+
+class SharedAdam(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = torch.zeros(()).share_memory_()
+                state["exp_avg"] = torch.zeros_like(p.data)          # not in shared memory
+                state["exp_avg_sq"] = torch.zeros_like(p.data)
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] += 1
+                t = float(state["step"])
+                state["exp_avg"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** t)).add_(group["eps"])
+                p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1 ** t))
+'''),
+    "adam_step_is_a_number": ("03_a3c", "optimizer_solution", '''
+import math
+import torch
+
+class SharedAdam(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = 0                                    # a Python number: private to each worker
+                state["exp_avg"] = torch.zeros_like(p.data).share_memory_()
+                state["exp_avg_sq"] = torch.zeros_like(p.data).share_memory_()
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                state["step"] += 1
+                t = float(state["step"])
+                state["exp_avg"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** t)).add_(group["eps"])
+                p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1 ** t))
+'''),
+    "adam_state_made_in_step": ("03_a3c", "optimizer_solution", '''
+import math
+import torch
+
+class SharedAdam(torch.optim.Optimizer):
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                state = self.state[p]
+                if not state:                                        # like torch's Adam: made at the first step
+                    state["step"] = torch.zeros(()).share_memory_()
+                    state["exp_avg"] = torch.zeros_like(p.data).share_memory_()
+                    state["exp_avg_sq"] = torch.zeros_like(p.data).share_memory_()
+                state["step"] += 1
+                t = float(state["step"])
+                state["exp_avg"].mul_(beta1).add_(p.grad, alpha=1 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+                denom = (state["exp_avg_sq"].sqrt() / math.sqrt(1 - beta2 ** t)).add_(group["eps"])
+                p.addcdiv_(state["exp_avg"], denom, value=-group["lr"] / (1 - beta1 ** t))
+'''),
+    "update_keeps_the_gradients": ("03_a3c", "update_solution", '''
+import torch
+
+def a3c_update(local_model, shared_model, optimizer, batch, cfg):
+    targets = n_step_targets(batch.rewards, batch.terminated, batch.truncated, batch.final_values,
+                             batch.last_value, cfg.gamma)
+    dist, values = local_model(batch.obs.flatten(0, 1))
+    parts = a2c_loss(dist, batch.actions.flatten(), values, targets.flatten(), cfg.value_coef, cfg.entropy_coef)
+    local_model.zero_grad()
+    parts["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(local_model.parameters(), cfg.max_grad_norm)
+    optimizer.step()                                         # the shared parameters have no gradient
+    local_model.load_state_dict(shared_model.state_dict())
+    return {name: part.item() for name, part in parts.items()}
+'''),
+    "update_never_refreshes": ("03_a3c", "update_solution", '''
+import torch
+
+def a3c_update(local_model, shared_model, optimizer, batch, cfg):
+    targets = n_step_targets(batch.rewards, batch.terminated, batch.truncated, batch.final_values,
+                             batch.last_value, cfg.gamma)
+    dist, values = local_model(batch.obs.flatten(0, 1))
+    parts = a2c_loss(dist, batch.actions.flatten(), values, targets.flatten(), cfg.value_coef, cfg.entropy_coef)
+    local_model.zero_grad()
+    parts["loss"].backward()
+    torch.nn.utils.clip_grad_norm_(local_model.parameters(), cfg.max_grad_norm)
+    for local_p, shared_p in zip(local_model.parameters(), shared_model.parameters()):
+        shared_p.grad = local_p.grad.clone()
+    optimizer.step()                                         # the local model keeps its old weights
+    return {name: part.item() for name, part in parts.items()}
+'''),
+    "gae_without_lambda": ("04_gae", "gae_solution", '''
+import torch
+
+def gae(rewards, values, terminated, truncated, final_values, last_value, gamma, lam):
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(rewards.shape[0])):
+        following = torch.where(truncated[t].bool(), final_values[t], next_value) * (1 - terminated[t])
+        delta = rewards[t] + gamma * following - values[t]
+        ended = torch.maximum(terminated[t], truncated[t])
+        running = delta + gamma * (1 - ended) * running          # forgets lambda: always lambda = 1
+        advantages[t] = running
+        next_value = values[t]
+    return advantages
+'''),
+    "gae_recursion_crosses_episode_ends": ("04_gae", "gae_solution", '''
+import torch
+
+def gae(rewards, values, terminated, truncated, final_values, last_value, gamma, lam):
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(rewards.shape[0])):
+        following = torch.where(truncated[t].bool(), final_values[t], next_value) * (1 - terminated[t])
+        delta = rewards[t] + gamma * following - values[t]
+        running = delta + gamma * lam * running                  # the next episode's advantage flows in
+        advantages[t] = running
+        next_value = values[t]
+    return advantages
+'''),
+    "gae_truncation_as_termination": ("04_gae", "gae_solution", '''
+import torch
+
+def gae(rewards, values, terminated, truncated, final_values, last_value, gamma, lam):
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(last_value)
+    next_value = last_value
+    for t in reversed(range(rewards.shape[0])):
+        ended = torch.maximum(terminated[t], truncated[t])
+        delta = rewards[t] + gamma * next_value * (1 - ended) - values[t]   # a time-out treated as a death
+        running = delta + gamma * lam * (1 - ended) * running
+        advantages[t] = running
+        next_value = values[t]
+    return advantages
+'''),
+    "doom_update_without_normalizing": ("05_vizdoom", "update_solution", '''
+import torch
+from course_lib.diagnostics import explained_variance
+
+def doom_update(model, optimizer, batch, cfg):
+    with torch.no_grad():
+        advantages = gae(batch.rewards, batch.values, batch.terminated, batch.truncated, batch.final_values,
+                         batch.last_value, cfg.gamma, cfg.gae_lambda)
+        targets = (advantages + batch.values).flatten()
+        advantages = advantages.flatten()
+        pass                                            # the advantages keep their scale
+    dist, values = model(batch.obs.flatten(0, 1))
+    policy_loss = -(dist.log_prob(batch.actions.flatten()) * advantages).mean()
+    value_loss = (targets - values).pow(2).mean()
+    entropy = dist.entropy().mean()
+    loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    optimizer.zero_grad()
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    return {"loss": loss.item(), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+            "entropy": entropy.item(), "grad_norm": grad_norm.item(), "explained_variance": explained_variance(values, targets)}
+'''),
+    "doom_update_normalizes_the_targets": ("05_vizdoom", "update_solution", '''
+import torch
+from course_lib.diagnostics import explained_variance
+
+def doom_update(model, optimizer, batch, cfg):
+    with torch.no_grad():
+        advantages = gae(batch.rewards, batch.values, batch.terminated, batch.truncated, batch.final_values,
+                         batch.last_value, cfg.gamma, cfg.gae_lambda)
+        targets = (advantages + batch.values).flatten()
+        advantages = advantages.flatten()
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)\n        targets = (advantages + batch.values.flatten())      # targets from the normalized advantages
+    dist, values = model(batch.obs.flatten(0, 1))
+    policy_loss = -(dist.log_prob(batch.actions.flatten()) * advantages).mean()
+    value_loss = (targets - values).pow(2).mean()
+    entropy = dist.entropy().mean()
+    loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    optimizer.zero_grad()
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    optimizer.step()
+    return {"loss": loss.item(), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+            "entropy": entropy.item(), "grad_norm": grad_norm.item(), "explained_variance": explained_variance(values, targets)}
+'''),
+    "doom_update_without_clipping": ("05_vizdoom", "update_solution", '''
+import torch
+from course_lib.diagnostics import explained_variance
+
+def doom_update(model, optimizer, batch, cfg):
+    with torch.no_grad():
+        advantages = gae(batch.rewards, batch.values, batch.terminated, batch.truncated, batch.final_values,
+                         batch.last_value, cfg.gamma, cfg.gae_lambda)
+        targets = (advantages + batch.values).flatten()
+        advantages = advantages.flatten()
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    dist, values = model(batch.obs.flatten(0, 1))
+    policy_loss = -(dist.log_prob(batch.actions.flatten()) * advantages).mean()
+    value_loss = (targets - values).pow(2).mean()
+    entropy = dist.entropy().mean()
+    loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+    optimizer.zero_grad()
+    loss.backward()
+    grad_norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters()]))  # never clipped
+    optimizer.step()
+    return {"loss": loss.item(), "policy_loss": policy_loss.item(), "value_loss": value_loss.item(),
+            "entropy": entropy.item(), "grad_norm": grad_norm.item(), "explained_variance": explained_variance(values, targets)}
+'''),
 }
 
 
@@ -121,8 +350,9 @@ def mistake_submission(name: str, out: Path) -> Path:
     return out
 
 
-def function_from(source: str, name: str):
-    namespace: dict = {}
+def function_from(source: str, name: str, context: dict | None = None):
+    """The function ``name`` that ``source`` defines (with ``context``'s names available to it)."""
+    namespace: dict = dict(context or {})
     exec(source, namespace)
     return namespace[name]
 
@@ -449,8 +679,7 @@ def build(out: Path, planted: Path | None = None, sandboxed: bool = True) -> Pat
 FULL, ZERO = 10.0, 0.0
 # student: {notebook: (status, or the statuses it may get, lowest total, highest total)}
 EXPECTED: dict[str, dict[str, tuple[str | tuple[str, ...], float, float]]] = {
-    "reference": {NB1: ("graded", FULL, FULL), "02_a2c": ("graded", FULL, FULL)},
-    "blank": {NB1: ("graded", ZERO, ZERO), "02_a2c": ("graded", ZERO, ZERO)},
+    # reference (every notebook's full marks) and blank (zero on every notebook): see expected()
     "partly_right": {NB1: ("graded", 5.0, 5.0)},
     "returns_ignore_boundaries": {NB1: ("graded", 5.0, 7.0)},
     "returns_in_place": {NB1: ("graded", 5.0, 8.6)},
@@ -460,6 +689,17 @@ EXPECTED: dict[str, dict[str, tuple[str | tuple[str, ...], float, float]]] = {
     "targets_ignore_dones": {"02_a2c": ("graded", 5.0, 6.5)},
     "loss_advantages_not_detached": {"02_a2c": ("graded", 5.0, 9.25)},
     "loss_entropy_of_sampled_action": {"02_a2c": ("graded", 5.0, 8.5)},
+    "adam_state_not_shared": {"03_a3c": ("graded", 6.5, 7.5)},
+    "adam_step_is_a_number": {"03_a3c": ("graded", 6.0, 7.0)},
+    "adam_state_made_in_step": {"03_a3c": ("graded", 6.0, 7.0)},
+    "update_keeps_the_gradients": {"03_a3c": ("graded", 6.0, 7.0)},
+    "update_never_refreshes": {"03_a3c": ("graded", 7.5, 8.5)},
+    "gae_without_lambda": {"04_gae": ("graded", 0.0, 1.0)},
+    "gae_recursion_crosses_episode_ends": {"04_gae": ("graded", 0.0, 1.0)},
+    "gae_truncation_as_termination": {"04_gae": ("graded", 0.5, 1.5)},
+    "doom_update_without_normalizing": {"05_vizdoom": ("graded", 1.0, 2.0)},
+    "doom_update_normalizes_the_targets": {"05_vizdoom": ("graded", 1.0, 2.0)},
+    "doom_update_without_clipping": {"05_vizdoom": ("graded", 2.5, 3.5)},
     "raises": {NB1: ("graded", 5.0, 5.0)},
     "hangs": {NB1: ("timeout", 5.0, 5.0)},
     "ignores_interrupt": {NB1: ("timeout", 5.0, 5.0)},
@@ -503,8 +743,15 @@ NEEDS_SANDBOX = {"memory_hog", "fork_bomb", "thread_bomb", "snooper", "reads_oth
 def expected(sandboxed: bool = True) -> dict[tuple[str, str], tuple[str | tuple[str, ...], float, float]]:
     """(student, notebook) -> (status, lowest total, highest total), for the notebooks that exist
     (without the sandbox: for the students that can be graded without it)."""
-    return {(s, nb): v for s, nbs in EXPECTED.items() for nb, v in nbs.items()
-            if nb in assignment_ids() and (sandboxed or s not in NEEDS_SANDBOX)}
+    from autograder.grading import max_points
+
+    found = {(s, nb): v for s, nbs in EXPECTED.items() for nb, v in nbs.items()
+             if nb in assignment_ids() and (sandboxed or s not in NEEDS_SANDBOX)}
+    for nb in assignment_ids():
+        full = sum(max_points(nb).values())
+        found["reference", nb] = ("graded", full, full)
+        found["blank", nb] = ("graded", ZERO, ZERO)
+    return found
 
 
 if __name__ == "__main__":

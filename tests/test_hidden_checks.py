@@ -4,14 +4,18 @@ import pytest
 import torch
 
 from autograder.fixture_class import MISTAKES, function_from
-from autograder.hidden import nb01, nb02
+from autograder.hidden import nb01, nb02, nb03, nb04, nb05
 from autograder.reference import reference
 
 # (hidden check, notebook, name of the function it grades)
 GRADERS = [(nb01.grade_discounted_returns, "01_policy_gradient", "discounted_returns"),
            (nb01.grade_reinforce_loss, "01_policy_gradient", "reinforce_loss"),
            (nb02.grade_n_step_targets, "02_a2c", "n_step_targets"),
-           (nb02.grade_a2c_loss, "02_a2c", "a2c_loss")]
+           (nb02.grade_a2c_loss, "02_a2c", "a2c_loss"),
+           (nb03.grade_shared_adam, "03_a3c", "SharedAdam"),
+           (nb03.grade_a3c_update, "03_a3c", "a3c_update"),
+           (nb04.grade_gae, "04_gae", "gae"),
+           (nb05.grade_doom_update, "05_vizdoom", "doom_update")]
 ids = [name for _, _, name in GRADERS]
 
 
@@ -49,9 +53,22 @@ GRADER_OF = {name: grade for grade, _, name in GRADERS}
     ("targets_ignore_dones", "n_step_targets", 1.5, "after a terminated step the future is 0"),
     ("loss_advantages_not_detached", "a2c_loss", 3.25, "advantages must be constants"),
     ("loss_entropy_of_sampled_action", "a2c_loss", 3.5, "exact entropy"),
+    ("adam_state_not_shared", "SharedAdam", 2.0, "not in shared memory"),
+    ("adam_step_is_a_number", "SharedAdam", 1.5, "keep t in a tensor"),
+    ("adam_state_made_in_step", "SharedAdam", 1.5, "no state before its first step"),
+    ("update_keeps_the_gradients", "a3c_update", 2.0, "the shared model received no gradient"),
+    ("update_never_refreshes", "a3c_update", 3.0, "the local model still has its old weights"),
+    ("gae_without_lambda", "gae", 1.0, "A_t = delta_t + gamma * lambda * A_{t+1}"),
+    ("gae_recursion_crosses_episode_ends", "gae", 1.0, "A_{t+1} (the next episode's) is not added"),
+    ("gae_truncation_as_termination", "gae", 1.5, "after a truncated step V_next is final_values[t]"),
+    ("doom_update_without_normalizing", "doom_update", 2.0, "normalize them over the batch"),
+    ("doom_update_normalizes_the_targets", "doom_update", 2.0, "the advantages *before* normalization"),
+    ("doom_update_without_clipping", "doom_update", 3.0, "clip it with torch.nn.utils.clip_grad_norm_"),
 ])
 def test_typical_mistakes_lose_points_with_a_helpful_message(mistake, function, max_points, message, capsys):
-    points = GRADER_OF[function](function_from(MISTAKES[mistake][2], function))
+    notebook = MISTAKES[mistake][0]
+    context = vars(reference(notebook))  # the notebook's other answers (a3c_update uses notebook 2's)
+    points = GRADER_OF[function](function_from(MISTAKES[mistake][2], function, context))
     out = capsys.readouterr().out
     assert 0.0 <= points <= max_points, out
     assert message in out, out

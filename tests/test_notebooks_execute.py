@@ -14,7 +14,8 @@ def test_solution_notebook_runs_in_fast_mode(notebook_id, tmp_path, monkeypatch)
     out = execute(SOLUTIONS / f"{notebook_id}.ipynb", tmp_path)  # raises CellExecutionError on any error
     nb_text = out.read_text()
     assert '"image/png"' in nb_text, "a plot should be shown"
-    assert "data:video/mp4;base64," in nb_text, "a video should be embedded"
+    if "video.show_video(" in (SOLUTIONS / f"{notebook_id}.ipynb").read_text():
+        assert "data:video/mp4;base64," in nb_text, "the video should be embedded"
     assert _stderr_in_test_cells(out) == [], "nbgrader gives zero to a test cell that writes to stderr"
     assert out.with_suffix(".html").exists()
 
