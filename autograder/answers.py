@@ -219,6 +219,7 @@ def main() -> None:
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
     sys.stdout = sys.stderr = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
     torch.set_num_threads(1)
+    write_frame(replies, {"ready": True})  # imports done: the scorer's deadlines start now
     Answers().serve(requests, replies)
 
 

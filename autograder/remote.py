@@ -36,14 +36,26 @@ class _Gone(Exception):
 
 
 class StudentProcess:
-    """One ``autograder.answers`` process, each reply awaited with a deadline."""
+    """One ``autograder.answers`` process, each reply awaited with a deadline.
 
-    def __init__(self, command: list[str], env: dict[str, str] | None = None, cwd: str | None = None):
+    The deadlines count from when the process says it is ready (its imports done), so that a slow
+    start on a busy machine does not eat the first cell's time.
+    """
+
+    def __init__(self, command: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
+                 start_timeout: float = 120.0):
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
         self.replies: queue.Queue = queue.Queue()
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
+        try:
+            ready = self.replies.get(timeout=start_timeout)
+        except queue.Empty:
+            ready = None
+        if not (isinstance(ready, tuple) and ready[0].get("ready")):
+            self.kill()
+            raise _Gone("did not start (its sandbox or its imports failed)")
 
     def _read(self) -> None:
         try:
@@ -156,7 +168,7 @@ class StudentAnswers:
         if self.broken:
             raise _Gone(self.broken)
         if self.process is None:
-            self.process = StudentProcess(self.command, self.env, self.cwd)
+            self.process = StudentProcess(self.command, self.env, self.cwd, start_timeout=self._timeout(120.0))
             for cell, ran in self.cells:  # replay: the state the next call expects
                 try:
                     reply, _ = self.process.request(cell, [], self._timeout(self.call_timeout))

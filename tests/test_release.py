@@ -10,14 +10,29 @@ SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
 
 
+def _lines(text):
+    return {line.strip() for line in text.splitlines() if len(line.strip()) > 12}
+
+
+def public_lines():
+    """Lines the course shows anyway: every line of every source notebook outside its solution
+    and hidden-test blocks (``optimizer.step()`` in a ready-made cell is no secret elsewhere)."""
+    lines = set()
+    for path in release.SOLUTIONS.glob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            lines |= _lines(HIDDEN_BLOCK.sub("", SOLUTION_BLOCK.sub("", cell.source)))
+    return lines
+
+
 def secret_lines(notebook_id):
-    """Every non-trivial line inside a solution or hidden-test block of the source notebook."""
+    """Every non-trivial line inside a solution or hidden-test block of the source notebook that the
+    course does not show anywhere else."""
     nb = nbformat.read(release.SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
     lines = set()
     for cell in nb.cells:
         for block in SOLUTION_BLOCK.findall(cell.source) + HIDDEN_BLOCK.findall(cell.source):
-            lines |= {line.strip() for line in block.splitlines() if len(line.strip()) > 12}
-    return lines
+            lines |= _lines(block)
+    return lines - public_lines()
 
 
 def test_every_solution_has_a_student_notebook():

@@ -169,9 +169,9 @@ def test_float64_results_keep_their_dtype_and_gradient(answers):
 
 
 def test_a_hanging_call_times_out_and_the_other_functions_still_work():
-    with StudentAnswers(call_timeout=2, budget=60) as process:
+    with StudentAnswers(call_timeout=4, budget=60) as process:
         process.exec_cell("nb", "helpers", HELPERS)
-        with pytest.raises(StudentCodeError, match="did not finish within 2 s"):
+        with pytest.raises(StudentCodeError, match="did not finish within 4 s"):
             process.functions("nb")["hangs"](torch.ones(1))
         with pytest.raises(StudentCodeError, match="died"):
             process.functions("nb")["dies"](torch.ones(1))
@@ -180,7 +180,7 @@ def test_a_hanging_call_times_out_and_the_other_functions_still_work():
 
 
 def test_a_cell_that_hangs_or_kills_its_process_is_left_out():
-    with StudentAnswers(call_timeout=2, budget=60) as process:
+    with StudentAnswers(call_timeout=4, budget=60) as process:
         assert process.exec_cell("nb", "first", "def f(x):\n    return x + 1") is None
         assert "left out" in process.exec_cell("nb", "hangs", "while True:\n    pass")
         assert "left out" in process.exec_cell("nb", "dies", "import os\nos._exit(1)")
@@ -224,13 +224,15 @@ def test_a_visible_cell_gets_full_points_unless_it_raises():
     assert failed.points == 0.0 and failed.outputs[-1]["ename"] == "CheckFailed"
 
 
-@pytest.mark.parametrize("who, folder, points", [("reference", "solutions", 10.0), ("blank", "notebooks", 0.0)])
-def test_score_notebook_gives_the_reference_full_marks_and_a_blank_copy_zero(who, folder, points):
+@pytest.mark.parametrize("who, folder", [("reference", "solutions"), ("blank", "notebooks")])
+def test_score_notebook_gives_the_reference_full_marks_and_a_blank_copy_zero(who, folder):
+    from autograder.grading import max_points
     from autograder.release import ROOT, assignment_ids
 
     for nb_id in assignment_ids():
         submission = nbformat.read(ROOT / folder / f"{nb_id}.ipynb", as_version=4)
         with StudentAnswers(call_timeout=20, budget=120) as process:
             result = score_notebook(nb_id, submission, process)
-        assert sum(c.points for c in result.cells.values()) == points, (nb_id, result)
+        full = sum(max_points(nb_id).values()) if who == "reference" else 0.0
+        assert sum(c.points for c in result.cells.values()) == full, (nb_id, result)
         assert result.notes == []
