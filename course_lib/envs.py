@@ -29,6 +29,37 @@ if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 
+class EnvGroups:
+    """N envs made as a few vector envs, the *groups*, for a ``RolloutRunner`` that overlaps them with
+    the network: while one group steps, the model chooses the other's actions. Observations and
+    rollout columns come in group order. Only what the runner needs: reset, close, sizes, spaces."""
+
+    def __init__(self, groups: list):
+        self.groups = groups
+        self.num_envs = sum(g.num_envs for g in groups)
+        self.single_observation_space = groups[0].single_observation_space
+        self.single_action_space = groups[0].single_action_space
+
+    def reset(self, seed: int | None = None):
+        starts = np.cumsum([0] + [g.num_envs for g in self.groups])
+        obs = [g.reset(seed=None if seed is None else seed + int(start))[0] for g, start in zip(self.groups, starts)]
+        return np.concatenate(obs), {}
+
+    def close(self):
+        for group in self.groups:
+            group.close()
+
+
+def _grouped(make, num_envs: int, groups: int, seed: int | None):
+    """``make(n, seed)`` once, or ``groups`` times with n = num_envs / groups and consecutive seeds."""
+    if groups <= 1:
+        return make(num_envs, seed)
+    if num_envs % groups:
+        raise ValueError(f"{num_envs} envs do not split into {groups} equal groups")
+    size = num_envs // groups
+    return EnvGroups([make(size, None if seed is None else seed + k * size) for k in range(groups)])
+
+
 # --------------------------------------------------------------------------- CartPole
 def make_cartpole(seed: int | None = None, render_mode: str | None = None) -> gym.Env:
     """One CartPole-v1 (time limit 500 steps, which *truncates* the episode)."""
@@ -64,6 +95,7 @@ def make_atari_vec(
     seed: int | None = None,
     clip_rewards: bool = True,
     num_threads: int = 0,
+    groups: int = 1,
 ) -> gym.vector.VectorEnv:
     """Atari with the standard preprocessing, done by ale-py's vector env in C++ threads.
 
@@ -72,7 +104,11 @@ def make_atari_vec(
     Observations are uint8 ``[N, 4, 84, 84]``. Rewards are clipped to their sign for training
     when ``clip_rewards``; the episode statistics keep the raw score.
     This is about twice as fast as gymnasium's vector envs around ``AtariPreprocessing``.
+    ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps with
+    the network.
     """
+    if groups > 1:
+        return _grouped(lambda n, s: make_atari_vec(game, n, s, clip_rewards, num_threads), num_envs, groups, seed)
     from ale_py.vector_env import AtariVectorEnv
 
     envs = AtariVectorEnv(
@@ -295,6 +331,7 @@ def make_doom_filmed(seed: int | None = None, scenario: str = DOOM_SCENARIO, res
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
     size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool = True, episode_timeout: int | None = None,
+    groups: int = 1,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
@@ -302,7 +339,13 @@ def make_doom_vec(
     are *spawned*, not forked: a forked game would inherit the pipes of the games started before
     it and keep them open, so that when a notebook's kernel dies no game sees its pipe close and
     none exits. A spawned one holds only its own pipe, sees it close, and closes its engine.
+    ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps
+    with the network.
     """
+    if groups > 1:
+        return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
+                                                   episode_timeout), num_envs, groups, seed)
+
     def make_one():
         return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout)
 

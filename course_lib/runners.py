@@ -15,6 +15,7 @@ and learns from complete episodes only (``Rollout.complete``). Notebook 2 remove
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -79,6 +80,13 @@ class RolloutRunner:
 
     The runner keeps the current observations between calls, so consecutive rollouts continue
     the same episodes (that is what makes n-step bootstrapping across rollouts correct).
+
+    ``envs`` is a vector env, or ``EnvGroups`` (``course_lib.envs``): two or more vector envs that
+    together make the N envs. With groups the runner overlaps the environments with the network:
+    while one group steps (in a thread; the emulator or the game processes do not need Python's
+    lock), the model chooses the next actions of the other. Every env still takes exactly
+    ``num_steps`` steps per rollout, each chosen by the current policy: the rollout is the same,
+    only sooner (``benchmarks/results/speed.md``).
     """
 
     def __init__(self, envs, model: Model, num_steps: int, device: torch.device | str | None = None,
@@ -87,11 +95,16 @@ class RolloutRunner:
         self.model = model
         self.num_steps = num_steps
         self.device = model_device(model, device)
-        self.num_envs = envs.num_envs
+        self.groups = list(getattr(envs, "groups", [envs]))
+        bounds = np.cumsum([0] + [g.num_envs for g in self.groups])
+        self.columns = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        self.num_envs = int(bounds[-1])
         self.global_step = 0
         self.started = time.time()  # episodes are stamped with the seconds since then
+        self.pool = ThreadPoolExecutor(len(self.groups)) if len(self.groups) > 1 else None
+        self._next_obs: list = [None] * len(self.groups)  # each group's observations after its last step
         obs, _ = envs.reset(seed=seed)
-        self.obs = obs
+        self.obs = obs  # all N envs' observations, in group order
 
     def _to_tensor(self, obs: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(obs), device=self.device)
@@ -106,38 +119,65 @@ class RolloutRunner:
     @torch.no_grad()
     def collect(self) -> Rollout:
         T, N = self.num_steps, self.num_envs
-        obs_t = self._to_tensor(self.obs)  # each observation is converted once, this one included
-        obs_buf = torch.empty((T, *obs_t.shape), dtype=obs_t.dtype, device=self.device)
+        obs_now = [self._to_tensor(self.obs[cols]) for cols in self.columns]  # each observation converted once
+        obs_buf = torch.empty((T, N, *obs_now[0].shape[1:]), dtype=obs_now[0].dtype, device=self.device)
         zeros = lambda dtype=torch.float32: torch.zeros((T, N), dtype=dtype, device=self.device)  # noqa: E731
-        actions, rewards, terminated, truncated = zeros(torch.long), zeros(), zeros(), zeros()
-        values, log_probs, final_values = zeros(), zeros(), zeros()
+        self._buf = dict(actions=zeros(torch.long), rewards=zeros(), terminated=zeros(), truncated=zeros(),
+                         values=zeros(), log_probs=zeros(), final_values=zeros())
         episodes: list[EpisodeStats] = []
+        stepping: dict[int, tuple[int, object]] = {}  # group -> (step, its env step, under way)
 
         for t in range(T):
-            dist, value = self._evaluate(obs_t)
-            action = dist.sample()
-            obs_buf[t] = obs_t
-            actions[t], values[t], log_probs[t] = action, value, dist.log_prob(action)
+            for g, (group, cols) in enumerate(zip(self.groups, self.columns)):
+                if g in stepping:  # this group's previous step: its observations, rewards, ends
+                    obs_now[g] = self._finish(g, *stepping.pop(g), episodes)
+                dist, value = self._evaluate(obs_now[g])
+                action = dist.sample()
+                obs_buf[t, cols] = obs_now[g]
+                b = self._buf
+                b["actions"][t, cols], b["values"][t, cols], b["log_probs"][t, cols] = action, value, dist.log_prob(action)
+                actions = action.cpu().numpy()
+                stepping[g] = (t, self.pool.submit(group.step, actions) if self.pool else _Done(group.step(actions)))
+        for g in list(stepping):
+            obs_now[g] = self._finish(g, *stepping.pop(g), episodes)
 
-            next_obs, reward, term, trunc, info = self.envs.step(action.cpu().numpy())
-            self.global_step += N
-            rewards[t] = torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device)
-            terminated[t] = torch.as_tensor(term, dtype=torch.float32, device=self.device)
-            truncated[t] = torch.as_tensor(trunc, dtype=torch.float32, device=self.device)
+        last_obs = torch.cat(obs_now) if len(obs_now) > 1 else obs_now[0]
+        self.obs = np.concatenate(self._next_obs) if len(self._next_obs) > 1 else self._next_obs[0]
+        _, last_value = self._evaluate(last_obs)
+        b = self._buf
+        return Rollout(obs_buf, b["actions"], b["rewards"], b["terminated"], b["truncated"], b["values"],
+                       b["log_probs"], b["final_values"], last_obs, last_value, episodes)
 
-            # The time-limit rule: bootstrap from the critic's value of the real final observation.
-            trunc_idx = np.flatnonzero(np.asarray(trunc) & ~np.asarray(term))
-            if trunc_idx.size:
-                final_obs = np.stack([info["final_obs"][i] for i in trunc_idx])
-                _, final_v = self._evaluate(self._to_tensor(final_obs))
-                final_values[t, torch.as_tensor(trunc_idx, device=self.device)] = final_v
+    def _finish(self, g: int, t: int, step, episodes: list[EpisodeStats]) -> torch.Tensor:
+        """Record group ``g``'s step ``t`` (its rewards, ends, bootstrap values, finished episodes);
+        return its next observations as a tensor."""
+        next_obs, reward, term, trunc, info = step.result()
+        cols, b = self.columns[g], self._buf
+        self.global_step += self.groups[g].num_envs
+        b["rewards"][t, cols] = torch.as_tensor(np.asarray(reward, dtype=np.float32), device=self.device)
+        b["terminated"][t, cols] = torch.as_tensor(term, dtype=torch.float32, device=self.device)
+        b["truncated"][t, cols] = torch.as_tensor(trunc, dtype=torch.float32, device=self.device)
 
-            episodes += episode_stats(info, self.global_step, time.time() - self.started)
-            self.obs, obs_t = next_obs, self._to_tensor(next_obs)
+        # The time-limit rule: bootstrap from the critic's value of the real final observation.
+        trunc_idx = np.flatnonzero(np.asarray(trunc) & ~np.asarray(term))
+        if trunc_idx.size:
+            final_obs = np.stack([info["final_obs"][i] for i in trunc_idx])
+            _, final_v = self._evaluate(self._to_tensor(final_obs))
+            b["final_values"][t, torch.as_tensor(trunc_idx + cols.start, device=self.device)] = final_v
 
-        _, last_value = self._evaluate(obs_t)
-        return Rollout(obs_buf, actions, rewards, terminated, truncated, values, log_probs,
-                       final_values, obs_t, last_value, episodes)
+        episodes += episode_stats(info, self.global_step, time.time() - self.started)
+        self._next_obs[g] = next_obs
+        return self._to_tensor(next_obs)
+
+
+class _Done:
+    """The result of a step already taken (one group: nothing to overlap it with)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
 
 
 def model_device(model, device: torch.device | str | None = None) -> torch.device:

@@ -1,0 +1,264 @@
+"""The course's training loops against Stable-Baselines3 and the environments' own ceiling, one run.
+
+Measured side by side on this machine, in one invocation, so that every ratio compares runs made
+under the same conditions:
+
+* **Pong** (notebook 2's settings: 16 envs, n = 5, Nature CNN, RMSprop): environment steps per
+  second of ale-py's vector env with random actions (the ceiling), the course's A2C loop, and
+  Stable-Baselines3's A2C with its zoo Atari settings (16 envs, n = 5, CnnPolicy, RMSpropTFLike)
+  and its default vector env;
+* **Doom defend-the-center** (notebook 5's settings: 8 envs, T = 16, 64 x 64 frames): the Doom
+  vector env with random actions, the course's loop (``doom_update``), and SB3's A2C with the same
+  env in SB3's process vector env (``SubprocVecEnv``) and its default settings;
+* **CartPole**: wall-clock seconds until the last 20 training episodes average 475, 5 seeds each,
+  for notebook 2's A2C, notebook 3's A3C and SB3's A2C (zoo settings: 8 envs, MlpPolicy).
+
+The course's loops use the reference solutions (``autograder.reference``) and the notebooks' own
+settings. SB3 comes from the ``bench`` extra (``pip install -e ".[bench]"``). Results are printed
+and appended to ``benchmarks/results/speed.md``. Run it on an otherwise idle machine:
+
+    python benchmarks/speed.py                 # about 15 minutes on 2 cores
+    python benchmarks/speed.py --only pong --seconds 30
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from autograder.reference import reference  # noqa: E402
+from course_lib import envs, hogwild, networks, runners  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "speed.md"
+
+
+def random_actions(vec, seconds: float) -> float:
+    """Steps per second of a vector env driven by random actions (no network at all)."""
+    vec.reset(seed=0)
+    vec.action_space.seed(0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        vec.step(vec.action_space.sample())
+        steps += vec.num_envs
+    rate = steps / (time.perf_counter() - start)
+    vec.close()
+    return rate
+
+
+def course_loop(vec, model, optimizer, update, cfg, num_steps: int, seconds: float, warmup: int = 3) -> float:
+    """Steps per second of a course training loop (rollout, then the update), after a warm-up."""
+    runner = runners.RolloutRunner(vec, model, num_steps, seed=0)
+    for _ in range(warmup):
+        update(model, optimizer, runner.collect(), cfg)
+    first, start = runner.global_step, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        update(model, optimizer, runner.collect(), cfg)
+    rate = (runner.global_step - first) / (time.perf_counter() - start)
+    vec.close()
+    return rate
+
+
+class _Timer:
+    """An SB3 callback: stop after ``seconds`` of training (after ``warmup`` steps), count the steps."""
+
+    def __new__(cls, seconds: float, warmup: int):
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        class Timer(BaseCallback):
+            def _on_step(self) -> bool:
+                if self.num_timesteps >= warmup and not hasattr(self, "start"):
+                    self.start, self.first = time.perf_counter(), self.num_timesteps
+                return not (hasattr(self, "start") and time.perf_counter() - self.start > seconds)
+
+            def rate(self) -> float:
+                return (self.num_timesteps - self.first) / (time.perf_counter() - self.start)
+
+        return Timer()
+
+
+def sb3_rate(model, seconds: float, warmup: int) -> float:
+    timer = _Timer(seconds, warmup)
+    model.learn(total_timesteps=10**9, callback=timer)
+    model.get_env().close()
+    return timer.rate()
+
+
+# --------------------------------------------------------------------------- Pong
+def pong(seconds: float) -> dict[str, float]:
+    import ale_py
+    import gymnasium as gym
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+    from stable_baselines3.common.vec_env import VecFrameStack
+
+    gym.register_envs(ale_py)
+    out = {"random actions (ale-py vector env, 16 envs)": random_actions(envs.make_atari_vec("pong", 16), seconds)}
+    cfg = SimpleNamespace(gamma=0.99, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+    for groups in (1, 2):
+        model = networks.NatureCNNActorCritic(6)
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+        out[f"course A2C ({'2 groups of 8, overlapped' if groups == 2 else 'one vector env of 16'})"] = course_loop(
+            envs.make_atari_vec("pong", 16, seed=0, groups=groups), model, optimizer, reference("02_a2c").a2c_update,
+            cfg, 5, seconds)
+    vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=0), n_stack=4)
+    sb3 = A2C("CnnPolicy", vec, ent_coef=0.01, vf_coef=0.25, seed=0, verbose=0, device="cpu",
+              policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
+    out["Stable-Baselines3 A2C (zoo Atari settings, DummyVecEnv)"] = sb3_rate(sb3, seconds, 400)
+    return out
+
+
+# --------------------------------------------------------------------------- Doom
+def doom(seconds: float) -> dict[str, float]:
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor
+
+    out = {"random actions (Doom vector env, 8 processes)": random_actions(envs.make_doom_vec(8, seed=0), seconds)}
+    ref = reference("05_vizdoom")
+    cfg = SimpleNamespace(gamma=0.99, gae_lambda=0.95, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+    for groups in (1, 2):
+        model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
+        optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, eps=1e-5)
+        out[f"course loop, notebook 5 ({'2 groups of 4, overlapped' if groups == 2 else 'one vector env of 8'})"] = \
+            course_loop(envs.make_doom_vec(8, seed=0, groups=groups), model, optimizer, ref.doom_update, cfg, 16, seconds)
+    vec = VecMonitor(SubprocVecEnv([_doom_factory(k) for k in range(8)]))
+    sb3 = A2C("CnnPolicy", vec, seed=0, verbose=0, device="cpu")
+    out["Stable-Baselines3 A2C (defaults, 8 envs in SubprocVecEnv)"] = sb3_rate(sb3, seconds, 400)
+    return out
+
+
+def _doom_factory(k: int):
+    def make():
+        from course_lib.envs import DOOM_SIZE, _doom_env
+
+        env = _doom_env("defend_the_center", 4, DOOM_SIZE, 4, None)
+        env.reset(seed=k)
+        return env
+    return make
+
+
+# --------------------------------------------------------------------------- CartPole
+SOLVED, WINDOW, CAP = 475.0, 20, 180.0
+
+
+def _solved(returns: list[float]) -> bool:
+    return len(returns) >= WINDOW and float(np.mean(returns[-WINDOW:])) >= SOLVED
+
+
+def a2c_to_solve(seed: int) -> float:
+    """Notebook 2, Part A: seconds of training until the last 20 episodes average 475."""
+    ref = reference("02_a2c")
+    cfg = SimpleNamespace(gamma=0.99, value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5)
+    torch.manual_seed(seed)
+    model = networks.MLPActorCritic(obs_dim=4, n_actions=2)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+    runner = runners.RolloutRunner(envs.make_cartpole_vec(8, seed=seed), model, 5, seed=seed)
+    returns, start = [], time.perf_counter()
+    while not _solved(returns) and time.perf_counter() - start < CAP:
+        batch = runner.collect()
+        returns += [e.ret for e in batch.episodes]
+        ref.a2c_update(model, optimizer, batch, cfg)
+    return time.perf_counter() - start
+
+
+def a3c_to_solve(seed: int) -> float:
+    """Notebook 3: seconds until the last 20 episodes (of all workers) average 475."""
+    ref = reference("03_a3c")
+    cfg = SimpleNamespace(seed=seed, num_steps=20, gamma=0.99, value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5,
+                          max_env_steps=2_000_000)
+    torch.manual_seed(seed)
+    shared = networks.MLPActorCritic(obs_dim=4, n_actions=2)
+    result = hogwild.train(shared, lambda: networks.MLPActorCritic(obs_dim=4, n_actions=2),
+                           lambda s: envs.make_cartpole_vec(1, seed=s), ref.a3c_update, cfg,
+                           optimizer=ref.SharedAdam(shared.parameters(), lr=2e-3), workers=2, start_method="fork",
+                           stop_when=lambda r: _solved([e.ret for e in r.episodes]))
+    return result.seconds
+
+
+def sb3_to_solve(seed: int) -> float:
+    """SB3's A2C with its zoo CartPole settings: seconds until the last 20 episodes average 475."""
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+
+    class Solved(BaseCallback):
+        def _on_step(self) -> bool:
+            returns = [info["r"] for info in self.model.ep_info_buffer]
+            return not _solved(returns) and time.perf_counter() - start < CAP
+
+    model = A2C("MlpPolicy", make_vec_env("CartPole-v1", n_envs=8, seed=seed), ent_coef=0.0, seed=seed, verbose=0,
+                device="cpu")
+    start = time.perf_counter()
+    model.learn(total_timesteps=5_000_000, callback=Solved())
+    return time.perf_counter() - start
+
+
+def cartpole(seeds: list[int]) -> dict[str, list[float]]:
+    torch.set_num_threads(1)  # tiny networks, as in the notebooks
+    out = {"course A2C (notebook 2, Part A)": [a2c_to_solve(s) for s in seeds],
+           "course A3C (notebook 3, 2 workers)": [a3c_to_solve(s) for s in seeds],
+           "Stable-Baselines3 A2C (zoo settings)": [sb3_to_solve(s) for s in seeds]}
+    torch.set_num_threads(os.cpu_count() or 1)
+    return out
+
+
+# --------------------------------------------------------------------------- report
+def rate_table(title: str, rates: dict[str, float], ceiling_key: str, sb3_key: str) -> str:
+    ceiling, sb3 = rates[ceiling_key], rates[sb3_key]
+    rows = [f"### {title}", "", "| loop | steps/s | / random actions | / SB3 |", "|---|---|---|---|"]
+    for name, rate in rates.items():
+        rows.append(f"| {name} | {rate:,.0f} | {rate / ceiling:.2f} | {rate / sb3:.2f} |")
+    return "\n".join(rows)
+
+
+def time_table(results: dict[str, list[float]], seeds: list[int]) -> str:
+    sb3 = np.mean(results["Stable-Baselines3 A2C (zoo settings)"])
+    rows = ["### CartPole-v1: seconds of training until the last 20 episodes average 475", "",
+            f"| method | seeds {', '.join(map(str, seeds))} (s) | mean (s) | SB3 / it |", "|---|---|---|---|"]
+    for name, seconds in results.items():
+        capped = ", ".join(f"{s:.1f}" + ("+" if s >= CAP else "") for s in seconds)
+        rows.append(f"| {name} | {capped} | {np.mean(seconds):.1f} | {sb3 / np.mean(seconds):.2f} |")
+    return "\n".join(rows) + f"\n\n(+: not solved within the {CAP:.0f} s cap)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds of each loop")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--only", choices=["pong", "doom", "cartpole"], nargs="+", default=["pong", "doom", "cartpole"])
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    sections = [f"\n## {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+                f"torch {torch.__version__}, {args.seconds:.0f} s per loop\n"]
+    if "pong" in args.only:
+        rates = pong(args.seconds)
+        sections.append(rate_table("Pong (notebook 2, Part B)", rates, "random actions (ale-py vector env, 16 envs)",
+                                   "Stable-Baselines3 A2C (zoo Atari settings, DummyVecEnv)"))
+        print(sections[-1], flush=True)
+    if "doom" in args.only:
+        rates = doom(args.seconds)
+        sections.append(rate_table("Doom defend-the-center (notebook 5)", rates,
+                                   "random actions (Doom vector env, 8 processes)",
+                                   "Stable-Baselines3 A2C (defaults, 8 envs in SubprocVecEnv)"))
+        print(sections[-1], flush=True)
+    if "cartpole" in args.only:
+        sections.append(time_table(cartpole(args.seeds), args.seeds))
+        print(sections[-1], flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with RESULTS.open("a") as f:
+        f.write("\n\n".join(sections) + "\n")
+    print("appended to", RESULTS.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
