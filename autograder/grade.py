@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import html
 import json
 import os
@@ -40,6 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,44 +126,73 @@ class Grader:
         # The kernel's sockets and connection files: a short path, since a Unix socket's path
         # must fit in 108 bytes, which a deep results folder and a long student id can exceed.
         runtime = Path(tempfile.mkdtemp(prefix="grade-"))
+        timings: dict[str, float] = {}  # where a student's time goes: work/<student>/timings.json
+
+        def timed(name, work, *args):
+            start = time.perf_counter()
+            try:
+                return work(*args)
+            finally:
+                timings[name] = round(time.perf_counter() - start, 2)
+
         try:
             course = self._course_dir(student, runtime)
             (course / "autograded" / student).mkdir(parents=True)
-            runs = {sub.notebook: self._execute(course, runtime, uid, sub, releases[sub.notebook]) for sub in subs}
-            scores = self._score(course, runtime, uid, student, [s for s in subs if s.status == "graded"])
+            runs = timed("execute", self._execute, course, runtime, uid, subs, releases)
+            scores = timed("score", self._score, course, runtime, uid, student, [s for s in subs if s.status == "graded"])
             grades = [self._report(course, sub, *runs[sub.notebook], scores) for sub in subs]
-            self._feedback(course, runtime, uid, student, grades)
+            timed("feedback", self._feedback, course, runtime, uid, student, grades)
+            (course / "timings.json").write_text(json.dumps(timings))
             return grades
         finally:
             shutil.rmtree(runtime, ignore_errors=True)
 
-    def _execute(self, course: Path, runtime: Path, uid: int, sub: Submission, release) -> tuple[str, str]:
-        """Repair the submission and run it with nbgrader's autograde, in the sandboxed kernel, for
-        the feedback. Returns (status, message) of the run; no point is taken from it."""
-        notes, status, message = list(sub.notes), sub.status, ""
-        if status == "graded":
-            nb = nbformat.read(sub.path, as_version=4)
-            notes += repair(nb, release)
-            target = course / "submitted" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, target)
-            # Each notebook runs in its own folder: the only one its kernel can see and write.
-            env = self._env(course / "autograded" / sub.student / sub.notebook, runtime, uid)
-            try:  # GradingExecute keeps to the notebook's budget; this hard limit is for a kernel that won't stop
-                proc = nbgrader(course, "autograde", sub.notebook, f"--student={sub.student}", "--force",
-                                env=env, timeout=self.options.notebook_timeout + HARD_TIMEOUT_GRACE, check=False)
-                if proc.returncode != 0:
-                    (course / f"nbgrader-{sub.notebook}.log").write_text(proc.stdout)  # for the instructor
-                    status, message = "error", _nbgrader_error(proc.stdout)
+    def _execute(self, course: Path, runtime: Path, uid: int, subs: list[Submission],
+                 releases: dict) -> dict[str, tuple[str, str]]:
+        """Repair the submissions and run them with one nbgrader autograde (one process start for
+        all of a student's notebooks), each in the sandboxed kernel in its own folder, for the
+        feedback. Returns each notebook's (status, message) of the run; no point is taken from it."""
+        runs: dict[str, tuple[str, list[str], str]] = {}
+        for sub in subs:
+            notes = list(sub.notes)
+            if sub.status == "graded":
+                nb = nbformat.read(sub.path, as_version=4)
+                notes += repair(nb, releases[sub.notebook])
+                target = course / "submitted" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, target)
+            runs[sub.notebook] = (sub.status, notes, "")
+        graded = [sub for sub in subs if sub.status == "graded"]
+        if graded:
+            # Every kernel sees only its notebook's folder (sandbox.own_folder), inside this one.
+            env = self._env(course / "autograded" / graded[0].student, runtime, uid)
+            pattern = graded[0].notebook if len(graded) == 1 else "*"
+            budget = self.options.notebook_timeout * len(graded) + HARD_TIMEOUT_GRACE
+            try:  # GradingExecute keeps to each notebook's budget; this hard limit is for a kernel that won't stop
+                proc = nbgrader(course, "autograde", pattern, f"--student={graded[0].student}", "--force",
+                                env=env, timeout=budget, check=False)
+                failed = proc.returncode != 0
+                if failed:
+                    (course / "nbgrader.log").write_text(proc.stdout)  # for the instructor
+                for sub in graded:
+                    if failed and not self._autograded(course, sub).exists():
+                        runs[sub.notebook] = ("error", runs[sub.notebook][1], _nbgrader_error(proc.stdout))
             except subprocess.TimeoutExpired:
-                status, message = "timeout", (f"the notebook did not finish in {self.options.notebook_timeout} s "
+                for sub in graded:
+                    if not self._autograded(course, sub).exists():
+                        runs[sub.notebook] = ("timeout", runs[sub.notebook][1],
+                                              f"the notebook did not finish in {self.options.notebook_timeout} s "
                                               "and could not be stopped")
-        autograded = self._autograded(course, sub)
-        if status == "timeout" and autograded.parent.exists():  # killed mid-run: nbgrader has no run to show
-            shutil.rmtree(autograded.parent)
-        elif status == "graded" and autograded.exists():
-            status, message = _run_problems(nbformat.read(autograded, as_version=4), self.options)
-        return status, "; ".join(filter(None, [message, *notes]))
+        results = {}
+        for sub in subs:
+            status, notes, message = runs[sub.notebook]
+            autograded = self._autograded(course, sub)
+            if status == "timeout" and autograded.parent.exists():  # killed mid-run: nbgrader has no run to show
+                shutil.rmtree(autograded.parent)
+            elif status == "graded" and autograded.exists():
+                status, message = _run_problems(nbformat.read(autograded, as_version=4), self.options)
+            results[sub.notebook] = (status, "; ".join(filter(None, [message, *notes])))
+        return results
 
     @staticmethod
     def _autograded(course: Path, sub: Submission) -> Path:
@@ -297,8 +328,10 @@ def _run_problems(nb, options: Options) -> tuple[str, str]:
     return status, "; ".join(messages)
 
 
-def grade_class(submissions: Path, out: Path, options: Options | None = None, progress: bool = True):
-    """Grade every notebook of every student; return (grades, unmapped files)."""
+def grade_class(submissions: Path, out: Path, options: Options | None = None, progress: bool = True,
+                shard: tuple[int, int] | None = None):
+    """Grade every notebook of every student (of ``shard`` only: see ``in_shard``); return (grades,
+    unmapped files)."""
     from course_lib.runtime import progress as bar
 
     options = options or Options()
@@ -310,7 +343,8 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
     collected = collect(root, releases)
     by_student: dict[str, list[Submission]] = {}
     for sub in collected.submissions:
-        by_student.setdefault(sub.student, []).append(sub)
+        if in_shard(sub.student, shard):
+            by_student.setdefault(sub.student, []).append(sub)
     uids: queue.Queue[int] = queue.Queue()
     for k in range(options.workers):
         uids.put(FIRST_SANDBOX_UID + k)
@@ -333,27 +367,54 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
     return grades, collected.unmapped
 
 
-def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out: Path) -> None:
-    """Write grades.csv: this run's rows replace earlier rows of the same student and notebook,
-    rows of students not graded in this run stay (a partial re-run loses nobody's grade)."""
+GRADES_FIXED = ["student", "notebook", "status", "total", "max_total"]
+
+
+def read_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """The rows of ``out/grades.csv`` by (student, notebook); none when there is no such file."""
     path = out / "grades.csv"
-    fixed = ["student", "notebook", "status", "total", "max_total"]
-    rows: dict[tuple[str, str], dict[str, str]] = {}
-    if path.exists():
-        rows = {(r["student"], r["notebook"]): r for r in csv.DictReader(path.open())}
-    for g in grades:
-        rows[g.student, g.notebook] = {"student": g.student, "notebook": g.notebook, "status": g.status,
-                                       "total": f"{g.total:g}", "max_total": f"{g.max_total:g}", "message": g.message,
-                                       **{ex: f"{points:g}" for ex, points in g.exercises.items()}}
-    exercises = list(dict.fromkeys(k for r in rows.values() for k in r if k not in fixed + ["message"]))
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, [*fixed, *exercises, "message"], restval="")
+    return {(r["student"], r["notebook"]): r for r in csv.DictReader(path.open())} if path.exists() else {}
+
+
+def write_rows(rows: dict[tuple[str, str], dict[str, str]], unmapped: list[tuple[str, str]], out: Path) -> None:
+    """``grades.csv`` (a row per student and notebook, sorted; the exercise columns sorted by name)
+    and ``unmapped.csv``."""
+    exercises = sorted({k for r in rows.values() for k in r if k not in GRADES_FIXED + ["message"]})
+    with (out / "grades.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, [*GRADES_FIXED, *exercises, "message"], restval="")
         writer.writeheader()
         writer.writerows(rows[key] for key in sorted(rows))
     with (out / "unmapped.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "reason"])
-        writer.writerows(unmapped)
+        writer.writerows(sorted(set(map(tuple, unmapped))))
+
+
+def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out: Path) -> None:
+    """Write grades.csv: this run's rows replace earlier rows of the same student and notebook,
+    rows of students not graded in this run stay (a partial re-run loses nobody's grade)."""
+    rows = read_rows(out)
+    for g in grades:
+        rows[g.student, g.notebook] = {"student": g.student, "notebook": g.notebook, "status": g.status,
+                                       "total": f"{g.total:g}", "max_total": f"{g.max_total:g}", "message": g.message,
+                                       **{ex: f"{points:g}" for ex, points in g.exercises.items()}}
+    write_rows(rows, unmapped, out)
+
+
+def in_shard(student: str, shard: tuple[int, int] | None) -> bool:
+    """Shard ``(k, n)`` (1-based) holds the students whose id hashes to ``k - 1`` modulo ``n``: a split
+    that is the same on every machine and for every run, whatever else the class holds."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int(hashlib.sha256(student.encode()).hexdigest(), 16) % n == k - 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"--shard wants K/N with 1 <= K <= N, not {text!r}")
+    return int(k), int(n)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -366,6 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
     parser.add_argument("--sandbox", choices=["auto", "on", "off"], default=defaults.sandbox)
     parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="memory limit of a kernel")
+    parser.add_argument("--shard", type=parse_shard, help="K/N: grade only shard K of N (a stable split by "
+                                                          "student id); merge the shards with autograder.merge")
     args = parser.parse_args(argv)
     options = Options(workers=args.workers, notebook_timeout=args.timeout, cell_timeout=args.cell_timeout,
                       sandbox=args.sandbox, memory_gb=args.memory_gb)
@@ -373,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         print("WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
               "submissions run with your permissions and network.", file=sys.stderr)
     try:
-        grades, unmapped = grade_class(args.submissions, args.out, options)
+        grades, unmapped = grade_class(args.submissions, args.out, options, shard=args.shard)
     except ValueError as exc:  # the submissions path: missing, not a zip, too big unpacked, contains --out
         parser.error(str(exc))
     print(table(grades))

@@ -161,7 +161,8 @@ def filesystem(work: str, stage: str, runtime: str | None) -> list[str]:
 def bwrap_command(inner: list[str], env: dict[str, str] | None = None) -> list[str]:
     """``prlimit ... bwrap ... <inner>``: ``inner`` runs in the sandbox described by ``env``."""
     env = dict(os.environ if env is None else env)
-    work, stage = env["COURSE_SANDBOX_WORK"], env["COURSE_SANDBOX_STAGE"]
+    stage = env["COURSE_SANDBOX_STAGE"]
+    work = own_folder(env["COURSE_SANDBOX_WORK"])
     runtime = env.get("COURSE_SANDBOX_RUNTIME") or None
     memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
     cmd = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0",
@@ -175,12 +176,18 @@ def bwrap_command(inner: list[str], env: dict[str, str] | None = None) -> list[s
                  "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"], "COURSE_SANDBOX_WORK": work})
     for key, value in keep.items():
         cmd += ["--setenv", key, value]
+    return cmd + ["--chdir", work] + inner
+
+
+def own_folder(work: str) -> str:
+    """The one folder the sandboxed code may see and write: the current folder when it lies inside
+    ``work`` (nbgrader starts each notebook's kernel in that notebook's own folder, so a student's
+    notebooks, graded one after the other, never see each other's), else ``work`` itself."""
     try:
-        cwd = os.getcwd()  # the notebook's folder, inside the submission's own folder
+        cwd = os.getcwd()
     except FileNotFoundError:
-        cwd = work
-    cmd += ["--chdir", cwd if cwd == work or cwd.startswith(work.rstrip("/") + "/") else work]
-    return cmd + inner
+        return work
+    return cwd if cwd.startswith(work.rstrip("/") + "/") else work
 
 
 def _launch_kernel(connection_file: str, extra: list[str]) -> None:
