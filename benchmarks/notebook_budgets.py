@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT))
 from autograder.release import SOLUTIONS, course_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "notebook_budgets.md"
-SCORE = re.compile(r"mean return over (\d+) episodes: (-?[\d.]+)")
+SCORE = re.compile(r"mean return over (\d+) (?:greedy )?episodes: (-?[\d.]+)")
+KILLS = re.compile(r"your agent: (-?[\d.]+) kills on average over (\d+) episodes")  # notebook 5
 
 
 def run(notebook_id: str, seed: int, until: str | None = None) -> tuple[float, str, float]:
@@ -44,8 +45,8 @@ def run(notebook_id: str, seed: int, until: str | None = None) -> tuple[float, s
         NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
         seconds = time.time() - start
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    match = SCORE.findall(text)
-    trained = re.findall(r"(\d+) environment steps in (\d+) s", text)
+    match = SCORE.findall(text) or [(n, kills) for kills, n in KILLS.findall(text)]
+    trained = re.findall(r"([\d,]+) (?:environment )?steps in ([\d.]+) s", text)
     return seconds, trained[-1][1] if trained else "?", float(match[-1][1]) if match else float("nan")
 
 

@@ -203,8 +203,41 @@ class DoomEpisodeEnd(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class DoomShotCost(gym.Wrapper):
+    """Every round fired costs ``cost`` in the reward (kills, the score, are unchanged).
+
+    An agent that can't see its ammo never learns that a missed shot now is a kill it can't make
+    a hundred steps later: it fires its 26 rounds at a third of its targets and dies unarmed. A
+    price on each round makes a miss cost something at once, so it learns to fire only when a
+    monster is in its sights. Used by the pretraining (``pretrain.a2c_doom --shot-cost``), not by
+    notebook 5, whose reward is the scenario's own.
+    """
+
+    def __init__(self, env: gym.Env, cost: float):
+        super().__init__(env)
+        self.cost = cost
+        self._ammo = 0.0
+
+    def _read_ammo(self) -> float:
+        import vizdoom
+
+        game = self.env.unwrapped.game
+        return self._ammo if game.is_episode_finished() else game.get_game_variable(vizdoom.GameVariable.AMMO2)
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._ammo = self._read_ammo()
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        ammo = self._read_ammo()
+        fired, self._ammo = max(self._ammo - ammo, 0.0), ammo
+        return obs, reward - self.cost * fired, terminated, truncated, info
+
+
 def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode: str | None,
-              episode_timeout: int | None = None) -> gym.Env:
+              episode_timeout: int | None = None, shot_cost: float = 0.0) -> gym.Env:
     import vizdoom
     from vizdoom.gymnasium_wrapper.base_gymnasium_env import VizdoomEnv
 
@@ -218,6 +251,8 @@ def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode
     if episode_timeout is not None:  # tests: a time limit that a short episode reaches
         env.unwrapped.game.set_episode_timeout(episode_timeout)
     env = DoomEpisodeEnd(env)
+    if shot_cost:
+        env = DoomShotCost(env, shot_cost)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     h, w, _ = env.observation_space["screen"].shape
     env = gym.wrappers.TransformObservation(
@@ -330,24 +365,29 @@ def make_doom_filmed(seed: int | None = None, scenario: str = DOOM_SCENARIO, res
 
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
-    size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool = True, episode_timeout: int | None = None,
-    groups: int = 1,
+    size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool | None = None, episode_timeout: int | None = None,
+    groups: int = 1, shot_cost: float = 0.0,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
-    A Doom engine runs a single thread, so processes are what lets the games use every core. They
-    are *spawned*, not forked: a forked game would inherit the pipes of the games started before
+    A Doom engine runs a single thread, so processes are what lets the games use every core
+    (``asynchronous``; by default, except in fast mode, where a few short games run faster in this
+    process than it takes to start processes for them). They are *spawned*, not forked: a forked game would inherit the pipes of the games started before
     it and keep them open, so that when a notebook's kernel dies no game sees its pipe close and
     none exits. A spawned one holds only its own pipe, sees it close, and closes its engine.
     ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps
-    with the network.
+    with the network. ``shot_cost``: see ``DoomShotCost`` (pretraining only).
     """
+    if asynchronous is None:
+        from course_lib.runtime import fast_mode
+
+        asynchronous = not fast_mode()
     if groups > 1:
         return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
-                                                   episode_timeout), num_envs, groups, seed)
+                                                   episode_timeout, shot_cost=shot_cost), num_envs, groups, seed)
 
     def make_one():
-        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout)
+        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost)
 
     if asynchronous:
         envs = gym.vector.AsyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP, context="spawn")

@@ -73,6 +73,7 @@ def progress(iterable: Iterable[T] | None = None, total: int | None = None, desc
     else:
         from tqdm.std import tqdm
     kwargs.setdefault("mininterval", 0.5)
+    kwargs.setdefault("miniters", 1)  # look at the clock every update: a slow start must not freeze the bar
     return tqdm(iterable, total=total, desc=desc, **kwargs)
 
 

@@ -74,7 +74,7 @@ TRAINING_CELL = '''
 from contextlib import closing
 import numpy as np
 from course_lib import envs
-with closing(envs.make_doom_vec(3, seed=0)) as games:
+with closing(envs.make_doom_vec(3, seed=0, asynchronous=True)) as games:
     games.reset(seed=0)
     for step in range(10**9):
         games.step(np.zeros(3, dtype=np.int64))
