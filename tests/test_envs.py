@@ -116,3 +116,30 @@ def test_doom_death_is_a_termination_with_kills_reported():
     assert term and not trunc and info["died"]  # random play dies before the 2100-tic limit
     assert info["episode"]["r"] == info["kills"] - 1  # +1 per kill, -1 for dying
     env.close()
+
+
+def test_doom_shot_cost_charges_each_round_fired_and_leaves_kills_alone():
+    import vizdoom
+
+    plain = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None)
+    priced = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None, shot_cost=0.25)
+    plain.reset(seed=5)
+    priced.reset(seed=5)
+    rng = np.random.default_rng(0)
+    fired = 0.0
+    for _ in range(60):  # the same game: vizdoom is deterministic given the seed and the actions
+        action = int(rng.integers(4))
+        game = plain.unwrapped.game
+        before = game.get_game_variable(vizdoom.GameVariable.AMMO2)
+        _, r_plain, term, trunc, info_plain = plain.step(action)
+        _, r_priced, term2, trunc2, info_priced = priced.step(action)
+        shots = 0.0 if game.is_episode_finished() else before - game.get_game_variable(vizdoom.GameVariable.AMMO2)
+        fired += shots
+        assert r_priced == pytest.approx(r_plain - 0.25 * shots, abs=1e-9)
+        assert (term, trunc) == (term2, trunc2)
+        if term or trunc:
+            assert info_priced["kills"] == info_plain["kills"]
+            break
+    assert fired > 0  # random actions do shoot: the price was charged
+    plain.close()
+    priced.close()
