@@ -31,3 +31,12 @@ def test_the_shipped_pong_agent_scored_at_least_18():
     assert all(p.dtype == torch.float32 for p in agent.parameters())
     dist, value = agent(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
     assert dist.probs.shape == (2, 6) and torch.isfinite(value).all()
+
+
+def test_the_shipped_doom_agent_scored_at_least_20():
+    agent, meta = networks.load_pretrained("doom_a2c")
+    assert networks.pretrained_path("doom_a2c").stat().st_size < 2e6
+    assert meta["final_evaluation"]["mean"] >= 20 and len(meta["final_evaluation"]["scores"]) == 10
+    assert meta["settings"]["shot_cost"] == 0.25 and "pretrain.a2c_doom" in meta["command"]
+    dist, value = agent(torch.zeros(2, 4, 64, 64, dtype=torch.uint8))
+    assert dist.probs.shape == (2, 4) and torch.isfinite(value).all()
