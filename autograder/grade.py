@@ -171,12 +171,11 @@ class Grader:
             try:  # GradingExecute keeps to each notebook's budget; this hard limit is for a kernel that won't stop
                 proc = nbgrader(course, "autograde", pattern, f"--student={graded[0].student}", "--force",
                                 env=env, timeout=budget, check=False)
-                failed = proc.returncode != 0
-                if failed:
+                if proc.returncode != 0:
                     (course / "nbgrader.log").write_text(proc.stdout)  # for the instructor
-                for sub in graded:
-                    if failed and not self._autograded(course, sub).exists():
-                        runs[sub.notebook] = ("error", runs[sub.notebook][1], _nbgrader_error(proc.stdout))
+                    for sub in graded:
+                        if not self._autograded(course, sub).exists():
+                            runs[sub.notebook] = ("error", runs[sub.notebook][1], _nbgrader_error(proc.stdout))
             except subprocess.TimeoutExpired:
                 for sub in graded:
                     if not self._autograded(course, sub).exists():

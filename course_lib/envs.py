@@ -372,9 +372,9 @@ def make_doom_vec(
 
     A Doom engine runs a single thread, so processes are what lets the games use every core
     (``asynchronous``; by default, except in fast mode, where a few short games run faster in this
-    process than it takes to start processes for them). They are *spawned*, not forked: a forked game would inherit the pipes of the games started before
-    it and keep them open, so that when a notebook's kernel dies no game sees its pipe close and
-    none exits. A spawned one holds only its own pipe, sees it close, and closes its engine.
+    process than it takes to start processes for them). They are *spawned*, not forked: a forked
+    game would inherit the pipes of the games started before it and keep them open, so that when a
+    notebook's kernel dies no game sees its pipe close and none exits. A spawned one holds only its own pipe, sees it close, and closes its engine.
     ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps
     with the network. ``shot_cost``: see ``DoomShotCost`` (pretraining only).
     """
