@@ -209,14 +209,24 @@ class DoomShotCost(gym.Wrapper):
     An agent that can't see its ammo never learns that a missed shot now is a kill it can't make
     a hundred steps later: it fires its 26 rounds at a third of its targets and dies unarmed. A
     price on each round makes a miss cost something at once, so it learns to fire only when a
-    monster is in its sights. Used by the pretraining (``pretrain.a2c_doom --shot-cost``), not by
-    notebook 5, whose reward is the scenario's own.
+    monster is in its sights. Notebook 5's live run and the pretraining (``pretrain.a2c_doom``) use
+    it, at 0.25 a round: reward shaping, taught as such in the notebook.
+
+    ``warmup``: the price rises linearly from 0 to ``cost`` over this game's first ``warmup``
+    steps. Priced from the first step, a random agent (a hit for every 26 rounds or so) can learn
+    that shooting never pays and stop; after a warm-up it has learned to aim, and a shot in its
+    sights is worth more than its price.
     """
 
-    def __init__(self, env: gym.Env, cost: float):
+    def __init__(self, env: gym.Env, cost: float, warmup: int = 0):
         super().__init__(env)
-        self.cost = cost
+        self.cost, self.warmup = cost, warmup
+        self.steps = 0  # this game's steps, over all its episodes
         self._ammo = 0.0
+
+    def price(self) -> float:
+        """The price of a round now."""
+        return self.cost * min(1.0, self.steps / self.warmup) if self.warmup else self.cost
 
     def _read_ammo(self) -> float:
         import vizdoom
@@ -233,11 +243,12 @@ class DoomShotCost(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         ammo = self._read_ammo()
         fired, self._ammo = max(self._ammo - ammo, 0.0), ammo
-        return obs, reward - self.cost * fired, terminated, truncated, info
+        self.steps += 1
+        return obs, reward - self.price() * fired, terminated, truncated, info
 
 
 def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode: str | None,
-              episode_timeout: int | None = None, shot_cost: float = 0.0) -> gym.Env:
+              episode_timeout: int | None = None, shot_cost: float = 0.0, shot_cost_warmup: int = 0) -> gym.Env:
     import vizdoom
     from vizdoom.gymnasium_wrapper.base_gymnasium_env import VizdoomEnv
 
@@ -252,7 +263,7 @@ def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode
         env.unwrapped.game.set_episode_timeout(episode_timeout)
     env = DoomEpisodeEnd(env)
     if shot_cost:
-        env = DoomShotCost(env, shot_cost)
+        env = DoomShotCost(env, shot_cost, shot_cost_warmup)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     h, w, _ = env.observation_space["screen"].shape
     env = gym.wrappers.TransformObservation(
@@ -366,7 +377,7 @@ def make_doom_filmed(seed: int | None = None, scenario: str = DOOM_SCENARIO, res
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
     size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool | None = None, episode_timeout: int | None = None,
-    groups: int = 1, shot_cost: float = 0.0,
+    groups: int = 1, shot_cost: float = 0.0, shot_cost_warmup: int = 0,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
@@ -374,20 +385,25 @@ def make_doom_vec(
     (``asynchronous``; by default, except in fast mode, where a few short games run faster in this
     process than it takes to start processes for them). They are *spawned*, not forked: a forked
     game would inherit the pipes of the games started before it and keep them open, so that when a
-    notebook's kernel dies no game sees its pipe close and none exits. A spawned one holds only its own pipe, sees it close, and closes its engine.
+    notebook's kernel dies no game sees its pipe close and none exits. A spawned one holds only its
+    own pipe, sees it close, and closes its engine.
     ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps
-    with the network. ``shot_cost``: see ``DoomShotCost`` (pretraining only).
+    with the network. ``shot_cost``: see ``DoomShotCost`` (0: the scenario's own reward); its price
+    rises from 0 over the first ``shot_cost_warmup`` steps of all the games together.
     """
     if asynchronous is None:
         from course_lib.runtime import fast_mode
 
         asynchronous = not fast_mode()
     if groups > 1:
+        per_game = -(-shot_cost_warmup // num_envs)
         return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
-                                                   episode_timeout, shot_cost=shot_cost), num_envs, groups, seed)
+                                                   episode_timeout, shot_cost=shot_cost,
+                                                   shot_cost_warmup=per_game * n), num_envs, groups, seed)
 
     def make_one():
-        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost)
+        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost,
+                         -(-shot_cost_warmup // num_envs))
 
     if asynchronous:
         envs = gym.vector.AsyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP, context="spawn")

@@ -118,16 +118,18 @@ def test_doom_death_is_a_termination_with_kills_reported():
     env.close()
 
 
-def test_doom_shot_cost_charges_each_round_fired_and_leaves_kills_alone():
+@pytest.mark.parametrize("warmup", [0, 20])
+def test_doom_shot_cost_charges_each_round_fired_and_leaves_kills_alone(warmup):
     import vizdoom
 
     plain = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None)
-    priced = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None, shot_cost=0.25)
+    priced = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None, shot_cost=0.25,
+                            shot_cost_warmup=warmup)
     plain.reset(seed=5)
     priced.reset(seed=5)
     rng = np.random.default_rng(0)
     fired = 0.0
-    for _ in range(60):  # the same game: vizdoom is deterministic given the seed and the actions
+    for step in range(1, 61):  # the same game: vizdoom is deterministic given the seed and the actions
         action = int(rng.integers(4))
         game = plain.unwrapped.game
         before = game.get_game_variable(vizdoom.GameVariable.AMMO2)
@@ -135,7 +137,8 @@ def test_doom_shot_cost_charges_each_round_fired_and_leaves_kills_alone():
         _, r_priced, term2, trunc2, info_priced = priced.step(action)
         shots = 0.0 if game.is_episode_finished() else before - game.get_game_variable(vizdoom.GameVariable.AMMO2)
         fired += shots
-        assert r_priced == pytest.approx(r_plain - 0.25 * shots, abs=1e-9)
+        price = 0.25 * min(1.0, step / warmup) if warmup else 0.25  # rising over the warm-up's steps
+        assert r_priced == pytest.approx(r_plain - price * shots, abs=1e-9)
         assert (term, trunc) == (term2, trunc2)
         if term or trunc:
             assert info_priced["kills"] == info_plain["kills"]
@@ -143,3 +146,15 @@ def test_doom_shot_cost_charges_each_round_fired_and_leaves_kills_alone():
     assert fired > 0  # random actions do shoot: the price was charged
     plain.close()
     priced.close()
+
+
+def test_doom_vec_shares_the_shot_price_warmup_among_its_games():
+    games = envs.make_doom_vec(4, seed=0, groups=2, asynchronous=False, shot_cost=0.25, shot_cost_warmup=100)
+    try:
+        for group in games.groups:
+            for env in group.env.envs:
+                while not isinstance(env, envs.DoomShotCost):
+                    env = env.env
+                assert (env.cost, env.warmup) == (0.25, 25)  # 100 steps of 4 games: 25 steps of each
+    finally:
+        games.close()
