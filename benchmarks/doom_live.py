@@ -2,7 +2,10 @@
 
 Both train for ``--minutes`` on this machine, one after the other in one invocation: the course's
 loop (notebook 5's settings, the reference ``doom_update``, two overlapped groups of 4 games) and
-SB3's A2C (its defaults, ``CnnPolicy``, the same 8 games in ``SubprocVecEnv``). Every 30 seconds
+SB3's A2C (its defaults, ``CnnPolicy``, the same 8 games in ``SubprocVecEnv``). Both games charge the
+notebook's price per round fired, rising over its warm-up (``--shot-cost``, ``--shot-cost-warmup``:
+reward shaping; 0 gives the scenario's own reward); kills, the score, are the same either way.
+Every 30 seconds
 each records its steps and the mean kills of its last 20 training episodes; at the end each plays
 10 evaluation episodes (sampled actions). The table (kills against minutes and against steps) is
 printed and appended to ``benchmarks/results/doom_live.md``.
@@ -37,14 +40,15 @@ def evaluate_kills(policy_model, seed: int) -> float:
         return float(np.mean([e.kills or 0 for e in runners.play_vec(games, policy_model, seed=seed)]))
 
 
-def course(minutes: float, seed: int) -> tuple[list[tuple[float, int, float]], float]:
+def course(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[tuple[float, int, float]], float]:
     ref = reference("05_vizdoom")
     cfg = SimpleNamespace(gamma=0.99, gae_lambda=0.95, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
     runtime.seed_everything(seed)
     model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, eps=1e-5)
     curve, episodes, last = [], [], 0.0
-    with closing(envs.make_doom_vec(8, seed=seed, groups=2, asynchronous=True)) as games:
+    with closing(envs.make_doom_vec(8, seed=seed, groups=2, asynchronous=True, shot_cost=shot_cost,
+                                     shot_cost_warmup=warmup)) as games:
         runner = runners.RolloutRunner(games, model, 16, seed=seed)
         while time.time() - runner.started < minutes * 60:
             batch = runner.collect()
@@ -53,6 +57,7 @@ def course(minutes: float, seed: int) -> tuple[list[tuple[float, int, float]], f
             if time.time() - last >= 30:
                 last = time.time()
                 curve.append((last - runner.started, runner.global_step, _recent(e.kills for e in episodes)))
+        curve.append((time.time() - runner.started, runner.global_step, _recent(e.kills for e in episodes)))
     return curve, evaluate_kills(model, 10_000 + seed)
 
 
@@ -61,7 +66,7 @@ def _recent(kills) -> float:
     return float(np.mean(kills)) if kills else 0.0
 
 
-def sb3(minutes: float, seed: int) -> tuple[list[tuple[float, int, float]], float]:
+def sb3(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[tuple[float, int, float]], float]:
     from stable_baselines3 import A2C
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import SubprocVecEnv
@@ -80,11 +85,14 @@ def sb3(minutes: float, seed: int) -> tuple[list[tuple[float, int, float]], floa
             if now - self.last >= 30:
                 self.last = now
                 self.curve.append((now - self.start, self.num_timesteps, _recent(self.kills)))
-            return now - self.start < minutes * 60
+            if now - self.start >= minutes * 60:  # the last point, then stop
+                self.curve.append((now - self.start, self.num_timesteps, _recent(self.kills)))
+                return False
+            return True
 
     torch.manual_seed(seed)
-    model = A2C("CnnPolicy", SubprocVecEnv([_doom_factory(8 * seed + k) for k in range(8)]), seed=seed, verbose=0,
-                device="cpu")
+    games = SubprocVecEnv([_doom_factory(8 * seed + k, shot_cost, warmup // 8) for k in range(8)])
+    model = A2C("CnnPolicy", games, seed=seed, verbose=0, device="cpu")
     record = Record()
     model.learn(total_timesteps=10**9, callback=record)
     model.get_env().close()
@@ -106,18 +114,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--shot-cost", type=float, default=0.25, help="reward per round fired (notebook 5: 0.25)")
+    parser.add_argument("--shot-cost-warmup", type=int, default=500_000, help="steps of all the games over which the "
+                        "price rises from 0 (notebook 5: 500,000)")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
     for seed in args.seeds:
         for name, train in (("course (notebook 5)", course), ("Stable-Baselines3 A2C", sb3)):
-            curve, final = train(args.minutes, seed)
+            curve, final = train(args.minutes, seed, args.shot_cost, args.shot_cost_warmup)
             steps = curve[-1][1] if curve else 0
             rows.append(f"| {name} | {seed} | " + " | ".join(at(curve, 0, 60 * m) for m in MARKS if m <= args.minutes)
                         + f" | " + " | ".join(at(curve, 1, s) for s in (250_000, 500_000, 1_000_000))
                         + f" | {steps:,} | {final:.1f} |")
             print(rows[-1], flush=True)
-    header = (f"\n## {date.today()}, {os.cpu_count()} cores, {args.minutes:g} minutes each\n\n"
+    header = (f"\n## {date.today()}, {os.cpu_count()} cores, {args.minutes:g} minutes each, "
+              f"{args.shot_cost:g} per round fired after a warm-up of {args.shot_cost_warmup:,} steps\n\n"
               "Kills per episode (mean of the last 20 training episodes) after N minutes and after N steps; "
               "the final column: mean kills over 10 evaluation episodes after training (sampled actions).\n\n"
               "| loop | seed | " + " | ".join(f"{m} min" for m in MARKS if m <= args.minutes)

@@ -137,11 +137,11 @@ def doom(seconds: float) -> dict[str, float]:
     return out
 
 
-def _doom_factory(k: int):
+def _doom_factory(k: int, shot_cost: float = 0.0, warmup: int = 0):
     def make():
         from course_lib.envs import DOOM_SIZE, _doom_env
 
-        env = _doom_env("defend_the_center", 4, DOOM_SIZE, 4, None)
+        env = _doom_env("defend_the_center", 4, DOOM_SIZE, 4, None, shot_cost=shot_cost, shot_cost_warmup=warmup)
         env.reset(seed=k)
         return env
     return make
