@@ -82,13 +82,11 @@ def sb3(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[
                 if done and "kills" in info:
                     self.kills.append(info["kills"])
             now = time.time()
-            if now - self.last >= 30:
+            over = now - self.start >= minutes * 60
+            if over or now - self.last >= 30:  # every 30 s, and the last point
                 self.last = now
                 self.curve.append((now - self.start, self.num_timesteps, _recent(self.kills)))
-            if now - self.start >= minutes * 60:  # the last point, then stop
-                self.curve.append((now - self.start, self.num_timesteps, _recent(self.kills)))
-                return False
-            return True
+            return not over
 
     torch.manual_seed(seed)
     games = SubprocVecEnv([_doom_factory(8 * seed + k, shot_cost, warmup // 8) for k in range(8)])

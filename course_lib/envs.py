@@ -395,15 +395,14 @@ def make_doom_vec(
         from course_lib.runtime import fast_mode
 
         asynchronous = not fast_mode()
+    warmup_per_game = -(-shot_cost_warmup // num_envs)  # each game counts its own steps
     if groups > 1:
-        per_game = -(-shot_cost_warmup // num_envs)
         return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
                                                    episode_timeout, shot_cost=shot_cost,
-                                                   shot_cost_warmup=per_game * n), num_envs, groups, seed)
+                                                   shot_cost_warmup=warmup_per_game * n), num_envs, groups, seed)
 
     def make_one():
-        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost,
-                         -(-shot_cost_warmup // num_envs))
+        return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost, warmup_per_game)
 
     if asynchronous:
         envs = gym.vector.AsyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP, context="spawn")
