@@ -37,3 +37,36 @@ def reference(notebook: str) -> SimpleNamespace:
     finally:
         del sys.modules[module.__name__]  # afterwards not importable: worker processes get it by value
     return SimpleNamespace(**{k: v for k, v in module.__dict__.items() if not k.startswith("__")})
+
+
+def notebook_settings(notebook: str, name: str):
+    """An instance of the settings dataclass ``name`` (say ``DoomConfig``) of ``solutions/<notebook>.ipynb``.
+
+    The benchmarks and pretraining runs that repeat a notebook's training read its settings here,
+    so that a change in the notebook reaches them. Only the class is executed, with the names such
+    a class uses (``dataclass``, ``runtime``, ``hogwild``); ``runtime.budget`` picks the real or
+    the fast budget as the notebook would in this process.
+    """
+    import ast
+    from dataclasses import dataclass
+
+    from course_lib import hogwild, runtime
+
+    nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or f"class {name}" not in cell.source:
+            continue
+        tree = ast.parse(cell.source)
+        found = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
+        if not found:
+            continue
+        module = types.ModuleType(f"settings_{notebook}")
+        module.__dict__.update(dataclass=dataclass, runtime=runtime, hogwild=hogwild)
+        sys.modules[module.__name__] = module
+        try:
+            exec(compile(ast.Module(body=found, type_ignores=[]), f"<solutions/{notebook}.ipynb:{name}>", "exec"),
+                 module.__dict__)
+        finally:
+            del sys.modules[module.__name__]
+        return module.__dict__[name]()
+    raise LookupError(f"solutions/{notebook}.ipynb defines no class {name}")

@@ -21,18 +21,18 @@ import time
 from contextlib import closing
 from datetime import date
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from autograder.reference import reference  # noqa: E402
+from autograder.reference import notebook_settings, reference  # noqa: E402
 from course_lib import envs, networks, runners, runtime  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "doom_live.md"
 MARKS = (5, 10, 15, 20)  # minutes at which the table reads the curves
+NOTEBOOK = notebook_settings("05_vizdoom", "DoomConfig")  # the notebook's own settings, read from it
 
 
 def evaluate_kills(policy_model, seed: int) -> float:
@@ -41,15 +41,14 @@ def evaluate_kills(policy_model, seed: int) -> float:
 
 
 def course(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[tuple[float, int, float]], float]:
-    ref = reference("05_vizdoom")
-    cfg = SimpleNamespace(gamma=0.99, gae_lambda=0.95, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+    ref, cfg = reference("05_vizdoom"), NOTEBOOK
     runtime.seed_everything(seed)
     model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
-    optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, eps=1e-5)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
     curve, episodes, last = [], [], 0.0
-    with closing(envs.make_doom_vec(8, seed=seed, groups=2, asynchronous=True, shot_cost=shot_cost,
+    with closing(envs.make_doom_vec(cfg.num_envs, seed=seed, groups=2, asynchronous=True, shot_cost=shot_cost,
                                      shot_cost_warmup=warmup)) as games:
-        runner = runners.RolloutRunner(games, model, 16, seed=seed)
+        runner = runners.RolloutRunner(games, model, cfg.num_steps, seed=seed)
         while time.time() - runner.started < minutes * 60:
             batch = runner.collect()
             episodes += batch.episodes
@@ -89,7 +88,8 @@ def sb3(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[
             return not over
 
     torch.manual_seed(seed)
-    games = SubprocVecEnv([_doom_factory(8 * seed + k, shot_cost, warmup // 8) for k in range(8)])
+    n = NOTEBOOK.num_envs
+    games = SubprocVecEnv([_doom_factory(n * seed + k, shot_cost, warmup // n) for k in range(n)])
     model = A2C("CnnPolicy", games, seed=seed, verbose=0, device="cpu")
     record = Record()
     model.learn(total_timesteps=10**9, callback=record)
@@ -112,9 +112,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--shot-cost", type=float, default=0.25, help="reward per round fired (notebook 5: 0.25)")
-    parser.add_argument("--shot-cost-warmup", type=int, default=500_000, help="steps of all the games over which the "
-                        "price rises from 0 (notebook 5: 500,000)")
+    parser.add_argument("--shot-cost", type=float, default=NOTEBOOK.shot_cost,
+                        help=f"reward per round fired (default: notebook 5's, {NOTEBOOK.shot_cost:g})")
+    parser.add_argument("--shot-cost-warmup", type=int, default=NOTEBOOK.shot_cost_warmup, help="steps of all the "
+                        f"games over which the price rises from 0 (default: notebook 5's, {NOTEBOOK.shot_cost_warmup:,})")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []

@@ -27,16 +27,16 @@ import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from autograder.reference import reference  # noqa: E402
+from autograder.reference import notebook_settings, reference  # noqa: E402
 from course_lib import envs, hogwild, networks, runners  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "speed.md"
@@ -104,13 +104,13 @@ def pong(seconds: float) -> dict[str, float]:
 
     gym.register_envs(ale_py)
     out = {"random actions (ale-py vector env, 16 envs)": random_actions(envs.make_atari_vec("pong", 16), seconds)}
-    cfg = SimpleNamespace(gamma=0.99, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+    cfg = notebook_settings("02_a2c", "PongConfig")
     for groups in (1, 2):
         model = networks.NatureCNNActorCritic(6)
-        optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+        optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
         out[f"course A2C ({'2 groups of 8, overlapped' if groups == 2 else 'one vector env of 16'})"] = course_loop(
-            envs.make_atari_vec("pong", 16, seed=0, groups=groups), model, optimizer, reference("02_a2c").a2c_update,
-            cfg, 5, seconds)
+            envs.make_atari_vec("pong", cfg.num_envs, seed=0, groups=groups), model, optimizer,
+            reference("02_a2c").a2c_update, cfg, cfg.num_steps, seconds)
     vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=0), n_stack=4)
     sb3 = A2C("CnnPolicy", vec, ent_coef=0.01, vf_coef=0.25, seed=0, verbose=0, device="cpu",
               policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
@@ -125,12 +125,13 @@ def doom(seconds: float) -> dict[str, float]:
 
     out = {"random actions (Doom vector env, 8 processes)": random_actions(envs.make_doom_vec(8, seed=0), seconds)}
     ref = reference("05_vizdoom")
-    cfg = SimpleNamespace(gamma=0.99, gae_lambda=0.95, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+    cfg = notebook_settings("05_vizdoom", "DoomConfig")
     for groups in (1, 2):
         model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
-        optimizer = torch.optim.Adam(model.parameters(), lr=5e-4, eps=1e-5)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
         out[f"course loop, notebook 5 ({'2 groups of 4, overlapped' if groups == 2 else 'one vector env of 8'})"] = \
-            course_loop(envs.make_doom_vec(8, seed=0, groups=groups), model, optimizer, ref.doom_update, cfg, 16, seconds)
+            course_loop(envs.make_doom_vec(cfg.num_envs, seed=0, groups=groups), model, optimizer, ref.doom_update,
+                        cfg, cfg.num_steps, seconds)
     vec = VecMonitor(SubprocVecEnv([_doom_factory(k) for k in range(8)]))
     sb3 = A2C("CnnPolicy", vec, seed=0, verbose=0, device="cpu")
     out["Stable-Baselines3 A2C (defaults, 8 envs in SubprocVecEnv)"] = sb3_rate(sb3, seconds, 400)
@@ -158,11 +159,11 @@ def _solved(returns: list[float]) -> bool:
 def a2c_to_solve(seed: int) -> float:
     """Notebook 2, Part A: seconds of training until the last 20 episodes average 475."""
     ref = reference("02_a2c")
-    cfg = SimpleNamespace(gamma=0.99, value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5)
+    cfg = notebook_settings("02_a2c", "CartPoleConfig")
     torch.manual_seed(seed)
     model = networks.MLPActorCritic(obs_dim=4, n_actions=2)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
-    runner = runners.RolloutRunner(envs.make_cartpole_vec(8, seed=seed), model, 5, seed=seed)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
+    runner = runners.RolloutRunner(envs.make_cartpole_vec(cfg.num_envs, seed=seed), model, cfg.num_steps, seed=seed)
     returns, start = [], time.perf_counter()
     while not _solved(returns) and time.perf_counter() - start < CAP:
         batch = runner.collect()
@@ -174,13 +175,13 @@ def a2c_to_solve(seed: int) -> float:
 def a3c_to_solve(seed: int) -> float:
     """Notebook 3: seconds until the last 20 episodes (of all workers) average 475."""
     ref = reference("03_a3c")
-    cfg = SimpleNamespace(seed=seed, num_steps=20, gamma=0.99, value_coef=0.5, entropy_coef=0.0, max_grad_norm=0.5,
-                          max_env_steps=2_000_000)
+    cfg = replace(notebook_settings("03_a3c", "A3CConfig"), seed=seed, max_env_steps=2_000_000)  # runs until solved
     torch.manual_seed(seed)
     shared = networks.MLPActorCritic(obs_dim=4, n_actions=2)
     result = hogwild.train(shared, lambda: networks.MLPActorCritic(obs_dim=4, n_actions=2),
                            lambda s: envs.make_cartpole_vec(1, seed=s), ref.a3c_update, cfg,
-                           optimizer=ref.SharedAdam(shared.parameters(), lr=2e-3), workers=2, start_method="fork",
+                           optimizer=ref.SharedAdam(shared.parameters(), lr=cfg.lr), workers=cfg.workers,
+                           start_method="fork",
                            stop_when=lambda r: _solved([e.ret for e in r.episodes]))
     return result.seconds
 
