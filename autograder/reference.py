@@ -42,8 +42,8 @@ def reference(notebook: str) -> SimpleNamespace:
 def notebook_settings(notebook: str, name: str):
     """An instance of the settings dataclass ``name`` (say ``DoomConfig``) of ``solutions/<notebook>.ipynb``.
 
-    The benchmarks and pretraining runs that repeat a notebook's training read its settings here,
-    so that a change in the notebook reaches them. Only the class is executed, with the names such
+    The benchmarks that repeat a notebook's training read its settings here, so that a change in
+    the notebook reaches them (the pretraining scripts keep settings of their own: they train longer). Only the class is executed, with the names such
     a class uses (``dataclass``, ``runtime``, ``hogwild``); ``runtime.budget`` picks the real or
     the fast budget as the notebook would in this process.
     """
