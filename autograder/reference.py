@@ -17,6 +17,23 @@ import nbformat
 SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
 
 
+def _run_as_module(name: str, codes, **names) -> dict:
+    """Execute compiled ``codes`` in a fresh module ``name`` that starts with ``names``; its names.
+
+    The module is in ``sys.modules`` only while they run (a dataclass looks its module up there),
+    not afterwards: nothing can import it, and worker processes get what it defines by value.
+    """
+    module = types.ModuleType(name)
+    module.__dict__.update(names)
+    sys.modules[name] = module
+    try:
+        for code in codes:
+            exec(code, module.__dict__)
+    finally:
+        del sys.modules[name]
+    return module.__dict__
+
+
 @functools.cache
 def reference(notebook: str) -> SimpleNamespace:
     """Execute every nbgrader solution cell of ``solutions/<notebook>.ipynb`` and return its names.
@@ -26,26 +43,26 @@ def reference(notebook: str) -> SimpleNamespace:
     are self-contained (their imports sit in the cell), so nothing else from the notebook runs.
     """
     nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", as_version=4)
-    module = types.ModuleType(f"reference_{notebook}")
-    sys.modules[module.__name__] = module  # while the cells run: a dataclass looks its module up there
-    try:
+
+    def cells():
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if cell.cell_type == "code" and (meta.get("solution") or "reference" in cell.metadata.get("tags", [])):
                 name = meta.get("grade_id", cell.get("id", "cell"))
-                exec(compile(cell.source, f"<solutions/{notebook}.ipynb:{name}>", "exec"), module.__dict__)
-    finally:
-        del sys.modules[module.__name__]  # afterwards not importable: worker processes get it by value
-    return SimpleNamespace(**{k: v for k, v in module.__dict__.items() if not k.startswith("__")})
+                yield compile(cell.source, f"<solutions/{notebook}.ipynb:{name}>", "exec")
+
+    names = _run_as_module(f"reference_{notebook}", cells())
+    return SimpleNamespace(**{k: v for k, v in names.items() if not k.startswith("__")})
 
 
 def notebook_settings(notebook: str, name: str):
     """An instance of the settings dataclass ``name`` (say ``DoomConfig``) of ``solutions/<notebook>.ipynb``.
 
     The benchmarks that repeat a notebook's training read its settings here, so that a change in
-    the notebook reaches them (the pretraining scripts keep settings of their own: they train longer). Only the class is executed, with the names such
-    a class uses (``dataclass``, ``runtime``, ``hogwild``); ``runtime.budget`` picks the real or
-    the fast budget as the notebook would in this process.
+    the notebook reaches them (the pretraining scripts keep settings of their own: they train
+    longer). Only the class is executed, with the names such a class uses (``dataclass``,
+    ``runtime``, ``hogwild``); ``runtime.budget`` picks the real or the fast budget as the notebook
+    would in this process.
     """
     import ast
     from dataclasses import dataclass
@@ -60,13 +77,7 @@ def notebook_settings(notebook: str, name: str):
         found = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
         if not found:
             continue
-        module = types.ModuleType(f"settings_{notebook}")
-        module.__dict__.update(dataclass=dataclass, runtime=runtime, hogwild=hogwild)
-        sys.modules[module.__name__] = module
-        try:
-            exec(compile(ast.Module(body=found, type_ignores=[]), f"<solutions/{notebook}.ipynb:{name}>", "exec"),
-                 module.__dict__)
-        finally:
-            del sys.modules[module.__name__]
-        return module.__dict__[name]()
+        code = compile(ast.Module(body=found, type_ignores=[]), f"<solutions/{notebook}.ipynb:{name}>", "exec")
+        names = _run_as_module(f"settings_{notebook}", [code], dataclass=dataclass, runtime=runtime, hogwild=hogwild)
+        return names[name]()
     raise LookupError(f"solutions/{notebook}.ipynb defines no class {name}")
