@@ -89,7 +89,8 @@ def sb3(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[
 
     torch.manual_seed(seed)
     n = NOTEBOOK.num_envs
-    games = SubprocVecEnv([_doom_factory(n * seed + k, shot_cost, warmup // n) for k in range(n)])
+    games = SubprocVecEnv([_doom_factory(n * seed + k, shot_cost, envs.shot_cost_warmup_per_game(warmup, n))
+                           for k in range(n)])
     model = A2C("CnnPolicy", games, seed=seed, verbose=0, device="cpu")
     record = Record()
     model.learn(total_timesteps=10**9, callback=record)

@@ -374,6 +374,12 @@ def make_doom_filmed(seed: int | None = None, scenario: str = DOOM_SCENARIO, res
     return env
 
 
+def shot_cost_warmup_per_game(shot_cost_warmup: int, num_envs: int) -> int:
+    """Each game's share of a warm-up counted in the steps of all ``num_envs`` games (rounded up):
+    ``DoomShotCost`` counts a game's own steps."""
+    return -(-shot_cost_warmup // num_envs)
+
+
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
     size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool | None = None, episode_timeout: int | None = None,
@@ -395,7 +401,7 @@ def make_doom_vec(
         from course_lib.runtime import fast_mode
 
         asynchronous = not fast_mode()
-    warmup_per_game = -(-shot_cost_warmup // num_envs)  # each game counts its own steps
+    warmup_per_game = shot_cost_warmup_per_game(shot_cost_warmup, num_envs)
     if groups > 1:
         return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
                                                    episode_timeout, shot_cost=shot_cost,

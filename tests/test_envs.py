@@ -158,3 +158,4 @@ def test_doom_vec_shares_the_shot_price_warmup_among_its_games():
                 assert (env.cost, env.warmup) == (0.25, 25)  # 100 steps of 4 games: 25 steps of each
     finally:
         games.close()
+    assert envs.shot_cost_warmup_per_game(10, 4) == 3  # rounded up: no game's price rises sooner than asked
