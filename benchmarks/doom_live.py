@@ -115,8 +115,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--shot-cost", type=float, default=NOTEBOOK.shot_cost,
                         help=f"reward per round fired (default: notebook 5's, {NOTEBOOK.shot_cost:g})")
-    parser.add_argument("--shot-cost-warmup", type=int, default=NOTEBOOK.shot_cost_warmup, help="steps of all the "
-                        f"games over which the price rises from 0 (default: notebook 5's, {NOTEBOOK.shot_cost_warmup:,})")
+    parser.add_argument("--shot-cost-warmup", type=int, default=NOTEBOOK.shot_cost_warmup,
+                        help="steps of all the games over which the price rises from 0 "
+                             f"(default: notebook 5's, {NOTEBOOK.shot_cost_warmup:,})")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []

@@ -103,15 +103,17 @@ def pong(seconds: float) -> dict[str, float]:
     from stable_baselines3.common.vec_env import VecFrameStack
 
     gym.register_envs(ale_py)
-    out = {"random actions (ale-py vector env, 16 envs)": random_actions(envs.make_atari_vec("pong", 16), seconds)}
     cfg = notebook_settings("02_a2c", "PongConfig")
+    n = cfg.num_envs
+    out = {f"random actions (ale-py vector env, {n} envs)": random_actions(envs.make_atari_vec("pong", n), seconds)}
     for groups in (1, 2):
         model = networks.NatureCNNActorCritic(6)
         optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
-        out[f"course A2C ({'2 groups of 8, overlapped' if groups == 2 else 'one vector env of 16'})"] = course_loop(
-            envs.make_atari_vec("pong", cfg.num_envs, seed=0, groups=groups), model, optimizer,
-            reference("02_a2c").a2c_update, cfg, cfg.num_steps, seconds)
-    vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=16, seed=0), n_stack=4)
+        layout = f"2 groups of {n // 2}, overlapped" if groups == 2 else f"one vector env of {n}"
+        out[f"course A2C ({layout})"] = course_loop(envs.make_atari_vec("pong", n, seed=0, groups=groups), model,
+                                                    optimizer, reference("02_a2c").a2c_update, cfg, cfg.num_steps,
+                                                    seconds)
+    vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=n, seed=0), n_stack=4)
     sb3 = A2C("CnnPolicy", vec, ent_coef=0.01, vf_coef=0.25, seed=0, verbose=0, device="cpu",
               policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
     out["Stable-Baselines3 A2C (zoo Atari settings, DummyVecEnv)"] = sb3_rate(sb3, seconds, 400)
@@ -123,18 +125,19 @@ def doom(seconds: float) -> dict[str, float]:
     from stable_baselines3 import A2C
     from stable_baselines3.common.vec_env import SubprocVecEnv, VecMonitor
 
-    out = {"random actions (Doom vector env, 8 processes)": random_actions(envs.make_doom_vec(8, seed=0), seconds)}
-    ref = reference("05_vizdoom")
-    cfg = notebook_settings("05_vizdoom", "DoomConfig")
+    ref, cfg = reference("05_vizdoom"), notebook_settings("05_vizdoom", "DoomConfig")
+    n = cfg.num_envs
+    out = {f"random actions (Doom vector env, {n} processes)": random_actions(envs.make_doom_vec(n, seed=0), seconds)}
     for groups in (1, 2):
         model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
-        out[f"course loop, notebook 5 ({'2 groups of 4, overlapped' if groups == 2 else 'one vector env of 8'})"] = \
-            course_loop(envs.make_doom_vec(cfg.num_envs, seed=0, groups=groups), model, optimizer, ref.doom_update,
-                        cfg, cfg.num_steps, seconds)
-    vec = VecMonitor(SubprocVecEnv([_doom_factory(k) for k in range(8)]))
+        layout = f"2 groups of {n // 2}, overlapped" if groups == 2 else f"one vector env of {n}"
+        out[f"course loop, notebook 5 ({layout})"] = course_loop(envs.make_doom_vec(n, seed=0, groups=groups), model,
+                                                                 optimizer, ref.doom_update, cfg, cfg.num_steps,
+                                                                 seconds)
+    vec = VecMonitor(SubprocVecEnv([_doom_factory(k) for k in range(n)]))
     sb3 = A2C("CnnPolicy", vec, seed=0, verbose=0, device="cpu")
-    out["Stable-Baselines3 A2C (defaults, 8 envs in SubprocVecEnv)"] = sb3_rate(sb3, seconds, 400)
+    out[f"Stable-Baselines3 A2C (defaults, {n} envs in SubprocVecEnv)"] = sb3_rate(sb3, seconds, 400)
     return out
 
 
@@ -214,8 +217,10 @@ def cartpole(seeds: list[int]) -> dict[str, list[float]]:
 
 
 # --------------------------------------------------------------------------- report
-def rate_table(title: str, rates: dict[str, float], ceiling_key: str, sb3_key: str) -> str:
-    ceiling, sb3 = rates[ceiling_key], rates[sb3_key]
+def rate_table(title: str, rates: dict[str, float]) -> str:
+    """``rates`` as ``pong`` and ``doom`` order them: random actions (the ceiling) first, SB3 last."""
+    values = list(rates.values())
+    ceiling, sb3 = values[0], values[-1]
     rows = [f"### {title}", "", "| loop | steps/s | / random actions | / SB3 |", "|---|---|---|---|"]
     for name, rate in rates.items():
         rows.append(f"| {name} | {rate:,.0f} | {rate / ceiling:.2f} | {rate / sb3:.2f} |")
@@ -243,14 +248,11 @@ def main() -> None:
                 f"torch {torch.__version__}, {args.seconds:.0f} s per loop\n"]
     if "pong" in args.only:
         rates = pong(args.seconds)
-        sections.append(rate_table("Pong (notebook 2, Part B)", rates, "random actions (ale-py vector env, 16 envs)",
-                                   "Stable-Baselines3 A2C (zoo Atari settings, DummyVecEnv)"))
+        sections.append(rate_table("Pong (notebook 2, Part B)", rates))
         print(sections[-1], flush=True)
     if "doom" in args.only:
         rates = doom(args.seconds)
-        sections.append(rate_table("Doom defend-the-center (notebook 5)", rates,
-                                   "random actions (Doom vector env, 8 processes)",
-                                   "Stable-Baselines3 A2C (defaults, 8 envs in SubprocVecEnv)"))
+        sections.append(rate_table("Doom defend-the-center (notebook 5)", rates))
         print(sections[-1], flush=True)
     if "cartpole" in args.only:
         sections.append(time_table(cartpole(args.seeds), args.seeds))
