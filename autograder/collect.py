@@ -13,11 +13,17 @@ The notebook is recognized from the file name when it contains a notebook's numb
 from its content (a renamed file), else the file is listed as unmapped. When a student handed in
 one notebook more than once, the newest is graded (by nbgrader's ``timestamp.txt`` where there is
 one, else by the file's modification time) and the message says so.
+
+A folder of submissions may hold what a student put there: links are not followed, FIFOs and
+devices not opened (``autograder.files``); such entries are listed as unmapped, with the reason.
+Each file that is graded is read once, safely, and copied into the grader's own folder: every
+later step reads that copy.
 """
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shutil
 import zipfile
@@ -27,6 +33,8 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.utils import parse_utc
+
+from autograder.files import MAX_NOTEBOOK_BYTES, UnsafeFile, read_bytes, walk
 
 MAX_UNZIPPED_BYTES = 2 * 1024**3
 TIMESTAMP = "timestamp.txt"
@@ -40,6 +48,8 @@ class Submission:
     path: Path
     status: str = "graded"  # or invalid-notebook
     notes: list[str] = field(default_factory=list)
+    submitted: float = 0.0  # when it was handed in (see submitted_at)
+    original: str = ""  # its path in the submissions, for messages
 
 
 @dataclass
@@ -79,11 +89,9 @@ def _name_match(text: str, notebook_ids: list[str]) -> str | None:
     return None
 
 
-def _content_match(path: Path, releases: dict[str, nbformat.NotebookNode]) -> str | None:
-    """The released notebook sharing the most markdown cells with this file (a renamed submission)."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception:
+def _content_match(nb: nbformat.NotebookNode | None, releases: dict[str, nbformat.NotebookNode]) -> str | None:
+    """The released notebook sharing the most markdown cells with this one (a renamed submission)."""
+    if nb is None:
         return None
     sources = {c.source for c in nb.cells if c.get("cell_type") == "markdown"}
     scores = {nb_id: sum(c.source in sources for c in rel.cells if c.cell_type == "markdown")
@@ -92,17 +100,24 @@ def _content_match(path: Path, releases: dict[str, nbformat.NotebookNode]) -> st
     return best if best and scores[best] > 0 else None
 
 
-def collect(root: Path, releases: dict[str, nbformat.NotebookNode]) -> Collected:
-    """Map every ``.ipynb`` under ``root`` to (student, notebook); list what cannot be mapped."""
+def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path) -> Collected:
+    """Map every ``.ipynb`` under ``root`` to (student, notebook); list what cannot be mapped.
+
+    Each mapped file is read once (``autograder.files.read_bytes``) and written to ``copies``; the
+    submissions returned point at those copies.
+    """
     ids = sorted(releases)
     found: dict[tuple[str, str], Submission] = {}
     unmapped: list[tuple[str, str]] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__MACOSX" not in p.parts):
+    for path, problem in walk(root):
         rel = path.relative_to(root)
-        if any(part.startswith(".") for part in rel.parts):
+        if "__MACOSX" in rel.parts or any(part.startswith(".") for part in rel.parts):
             continue  # .ipynb_checkpoints, .DS_Store and the like
-        if path.name == TIMESTAMP:
+        if path.name == TIMESTAMP and problem is None:
             continue  # nbgrader's record of when it was submitted, read by submitted_at
+        if problem:
+            unmapped.append((str(rel), f"{problem}: not read"))
+            continue
         if path.suffix != ".ipynb":
             unmapped.append((str(rel), "not a .ipynb file"))
             continue
@@ -114,50 +129,67 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode]) -> Collected
         if not STUDENT_ID.fullmatch(student):
             unmapped.append((str(rel), f"no usable student id in {student!r}"))
             continue
-        nb_id = _name_match(inner, ids) or _content_match(path, releases)
+        try:
+            data, reason = read_bytes(path, MAX_NOTEBOOK_BYTES), None
+        except UnsafeFile as exc:
+            data, reason = b"", f"the file is {exc}"
+        nb, invalid = parse_notebook(data) if reason is None else (None, reason)
+        nb_id = _name_match(inner, ids) or _content_match(nb, releases)
         if nb_id is None:
             unmapped.append((str(rel), "cannot tell which notebook it is (name and content)"))
             continue
-        sub = Submission(student, nb_id, path)
+        copy = copies / f"{len(found):05d}-{student}" / f"{nb_id}.ipynb"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(data)
+        sub = Submission(student, nb_id, copy, "invalid-notebook" if invalid else "graded",
+                         [invalid] if invalid else [])
+        sub.submitted = submitted_at(path)
+        sub.original = str(rel)
         previous = found.get((student, nb_id))
         if previous is not None:  # two files for one notebook: grade the newer, say so
-            newer, older = sorted([previous, sub], key=lambda s: submitted_at(s.path), reverse=True)
-            newer.notes.append(f"also submitted {older.path.relative_to(root)}; graded the newer file")
+            newer, older = sorted([previous, sub], key=lambda s: s.submitted, reverse=True)
+            newer.notes.append(f"also submitted {older.original}; graded the newer file")
             sub = newer
         found[student, nb_id] = sub
-    for sub in found.values():
-        problem = invalid_reason(sub.path)
-        if problem:
-            sub.status = "invalid-notebook"
-            sub.notes.append(problem)
     return Collected(sorted(found.values(), key=lambda s: (s.student, s.notebook)), unmapped)
 
 
 def submitted_at(path: Path) -> float:
     """When a file was handed in: nbgrader's timestamp.txt beside it (its exchange and ``nbgrader
     collect`` write one), else the file's modification time."""
-    stamp = path.parent / TIMESTAMP
-    if stamp.is_file():
-        try:
-            return parse_utc(stamp.read_text().strip()).replace(tzinfo=timezone.utc).timestamp()
-        except (ValueError, OverflowError):
-            pass
-    return path.stat().st_mtime
-
-
-def invalid_reason(path: Path) -> str | None:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"not valid JSON ({type(exc).__name__}): is this a notebook file?"
+        stamp = read_bytes(path.parent / TIMESTAMP, limit=1024).decode("utf-8", "replace").strip()
+        return parse_utc(stamp).replace(tzinfo=timezone.utc).timestamp()
+    except (UnsafeFile, ValueError, OverflowError, TypeError):
+        pass
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """(the notebook, None), or (None, why it is not a valid notebook)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return None, f"not valid JSON ({type(exc).__name__}): is this a notebook file?"
     if not isinstance(raw, dict) or "cells" not in raw:
-        return "JSON, but not a Jupyter notebook (no cells)"
+        return None, "JSON, but not a Jupyter notebook (no cells)"
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:
-        return f"not a valid Jupyter notebook: {str(exc).splitlines()[0][:200]}"
-    return None
+        return None, f"not a valid Jupyter notebook: {str(exc).splitlines()[0][:200]}"
+    return nb, None
+
+
+def invalid_reason(path: Path) -> str | None:
+    """Why the (grader's own copy of a) file is not a valid notebook, or None."""
+    try:
+        return parse_notebook(read_bytes(path))[1]
+    except UnsafeFile as exc:
+        return f"the file is {exc}"
 
 
 def grade_id_of(cell) -> str | None:
@@ -175,11 +207,17 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
     * graded cells keep the release's nbgrader metadata (points and ids cannot be edited);
     * a cell whose metadata was stripped gets it back: a solution cell is found by the function
       it defines, a test cell by its first line;
-    * a deleted graded cell is re-added from the release (a deleted solution counts as blank).
+    * a deleted graded cell is re-added from the release (a deleted solution counts as blank);
+    * a cell that claims to be graded under an id the release does not have loses that claim.
     nbgrader's autograde then replaces every test cell's source with the instructor's version.
     """
     notes = []
     released = [c for c in release.cells if grade_id_of(c)]
+    known = {grade_id_of(c) for c in released}
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader") and grade_id_of(cell) not in known:
+            notes.append(f"removed the grading metadata of a cell that is not graded ({str(grade_id_of(cell))[:40]!r})")
+            cell.metadata.pop("nbgrader")
     by_id = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}
     for ref in released:
         gid = grade_id_of(ref)

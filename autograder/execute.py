@@ -17,26 +17,78 @@ drops it; here each costs only the cells it touches:
   cell timeout): each cell's timeout is cut to the time left, and the cells not started when the
   budget is spent are not run but get an error output (``NOT_RUN``) that says so.
 
+And one thing would cost the grader its memory: **output without a bound** (a cell that prints
+hundreds of megabytes). Every output message is counted as it arrives: past ``max_cell_output``
+bytes a cell's further outputs are dropped and the cell is interrupted, past
+``max_notebook_output`` every later cell's outputs are dropped (the cells still run); each cut is
+marked in the cell (``OUTPUT_TOO_LARGE``). A single message larger than ``MAX_MESSAGE_BYTES``
+never reaches this process: the kernel's sockets refuse it (ZeroMQ's ``MAXMSGSIZE``), and the
+cell says that an output was dropped.
+
+The hidden test cells are recognized by their nbgrader metadata (a graded test cell whose
+instructor's source holds the marker), never by text alone: an answer cell whose comments or
+strings hold nbgrader's markers runs like any other.
+
 The grader (``autograder.grade``) puts this class in place of nbgrader's ``Execute`` (in
 ``nbgrader_config.py``) and reads these error names back from the autograded notebook to set the
 status (``error``, ``timeout``) and the message. It keeps a hard limit on the whole nbgrader run too.
 """
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 
+import zmq
+from jupyter_client.connect import ConnectionFileMixin
 from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async
 from nbformat import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.utils import is_grade, is_solution
 from traitlets import Integer
 
 HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
 HIDDEN_NOTE = "The hidden checks run outside this notebook when it is graded.\n"
 KERNEL_DIED = "KernelDiedError"
 NOT_RUN = "NotebookTimeoutError"
+OUTPUT_TOO_LARGE = "OutputTooLargeError"
 CELL_TIMEOUT = Execute.error_on_timeout.default()["ename"]  # what nbgrader writes for a cell timeout
+MAX_MESSAGE_BYTES = 16 * 1024**2
+
+
+def _bounded_socket(create):
+    """jupyter_client's socket factory, with ZeroMQ's limit on the size of a message received:
+    a larger message is dropped before this process reads it (and the connection made again)."""
+    def create_bounded(self, channel, identity=None):
+        self.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # the default of every socket made next
+        return create(self, channel, identity)
+    return create_bounded
+
+
+if not getattr(ConnectionFileMixin._create_connected_socket, "bounded", False):
+    # MAXMSGSIZE must be set before the socket connects: this process (nbgrader's, on the host) makes
+    # every kernel socket through this one method.
+    ConnectionFileMixin._create_connected_socket = _bounded_socket(ConnectionFileMixin._create_connected_socket)
+    ConnectionFileMixin._create_connected_socket.bounded = True
+
+
+def is_hidden_test_cell(cell) -> bool:
+    """A graded test cell (not an answer) whose source holds a hidden-tests block. nbgrader's
+    autograde has put the instructor's source back in every test cell before this runs."""
+    return cell.cell_type == "code" and is_grade(cell) and not is_solution(cell) and HIDDEN_TESTS in cell.source
+
+
+class ClearHiddenTestsOfTestCells(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests for the feedback, on graded test cells only: an answer cell
+    that holds the markers in a comment or a string is the student's text, shown as it is (the
+    original fails the whole feedback page on such a cell)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type == "code" and is_grade(cell) and not is_solution(cell):
+            return super().preprocess_cell(cell, resources, cell_index)
+        return cell, resources
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -49,6 +101,8 @@ class GradingExecute(Execute):
         None, allow_none=True,
         help="Seconds for the whole notebook, kernel start included; cells not started by then are not run.",
     ).tag(config=True)
+    max_cell_output = Integer(8 * 1024**2, help="Bytes of output a cell may keep; past it the cell is stopped.").tag(config=True)
+    max_notebook_output = Integer(32 * 1024**2, help="Bytes of output the whole notebook may keep.").tag(config=True)
 
     _deadline: float | None = None
     _asked_exit = False
@@ -56,7 +110,99 @@ class GradingExecute(Execute):
     def preprocess(self, nb, resources=None, km=None):
         self._deadline = None if self.notebook_timeout is None else time.monotonic() + self.notebook_timeout
         self.timeout_func = self._cell_timeout
+        self._notebook_bytes = 0
+        self._cell_bytes, self._cut, self._interrupted = 0, "", False
         return super().preprocess(nb, resources, km)
+
+    # ------------------------------------------------------------------ output, bounded
+    def _count(self, msg) -> bool:
+        """Count one output message; False when it must be dropped (a limit was reached)."""
+        size = len(json.dumps(msg.get("content", {}), default=str))
+        if self._cut:
+            return False
+        if self._cell_bytes + size > self.max_cell_output:
+            self._cut = (f"this cell's output passed {self.max_cell_output / 1024**2:.0f} MB: the rest was not kept, "
+                         "and the cell was stopped")
+            self._interrupt()
+            return False
+        if self._notebook_bytes + size > self.max_notebook_output:
+            self._cut = (f"the notebook's outputs passed {self.max_notebook_output / 1024**2:.0f} MB: the outputs "
+                         "of this cell and the cells after it were not kept")
+            return False
+        self._cell_bytes += size
+        self._notebook_bytes += size
+        return True
+
+    def _interrupt(self) -> None:
+        if self._interrupted or self.km is None:
+            return
+        self._interrupted = True
+        try:
+            asyncio.get_running_loop().create_task(ensure_async(self.km.interrupt_kernel()))
+        except RuntimeError:  # no loop running: nothing to interrupt from here
+            pass
+
+    async def async_start_new_kernel_client(self):
+        client = await super().async_start_new_kernel_client()
+        self._watch()
+        return client
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def _dropped_messages(self) -> int:
+        monitor, dropped = getattr(self, "_monitor", None), 0
+        while monitor is not None and dropped < 1000:
+            try:
+                monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.ZMQError:  # zmq.Again: nothing (more) to read
+                break
+            dropped += 1
+        return dropped
+
+    async def _reconnected(self, seconds: float = 30.0) -> None:
+        """Connect to the kernel's channels again: ZeroMQ closed the output channel on the drop and
+        does not reconnect it. The kernel and its state are untouched."""
+        self._dropped_messages()
+        old = self.kc.iopub_channel
+        old.stop()
+        old.close()
+        self.kc._iopub_channel = None  # jupyter_client makes a new channel (and socket) when next asked
+        self.kc.iopub_channel.start()
+        try:
+            await ensure_async(self.kc.wait_for_ready(timeout=seconds))
+        except RuntimeError:
+            pass
+        self._watch()
+
+    def _watch(self) -> None:
+        try:  # ZeroMQ tells when it dropped a message too large (it closes that connection)
+            monitor = self.kc.iopub_channel.socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._monitor = zmq.Socket.shadow(monitor.underlying)  # read without the event loop
+            self._monitor_owner = monitor
+        except (zmq.ZMQError, AttributeError):
+            self._monitor = None
+
+    @staticmethod
+    def _kernel_choked(cell) -> bool:
+        """ipykernel's own traceback when it could not encode an output (a print of a gigabyte):
+        removed from the cell, which gets a sentence instead."""
+        choked = [o for o in cell.outputs if o.get("output_type") == "stream" and "MemoryError" in o.get("text", "")
+                  and "ipykernel/iostream.py" in o.get("text", "")]
+        cell.outputs = [o for o in cell.outputs if o not in choked]
+        return bool(choked)
+
+    @staticmethod
+    def _too_large_message() -> str:
+        return f"this cell sent an output larger than {MAX_MESSAGE_BYTES / 1024**2:.0f} MB in one piece: it was not kept"
+
+    def output(self, outs, msg, display_id, cell_index):
+        if not self._count(msg):
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def handle_comm_msg(self, outs, msg, cell_index):
+        if self._count(msg):  # widget state (progress bars) is output too
+            super().handle_comm_msg(outs, msg, cell_index)
 
     def _time_left(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
@@ -78,7 +224,7 @@ class GradingExecute(Execute):
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
-        if HIDDEN_TESTS in cell.source:  # scored outside the kernel (autograder.score): never run here
+        if is_hidden_test_cell(cell):  # scored outside the kernel (autograder.score): never run here
             cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=HIDDEN_NOTE)]
             cell.execution_count = None
             return cell, self.resources
@@ -88,16 +234,31 @@ class GradingExecute(Execute):
             cell.execution_count = None
             return cell, self.resources
         self._asked_exit = False
+        self._cell_bytes, self._interrupted = 0, False
+        if self._cut.startswith("this cell"):
+            self._cut = ""  # a cell's own limit: the next cell starts afresh
         try:
             super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._restart_after(cell, KERNEL_DIED, "the kernel died while running this cell (os._exit() was called, "
-                                                   "or the process was killed)")
+                                                   "it ran out of memory, or the process was killed)")
         except CellTimeoutError:
-            self._restart_after(cell, CELL_TIMEOUT, "this cell ran out of time and did not stop when interrupted")
+            if self._dropped_messages():  # the end of the cell was lost with the message too large
+                self._cut = self._cut or self._too_large_message()
+            else:
+                self._restart_after(cell, CELL_TIMEOUT, "this cell ran out of time and did not stop when interrupted")
         else:
             if self._asked_exit:
                 self._restart_after(cell, KERNEL_DIED, "exit() in this cell stopped the kernel")
+        if self._dropped_messages():
+            self._cut = self._cut or self._too_large_message()
+        if self._kernel_choked(cell):
+            self._cut = self._cut or ("this cell's output was too large for the kernel to send (it ran out of memory "
+                                      "encoding it): it was not kept")
+        if self._cut == self._too_large_message():
+            run_sync(self._reconnected)()  # the outputs of the next cell must not be lost in turn
+        if self._cut:
+            cell.outputs.append(error_output(OUTPUT_TOO_LARGE, self._cut))
         return cell, self.resources
 
     def _restart_after(self, cell, ename: str, why: str) -> None:

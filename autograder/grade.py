@@ -26,7 +26,8 @@ notebook: a re-run replaces the rows it grades and keeps the others.
 Statuses say how the notebook's run went; the points do not depend on it: ``graded``;
 ``timeout`` (a cell or the whole notebook ran out of time); ``error`` (the kernel died, and the
 cells after it ran in a new kernel; or nbgrader could not run the notebook at all; or scoring
-failed, which scores zero); ``invalid-notebook`` (not JSON, not a notebook: zero).
+failed, which scores zero); ``output-too-large`` (a cell printed more than the limit: its output
+was cut and the cell stopped); ``invalid-notebook`` (not JSON, not a notebook: zero).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ import argparse
 import csv
 import hashlib
 import html
+import io
 import json
 import os
 import queue
@@ -50,13 +52,16 @@ import nbformat
 
 from autograder import sandbox
 from autograder.collect import Submission, collect, grade_id_of, repair, unpack
-from autograder.execute import CELL_TIMEOUT, KERNEL_DIED, NOT_RUN
+from autograder.files import UnsafeFile, read_bytes, write_atomic
+from autograder.execute import CELL_TIMEOUT, KERNEL_DIED, NOT_RUN, OUTPUT_TOO_LARGE
 from autograder.grading import NotebookGrade, max_points, record_scores, table
 from autograder.release import CONFIG, ROOT, assignment_ids, course_env, generate, nbgrader
 
 FIRST_SANDBOX_UID = 61000
 HARD_TIMEOUT_GRACE = 60  # seconds nbgrader gets past the notebook's budget before it is killed
-RUN_PROBLEMS = (KERNEL_DIED, CELL_TIMEOUT, NOT_RUN)
+RUN_PROBLEMS = (KERNEL_DIED, CELL_TIMEOUT, NOT_RUN, OUTPUT_TOO_LARGE)
+OUTPUT_STATUS = "output-too-large"
+MAX_FEEDBACK_BYTES = 256 * 1024**2  # an autograded notebook or feedback page (its outputs are bounded: execute.py)
 
 
 @dataclass
@@ -83,14 +88,20 @@ class Grader:
         self.out, self.options = out.resolve(), options
         self.work = self.out / "work"
         self.template = self.work / "_template"
-        self.stage = self.work / "_stage"
+        self.stage: Path | None = None  # made by prepare()
         self.sandboxed = options.use_sandbox()
+
+    def close(self) -> None:
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
 
     def prepare(self, notebook_ids: list[str]) -> dict[str, nbformat.NotebookNode]:
         """One nbgrader generate for the class; every student's course folder copies its gradebook."""
         shutil.rmtree(self.template, ignore_errors=True)
         released = generate(self.template, notebook_ids)
-        sandbox.stage_public_modules(ROOT, self.stage)
+        # What the sandboxes mount read-only (the public grading modules, course_lib): a folder of
+        # this run's own, outside the results, so that no path of the results is shown inside.
+        self.stage = sandbox.stage_public_modules(ROOT, Path(tempfile.mkdtemp(prefix="grading-stage-")))
         if self.sandboxed:
             sandbox.install_kernelspec(self.work / "_jupyter")
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
@@ -110,22 +121,26 @@ class Grader:
         (course / "nbgrader_config.py").write_text(config)
         return course
 
-    def _env(self, work: Path, runtime: Path, uid: int) -> dict[str, str]:
-        """The environment of a process that runs the student's code in ``work`` (its only writable folder)."""
+    def _env(self, runtime: Path, uid: int) -> dict[str, str]:
+        """The environment of a process that runs the student's code (in the sandbox, when on)."""
         # Notebooks graded side by side share the cores: torch gets its share, not all of them.
         threads = max(1, (os.cpu_count() or 1) // self.options.workers)
         env = course_env(JUPYTER_RUNTIME_DIR=str(runtime), OMP_NUM_THREADS=str(threads))
         if self.sandboxed:
             env["JUPYTER_PATH"] = str(self.work / "_jupyter")
             env.update(sandbox.sandbox_env(
-                work=work, runtime=runtime, stage=self.stage, uid=uid,
+                runtime=runtime, stage=self.stage, uid=uid,
                 memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
         return env
 
     def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int) -> list[NotebookGrade]:
-        # The kernel's sockets and connection files: a short path, since a Unix socket's path
-        # must fit in 108 bytes, which a deep results folder and a long student id can exceed.
-        runtime = Path(tempfile.mkdtemp(prefix="grade-"))
+        # The kernel's sockets and connection files (root's, 0700): a short path, since a Unix
+        # socket's path must fit in 108 bytes, which a deep results folder and a long id can exceed.
+        # The unsandboxed answers process starts in work/ (the sandboxed one in a memory folder).
+        temporary = Path(tempfile.mkdtemp(prefix="grade-"))
+        runtime, work = temporary / "run", temporary / "work"
+        for folder in (runtime, work):
+            folder.mkdir(mode=0o700)
         timings: dict[str, float] = {}  # where a student's time goes: work/<student>/timings.json
 
         def timed(name, work, *args):
@@ -139,13 +154,14 @@ class Grader:
             course = self._course_dir(student, runtime)
             (course / "autograded" / student).mkdir(parents=True)
             runs = timed("execute", self._execute, course, runtime, uid, subs, releases)
-            scores = timed("score", self._score, course, runtime, uid, student, [s for s in subs if s.status == "graded"])
+            scores = timed("score", self._score, course, work, runtime, uid, student,
+                           [s for s in subs if s.status == "graded"])
             grades = [self._report(course, sub, *runs[sub.notebook], scores) for sub in subs]
-            timed("feedback", self._feedback, course, runtime, uid, student, grades)
+            timed("feedback", self._feedback, course, student, grades)
             (course / "timings.json").write_text(json.dumps(timings))
             return grades
         finally:
-            shutil.rmtree(runtime, ignore_errors=True)
+            shutil.rmtree(temporary, ignore_errors=True)
 
     def _execute(self, course: Path, runtime: Path, uid: int, subs: list[Submission],
                  releases: dict) -> dict[str, tuple[str, str]]:
@@ -156,7 +172,7 @@ class Grader:
         for sub in subs:
             notes = list(sub.notes)
             if sub.status == "graded":
-                nb = nbformat.read(sub.path, as_version=4)
+                nb = nbformat.reads(read_bytes(sub.path).decode("utf-8"), as_version=4)  # the grader's own copy
                 notes += repair(nb, releases[sub.notebook])
                 target = course / "submitted" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +180,8 @@ class Grader:
             runs[sub.notebook] = (sub.status, notes, "")
         graded = [sub for sub in subs if sub.status == "graded"]
         if graded:
-            # Every kernel sees only its notebook's folder (sandbox.own_folder), inside this one.
-            env = self._env(course / "autograded" / graded[0].student, runtime, uid)
+            # Sandboxed, a kernel writes only memory folders of its own, never nbgrader's folders.
+            env = self._env(runtime, uid)
             pattern = graded[0].notebook if len(graded) == 1 else "*"
             budget = self.options.notebook_timeout * len(graded) + HARD_TIMEOUT_GRACE
             try:  # GradingExecute keeps to each notebook's budget; this hard limit is for a kernel that won't stop
@@ -189,7 +205,7 @@ class Grader:
             if status == "timeout" and autograded.parent.exists():  # killed mid-run: nbgrader has no run to show
                 shutil.rmtree(autograded.parent)
             elif status == "graded" and autograded.exists():
-                status, message = _run_problems(nbformat.read(autograded, as_version=4), self.options)
+                status, message = _run_problems(_read_notebook(autograded), self.options)
             results[sub.notebook] = (status, "; ".join(filter(None, [message, *notes])))
         return results
 
@@ -197,14 +213,13 @@ class Grader:
     def _autograded(course: Path, sub: Submission) -> Path:
         return course / "autograded" / sub.student / sub.notebook / f"{sub.notebook}.ipynb"
 
-    def _score(self, course: Path, runtime: Path, uid: int, student: str, subs: list[Submission]) -> dict:
+    def _score(self, course: Path, work: Path, runtime: Path, uid: int, student: str,
+               subs: list[Submission]) -> dict:
         """Every point, from ``autograder.score``: a clean process that calls the student's answer
         cells in their own sandboxed process (never their kernel). ``{}`` when it failed."""
         if not subs:
             return {}
-        work = course / "answers"
-        work.mkdir()
-        env = self._env(work, runtime, uid)
+        env = self._env(runtime, uid)
         if self.sandboxed:
             command = [sys.executable, "-m", "autograder.sandbox", "answers"]
         else:
@@ -213,6 +228,7 @@ class Grader:
         request = {"notebooks": {s.notebook: str(course / "submitted" / student / s.notebook / f"{s.notebook}.ipynb")
                                  for s in subs},
                    "command": command, "cwd": str(work), "call_timeout": self.options.cell_timeout,
+                   "sandboxed": self.sandboxed,
                    "budget": self.options.notebook_timeout,
                    # only what differs from the scorer's own environment (which is not written to disk)
                    "env": {k: v for k, v in env.items() if os.environ.get(k) != v}}
@@ -226,7 +242,7 @@ class Grader:
         except subprocess.TimeoutExpired:
             return {}
         if proc.returncode != 0 or not result.exists():
-            (course / "score.log").write_text(proc.stdout + proc.stderr)  # for the instructor
+            (course / "score.log").write_text((proc.stdout + proc.stderr)[-200_000:])  # for the instructor
             return {}
         return json.loads(result.read_text())
 
@@ -245,10 +261,7 @@ class Grader:
         problems = [f"{gid}: {c['problem']}" for gid, c in score["cells"].items() if c.get("problem")]
         message = "; ".join(filter(None, [message, *score.get("notes", []), *problems]))
         autograded = self._autograded(course, sub)
-        try:
-            nb = nbformat.read(autograded, as_version=4)
-        except (OSError, ValueError):  # no run to show (nbgrader failed), or not a notebook any more
-            nb = None
+        nb = _read_notebook(autograded)  # None: no run to show (nbgrader failed)
         if nb is not None:
             for cell in nb.cells:
                 if grade_id_of(cell) in score["cells"] and cell.cell_type == "code":
@@ -257,30 +270,37 @@ class Grader:
             record_scores(course, sub.student, sub.notebook, cells)
         return NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
 
-    def _feedback(self, course: Path, runtime: Path, uid: int, student: str, grades: list[NotebookGrade]) -> None:
+    def _feedback(self, course: Path, student: str, grades: list[NotebookGrade]) -> None:
         """One nbgrader generate_feedback for all of a student's autograded notebooks (one process
         start instead of one per notebook), then a status banner on top, or a plain page where
         nbgrader had nothing to show."""
+        why = "nbgrader had no run of this notebook to show"
         if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
             try:
-                nbgrader(course, "generate_feedback", "*", f"--student={student}", "--force",
-                         env=course_env(), timeout=self.options.notebook_timeout, check=False)
+                proc = nbgrader(course, "generate_feedback", "*", f"--student={student}", "--force",
+                                env=course_env(), timeout=self.options.notebook_timeout, check=False)
+                if proc.returncode != 0:
+                    (course / "feedback.log").write_text(proc.stdout[-200_000:])  # for the instructor
+                    why = _nbgrader_error(proc.stdout).replace("could not grade", "could not make the feedback of")
             except subprocess.TimeoutExpired:
-                pass
+                why = f"nbgrader's feedback did not finish in {self.options.notebook_timeout} s"
         for grade in grades:
             out = self.out / "feedback" / grade.student / f"{grade.notebook}.html"
-            out.parent.mkdir(parents=True, exist_ok=True)
             made = course / "feedback" / grade.student / grade.notebook / f"{grade.notebook}.html"
-            if made.exists():
-                text = made.read_text()
+            try:
+                text = read_bytes(made, MAX_FEEDBACK_BYTES).decode("utf-8", "replace")
+            except UnsafeFile:
+                text = None
+            if text is not None:
                 if grade.message:
                     banner = f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: {html.escape(grade.message)}</div>'
                     text = text.replace("<body>", "<body>" + banner, 1)
-                out.write_text(text)
+                write_atomic(out, text)
             else:
-                out.write_text(f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
-                               f"<p>{html.escape(grade.message or 'no feedback')}</p>"
-                               f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
+                write_atomic(out, f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
+                                  f"<p>{html.escape(grade.message or 'no feedback')}</p>"
+                                  f"<p>No feedback page: {html.escape(why)}.</p>"
+                                  f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
 
 
 KNOWN_ERRORS = {
@@ -298,6 +318,14 @@ def _nbgrader_error(output: str) -> str:
             return sentence
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     return "nbgrader could not grade this notebook: " + (lines[-1][:300] if lines else "no output")
+
+
+def _read_notebook(path: Path) -> nbformat.NotebookNode | None:
+    """An autograded notebook (nbgrader's output), read safely; None when there is none to read."""
+    try:
+        return nbformat.reads(read_bytes(path, MAX_FEEDBACK_BYTES).decode("utf-8"), as_version=4)
+    except (UnsafeFile, UnicodeDecodeError, ValueError):
+        return None
 
 
 def _cell_name(cell, index: int) -> str:
@@ -323,7 +351,12 @@ def _run_problems(nb, options: Options) -> tuple[str, str]:
     if found.get(NOT_RUN):
         messages.append(f"the notebook used up its {options.notebook_timeout} s: "
                         f"{len(found[NOT_RUN])} cell(s) from {found[NOT_RUN][0]} on were not run")
-    status = "error" if KERNEL_DIED in found else "timeout" if found else "graded"
+    if found.get(OUTPUT_TOO_LARGE):
+        cells = list(dict.fromkeys(found[OUTPUT_TOO_LARGE]))
+        messages.append(f"output too large in {', '.join(cells[:3])}{' and later cells' if len(cells) > 3 else ''}: "
+                        "it was cut (the points do not depend on it)")
+    status = ("error" if KERNEL_DIED in found else "timeout" if CELL_TIMEOUT in found or NOT_RUN in found
+              else OUTPUT_STATUS if found else "graded")
     return status, "; ".join(messages)
 
 
@@ -338,32 +371,58 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
     if grader.out.is_relative_to(submissions.resolve()):
         raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
     root = unpack(submissions.resolve(), grader.work / "_incoming")  # first: a bad path fails at once
-    releases = grader.prepare(assignment_ids())
-    collected = collect(root, releases)
-    by_student: dict[str, list[Submission]] = {}
-    for sub in collected.submissions:
-        if in_shard(sub.student, shard):
-            by_student.setdefault(sub.student, []).append(sub)
-    uids: queue.Queue[int] = queue.Queue()
-    for k in range(options.workers):
-        uids.put(FIRST_SANDBOX_UID + k)
+    try:
+        releases = grader.prepare(assignment_ids())
+        shutil.rmtree(grader.work / "_copies", ignore_errors=True)
+        collected = collect(root, releases, grader.work / "_copies")
+        by_student: dict[str, list[Submission]] = {}
+        for sub in collected.submissions:
+            if in_shard(sub.student, shard):
+                by_student.setdefault(sub.student, []).append(sub)
+        uids: queue.Queue[int] = queue.Queue()
+        for k in range(options.workers):
+            uids.put(FIRST_SANDBOX_UID + k)
 
-    def work(student):
-        uid = uids.get()
-        try:
-            return grader.grade_student(student, by_student[student], releases, uid)
-        finally:
-            uids.put(uid)
+        def work(student):
+            uid = uids.get()
+            try:
+                return grader.grade_student(student, by_student[student], releases, uid)
+            finally:
+                uids.put(uid)
 
-    grades: list[NotebookGrade] = []
-    with ThreadPoolExecutor(options.workers) as pool:
-        futures = [pool.submit(work, s) for s in sorted(by_student)]
-        for future in bar(as_completed(futures), total=len(futures), desc="grading", unit="student",
-                          disable=not progress):
-            grades += future.result()
+        grades: list[NotebookGrade] = []
+        write_csv([], collected.unmapped, grader.out)
+        with ThreadPoolExecutor(options.workers) as pool:
+            futures = {pool.submit(work, s): s for s in sorted(by_student)}
+            for future in bar(as_completed(futures), total=len(futures), desc="grading", unit="student",
+                              disable=not progress):
+                student = futures[future]
+                try:
+                    graded = future.result()
+                except Exception as exc:  # a bug of the grader's, or the machine: this student only
+                    graded = _grader_failed(grader, student, by_student[student], exc)
+                grades += graded
+                write_csv(graded, collected.unmapped, grader.out)  # each student's grades as soon as known
+    finally:
+        grader.close()
     grades.sort(key=lambda g: (g.student, g.notebook))
-    write_csv(grades, collected.unmapped, grader.out)
     return grades, collected.unmapped
+
+
+def _grader_failed(grader: Grader, student: str, subs: list[Submission], exc: Exception) -> list[NotebookGrade]:
+    """Rows for a student whose grading raised: zero, status error, the reason; the log for the instructor."""
+    import traceback
+
+    log = grader.work / student / "grader.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass
+    message = (f"the grader failed on this notebook ({type(exc).__name__}: {str(exc)[:200]}); "
+               "the instructor's log: work/<student>/grader.log")
+    return [NotebookGrade.from_cells(student, sub.notebook, {}, max_points(sub.notebook), "error", message)
+            for sub in subs]
 
 
 GRADES_FIXED = ["student", "notebook", "status", "total", "max_total"]
@@ -379,14 +438,15 @@ def write_rows(rows: dict[tuple[str, str], dict[str, str]], unmapped: list[tuple
     """``grades.csv`` (a row per student and notebook, sorted; the exercise columns sorted by name)
     and ``unmapped.csv``."""
     exercises = sorted({k for r in rows.values() for k in r if k not in GRADES_FIXED + ["message"]})
-    with (out / "grades.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, [*GRADES_FIXED, *exercises, "message"], restval="")
-        writer.writeheader()
-        writer.writerows(rows[key] for key in sorted(rows))
-    with (out / "unmapped.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "reason"])
-        writer.writerows(sorted(set(map(tuple, unmapped))))
+    grades, files = io.StringIO(newline=""), io.StringIO(newline="")
+    writer = csv.DictWriter(grades, [*GRADES_FIXED, *exercises, "message"], restval="")
+    writer.writeheader()
+    writer.writerows(rows[key] for key in sorted(rows))
+    listing = csv.writer(files)
+    listing.writerow(["file", "reason"])
+    listing.writerows(sorted(set(map(tuple, unmapped))))
+    write_atomic(out / "grades.csv", grades.getvalue())  # a kill mid-write keeps the previous file
+    write_atomic(out / "unmapped.csv", files.getvalue())
 
 
 def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out: Path) -> None:

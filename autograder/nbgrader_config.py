@@ -27,7 +27,10 @@ c.Autograde.autograde_preprocessors = [GradingExecute if p is Execute else p
 
 # Feedback shows each test cell's source: strip the hidden-test blocks first (they only call
 # autograder.hidden, but students need not see even that).
+# Only the graded test cells' blocks: an answer that holds the markers in a comment is the student's.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
-from nbgrader.preprocessors import ClearHiddenTests, GetGrades  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+from autograder.execute import ClearHiddenTestsOfTestCells  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsOfTestCells, CSSHTMLHeaderPreprocessor]

@@ -9,17 +9,35 @@ Two kinds of processes run a student's code, and both run here:
   ``autograder.answers``): every point comes from calls into this process, checked outside it.
 
 Each is ``prlimit (memory, CPU time, processes, file size) bwrap (namespaces) python ...``, and
-starts as root inside the sandbox only to read its connection file, then drops to an
-unprivileged uid of its own before it runs any of the student's code.
+starts as root inside the sandbox only to read its connection file and bind its sockets, then
+drops to an unprivileged uid of its own before it runs any of the student's code.
 
-**The file system is an allow-list**: the sandbox's root is empty, and holds only the system's
-shared libraries and programs (``/usr`` without ``/usr/local``, and the ``/lib`` links), the
-Python environment (the interpreter's install, the venv, ``course_lib``), the public grading
-modules (``PUBLIC_MODULES``: the protocol and this launcher, no hidden check and no reference),
-a private ``/tmp`` and ``/dev/shm``, ``/dev`` and ``/proc``, the kernel's socket folder, and the one folder the
-code may write: the notebook's own. Nothing else of the host exists inside: not the repository,
-not another checkout of the course, not the other notebooks of the same student, not the
-submissions, the results or the home folder.
+**Nothing the student's code writes reaches the host.** The folders it may write are memory
+file systems of the sandbox's own, with a size limit (``/home/student``, its working folder and
+home, ``/tmp`` and ``/dev/shm``: ``tmpfs_bytes`` each): they vanish with the sandbox, and no host
+folder is writable inside. So nothing the code leaves behind (links to host files, FIFOs, devices,
+sockets, big files) is ever read, written, chmodded or copied by nbgrader or the grader, which
+run as root outside: the notebook nbgrader writes back, its feedback and the gradebook live in
+folders the sandbox does not see. The scorer reads the answers process's shared memory from
+outside (``autograder.shared``), through the sandbox's own root, never following a link. The
+kernel's socket folder is the one host folder bound writable, for the root part of the start-up
+only: it belongs to root (0700), so after the drop the student's uid can neither read the
+connection key nor replace a socket.
+
+**Neutral mount points, an environment with nothing of the host.** Inside, the grading's own
+folders have fixed names: ``/home/student``, ``/opt/grading`` (the public grading modules and a
+copy of ``course_lib``, staged for this run in a temporary folder), ``/run/kernel`` (the kernel's
+sockets, in a temporary folder). bwrap gets its arguments through a file descriptor (``--args``),
+so ``/proc/1/cmdline`` shows none of the host's paths, and it starts with an environment of its
+own, not the grader's. The Python environment (the interpreter's install and the venv) is mounted
+read-only at its own path: that path is visible inside (``sys.prefix``, ``/proc/self/mountinfo``),
+and nothing else of the host is mounted.
+
+**The file system is an allow-list**: the system's shared libraries and programs (``/usr`` without
+``/usr/local``, and the ``/lib`` links), the Python environment, the staged modules, ``/dev`` and
+``/proc``, the socket folder, and the three memory file systems. Not the repository, not
+another checkout of the course, not the other notebooks of the same student, not the submissions,
+the results or the home folder.
 
 What else it protects against: network access (a network namespace of its own), fork and thread
 bombs (RLIMIT_NPROC for the sandbox's uid), memory exhaustion (RLIMIT_AS), endless computing
@@ -39,11 +57,15 @@ import sys
 from pathlib import Path
 
 KERNEL_NAME = "course-sandbox"
-PUBLIC_MODULES = ("__init__.py", "sandbox.py", "wire.py", "answers.py")
+PUBLIC_MODULES = ("__init__.py", "sandbox.py", "wire.py", "answers.py", "jacobians.py")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HIDDEN_SYSTEM_DIRS = ("/usr/local", "/usr/src")  # where other software (and checkouts) may live
 SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
                 "/etc/fonts", "/sys/devices/system/cpu")  # the linker's cache, fonts; torch reads the CPUs' topology
+HOME = "/home/student"       # the working folder: a memory file system of the sandbox's own
+STAGE = "/opt/grading"       # the public grading modules and course_lib, read-only
+RUNTIME = "/run/kernel"      # the kernel's connection file and sockets
+PATH = "/usr/bin:/bin"
 
 
 def available() -> bool:
@@ -62,31 +84,37 @@ def install_kernelspec(jupyter_path: Path) -> None:
 
 
 def stage_public_modules(repo: Path, stage: Path) -> Path:
-    """Copy the grading modules a sandbox needs (none secret) to ``stage/autograder``."""
+    """Copy what a sandbox needs (none of it secret) to ``stage``: the grading modules it runs
+    (``PUBLIC_MODULES``) as ``stage/autograder`` and ``course_lib`` (so that no path of the
+    repository is mounted)."""
     if stage.exists():
         shutil.rmtree(stage)
     (stage / "autograder").mkdir(parents=True)
     for name in PUBLIC_MODULES:
         shutil.copy2(repo / "autograder" / name, stage / "autograder" / name)
+    import course_lib
+
+    shutil.copytree(Path(course_lib.__file__).resolve().parent, stage / "course_lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for path in [stage, *stage.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return stage
 
 
-def sandbox_env(*, work: Path, runtime: Path, stage: Path, uid: int, memory: int, cpu_seconds: int,
-                nproc: int = 256) -> dict[str, str]:
-    return {
-        "COURSE_SANDBOX_WORK": str(work), "COURSE_SANDBOX_RUNTIME": str(runtime),
-        "COURSE_SANDBOX_STAGE": str(stage), "COURSE_SANDBOX_UID": str(uid), "COURSE_SANDBOX_MEMORY": str(memory),
-        "COURSE_SANDBOX_CPU": str(cpu_seconds), "COURSE_SANDBOX_NPROC": str(nproc),
-    }
+def sandbox_env(*, runtime: Path | None, stage: Path, uid: int, memory: int, cpu_seconds: int,
+                nproc: int = 256, tmpfs_bytes: int | None = None) -> dict[str, str]:
+    """The settings of a sandbox, as environment variables for the launcher (``runtime``: the host
+    folder of the kernel's sockets; ``tmpfs_bytes``: the size of each memory file system, by
+    default a quarter of ``memory``)."""
+    return {"COURSE_SANDBOX_RUNTIME": str(runtime or ""), "COURSE_SANDBOX_STAGE": str(stage),
+            "COURSE_SANDBOX_UID": str(uid), "COURSE_SANDBOX_MEMORY": str(memory),
+            "COURSE_SANDBOX_CPU": str(cpu_seconds), "COURSE_SANDBOX_NPROC": str(nproc),
+            "COURSE_SANDBOX_TMPFS": str(tmpfs_bytes or memory // 4)}
 
 
 def python_dirs() -> list[Path]:
-    """Folders the sandbox's Python needs: the interpreter's install, the venv, course_lib's source."""
-    import course_lib
-
-    dirs = {Path(sys.base_prefix), Path(sys.prefix), Path(course_lib.__file__).resolve().parent,
+    """Folders the sandbox's Python needs: the interpreter's install and the venv."""
+    dirs = {Path(sys.base_prefix), Path(sys.prefix),
             Path(os.path.realpath(sys.executable)).parent.parent}  # the venv's python links into an install
     return sorted(d for d in dirs if d.exists())
 
@@ -116,15 +144,16 @@ class Mounts:
                 self.args += ["--perms", "0755", "--dir", p]
                 self.made.add(p)
 
-    def bind(self, path: str | Path, writable: bool = False, try_: bool = False) -> None:
-        path = str(path)
-        self._parents(path)
-        self.args += ["--bind" if writable else ("--ro-bind-try" if try_ else "--ro-bind"), path, path]
-        self.points.append((path, "bind"))
+    def bind(self, source: str | Path, inside: str | Path | None = None, writable: bool = False,
+             try_: bool = False) -> None:
+        inside = str(inside or source)
+        self._parents(inside)
+        self.args += ["--bind" if writable else ("--ro-bind-try" if try_ else "--ro-bind"), str(source), inside]
+        self.points.append((inside, "bind"))
 
-    def tmpfs(self, path: str, perms: str = "0755") -> None:
+    def tmpfs(self, path: str, perms: str = "0755", size: int | None = None) -> None:
         self._parents(path)
-        self.args += ["--perms", perms, "--tmpfs", path]
+        self.args += ["--perms", perms] + (["--size", str(size)] if size else []) + ["--tmpfs", path]
         self.points.append((path, "tmpfs"))
         self.made.add(path)
 
@@ -133,8 +162,11 @@ class Mounts:
         self.made.add(path)
 
 
-def filesystem(work: str, stage: str, runtime: str | None) -> list[str]:
-    """The sandbox's whole file system, as bwrap arguments (see the module's docstring)."""
+def filesystem(stage: str, runtime: str | None, tmpfs_bytes: int) -> list[str]:
+    """The sandbox's whole file system, as bwrap arguments (see the module's docstring).
+
+    ``stage`` and ``runtime`` are host folders, mounted at ``STAGE`` and ``RUNTIME``.
+    """
     m = Mounts()
     for path in SYSTEM_DIRS:
         if os.path.islink(path):
@@ -147,68 +179,74 @@ def filesystem(work: str, stage: str, runtime: str | None) -> list[str]:
     for path in SYSTEM_FILES:
         m.bind(path, try_=True)
     m.args += ["--dev", "/dev", "--proc", "/proc"]
-    m.tmpfs("/dev/shm", perms="1777")  # private shared memory: torch's worker processes, the Doom engine
-    m.tmpfs("/tmp", perms="1777")
+    # What the code may write, all in memory and bounded: shared memory (torch's worker processes,
+    # the Doom engine), /tmp, and its working folder (owned by the sandbox's uid once it starts).
+    m.tmpfs("/dev/shm", perms="1777", size=tmpfs_bytes)
+    m.tmpfs("/tmp", perms="1777", size=tmpfs_bytes)
+    m.tmpfs(HOME, perms="0700", size=tmpfs_bytes)
     for path in python_dirs():
         m.bind(path)
-    m.bind(stage)
+    m.bind(stage, STAGE)
     if runtime:
-        m.bind(runtime, writable=True)
-    m.bind(work, writable=True)
+        m.bind(runtime, RUNTIME, writable=True)
     return m.args
 
 
-def bwrap_command(inner: list[str], env: dict[str, str] | None = None) -> list[str]:
-    """``prlimit ... bwrap ... <inner>``: ``inner`` runs in the sandbox described by ``env``."""
+def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
+    """``prlimit ... bwrap``, and bwrap's options (NUL-separated) to send it on a descriptor
+    (``--args FD``): the sandbox described by ``env`` (the ``COURSE_SANDBOX_*`` settings)."""
     env = dict(os.environ if env is None else env)
-    stage = env["COURSE_SANDBOX_STAGE"]
-    work = own_folder(env["COURSE_SANDBOX_WORK"])
     runtime = env.get("COURSE_SANDBOX_RUNTIME") or None
     memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
-    cmd = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0",
-           "bwrap", "--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-           "--unshare-uts", "--clearenv"]
-    cmd += filesystem(work, stage, runtime)
-    keep = {k: env[k] for k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "COURSE_FAST", "NBGRADER_EXECUTION",
+    outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0",
+             "bwrap"]
+    args = ["--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--hostname", "sandbox", "--clearenv"]
+    args += filesystem(env["COURSE_SANDBOX_STAGE"], runtime, int(env["COURSE_SANDBOX_TMPFS"]))
+    venv_bin = str(Path(sys.executable).parent)
+    keep = {k: env[k] for k in ("LANG", "LC_ALL", "OMP_NUM_THREADS", "COURSE_FAST", "NBGRADER_EXECUTION",
                                 "SDL_VIDEODRIVER", "SDL_AUDIODRIVER", "TZ") if k in env}
-    keep.update({"HOME": work, "USER": "student", "LOGNAME": "student", "MPLCONFIGDIR": os.path.join(work, ".matplotlib"),
-                 "PYTHONPATH": stage, "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": "/tmp",
-                 "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"], "COURSE_SANDBOX_WORK": work})
+    keep.update({"PATH": f"{venv_bin}:{PATH}", "HOME": HOME, "USER": "student", "LOGNAME": "student",
+                 "MPLCONFIGDIR": f"{HOME}/.matplotlib", "PYTHONPATH": STAGE, "PYTHONDONTWRITEBYTECODE": "1",
+                 "TMPDIR": "/tmp", "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"]})
     for key, value in keep.items():
-        cmd += ["--setenv", key, value]
-    return cmd + ["--chdir", work] + inner
+        args += ["--setenv", key, value]
+    args += ["--chdir", HOME]
+    return outer, b"".join(a.encode() + b"\0" for a in args)
 
 
-def own_folder(work: str) -> str:
-    """The one folder the sandboxed code may see and write: the current folder when it lies inside
-    ``work`` (nbgrader starts each notebook's kernel in that notebook's own folder, so a student's
-    notebooks, graded one after the other, never see each other's), else ``work`` itself."""
-    try:
-        cwd = os.getcwd()
-    except FileNotFoundError:
-        return work
-    return cwd if cwd.startswith(work.rstrip("/") + "/") else work
+def _exec_sandboxed(inner: list[str], env: dict[str, str] | None = None) -> None:
+    """Replace this process with the sandboxed ``inner``: bwrap reads its arguments from a memfd."""
+    outer, args = bwrap_command(env)
+    fd = os.memfd_create("bwrap-args", 0)  # inherited by prlimit and bwrap (no MFD_CLOEXEC)
+    os.write(fd, args)
+    os.lseek(fd, 0, os.SEEK_SET)
+    # bwrap starts with nothing of the host in its environment, and only the command in its argv
+    os.execvpe(outer[0], [*outer, "--args", str(fd), "--", *inner], {"PATH": PATH})
 
 
 def _launch_kernel(connection_file: str, extra: list[str]) -> None:
-    # nbclient may write the connection file to the host's /tmp, which the sandbox replaces:
-    # hand the kernel a copy in its runtime folder (the sockets' paths are in there already).
-    copy = Path(os.environ["COURSE_SANDBOX_RUNTIME"]) / Path(connection_file).name
-    if Path(connection_file).resolve() != copy.resolve():
-        shutil.copy2(connection_file, copy)
-    cmd = bwrap_command([sys.executable, "-m", "autograder.sandbox", "kernel", "-f", str(copy), *extra])
-    os.execvp(cmd[0], cmd)
+    # The kernel reads a copy of its connection file in its socket folder, with the sockets'
+    # prefix as it is seen inside (RUNTIME): the host's path of that folder is not shown.
+    runtime = Path(os.environ["COURSE_SANDBOX_RUNTIME"])
+    info = json.loads(Path(connection_file).read_text())
+    if info.get("transport") == "ipc":
+        info["ip"] = f"{RUNTIME}/{Path(info['ip']).name}"
+    copy = runtime / f"inner-{Path(connection_file).name}"
+    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    _exec_sandboxed([sys.executable, "-m", "autograder.sandbox", "kernel", "-f", f"{RUNTIME}/{copy.name}", *extra])
 
 
 def _launch_answers() -> None:
-    env = {**os.environ, "COURSE_SANDBOX_RUNTIME": ""}  # no kernel sockets: it talks over its stdin and stdout
-    cmd = bwrap_command([sys.executable, "-m", "autograder.sandbox", "serve-answers"], env)
-    os.execvp(cmd[0], cmd)
+    # No kernel sockets: it talks over its stdin and stdout.
+    _exec_sandboxed([sys.executable, "-m", "autograder.sandbox", "serve-answers"],
+                    {**os.environ, "COURSE_SANDBOX_RUNTIME": ""})
 
 
-def _drop_privileges(uid: int, work: Path) -> None:
-    for path in [work, *work.rglob("*")]:
-        os.lchown(path, uid, uid)
+def _drop_privileges(uid: int) -> None:
+    os.chown(HOME, uid, uid)  # a fresh, empty memory file system: nothing of the student's in it yet
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)
@@ -222,12 +260,12 @@ def _kernel(argv: list[str]) -> None:
 
     app = IPKernelApp.instance()
     app.initialize(argv)  # reads the (root-only) connection file and binds the sockets
-    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]), Path(os.environ["COURSE_SANDBOX_WORK"]))
+    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
     app.start()
 
 
 def _serve_answers() -> None:
-    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]), Path(os.environ["COURSE_SANDBOX_WORK"]))
+    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
     from autograder import answers
 
     answers.main()

@@ -44,9 +44,20 @@ def planted():
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory, planted):
+def canary():
+    """A root-owned 0600 file outside the sandbox that the hostile students aim their links at; it
+    is watched (inotify) from before the class is built until the tests look."""
+    from canary import Canary
+
+    folder = Path(tempfile.mkdtemp(prefix="canary-", dir="/var/tmp"))
+    yield Canary(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, planted, canary):
     root = tmp_path_factory.mktemp("grading")
-    submissions = build(root / "class", planted, sandboxed=SANDBOXED)
+    submissions = build(root / "class", planted, sandboxed=SANDBOXED, canary=canary.path)
     out = root / "results"
     grades, unmapped = grade_class(submissions, out, OPTIONS, progress=False)
     return {(g.student, g.notebook): g for g in grades}, unmapped, out, submissions
@@ -77,7 +88,8 @@ def test_status_and_points(graded, student, notebook):
 
 
 def test_every_status_appears(graded):
-    assert {g.status for g in graded[0].values()} == {"graded", "timeout", "error", "invalid-notebook"}
+    assert {g.status for g in graded[0].values()} == {"graded", "timeout", "error", "invalid-notebook",
+                                                        "output-too-large"}
 
 
 def test_unmapped_files_are_listed(graded):
@@ -215,3 +227,85 @@ def test_a_notebook_past_its_budget_is_stopped_and_its_answers_still_scored(tmp_
                              progress=False)
     assert (grade.status, grade.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), grade.message
     assert "the notebook used up its 25 s" in grade.message and "were not run" in grade.message
+
+
+# --------------------------------------------------------------------------- the host side trusts nothing
+def test_files_left_behind_never_reach_the_host(graded, canary):
+    """Links to a root-owned host file, FIFOs and sockets, left in every folder the student's code
+    can write (its working folder, home, /tmp, /dev/shm), by the kernel and by the answers process:
+    nobody opened the file, read it or changed it, and the class finished with every grade."""
+    needs_sandbox()
+    grades, _, out, _ = graded
+    for student in ("plants_links", "plants_fifos"):
+        text = kernel_output(out, student, "01_policy_gradient")
+        assert "planted: ['01_policy_gradient.ipynb'" in text and "read the canary: blocked" in text, text
+        assert grades[student, "01_policy_gradient"].total == 10.0
+    assert canary.events() == [] and canary.unchanged()
+
+
+def test_the_sandbox_shows_no_path_of_the_grading_run(graded, planted):
+    """Not in bwrap's command line (/proc/1/cmdline), the environment, the mounts, the working folder:
+    none of the results, the submissions, the repository's folders (only its Python environment is
+    mounted, at its own path), or another checkout."""
+    needs_sandbox()
+    _, _, out, submissions = graded
+    text = kernel_output(out, "shows_host_paths", "01_policy_gradient")
+    assert "--- pid 1: bwrap --args" in text and "--- cwd: /home/student" in text, text
+    for path in (out, submissions, planted, ROOT / "solutions", ROOT / "autograder", ROOT / "course_lib",
+                 ROOT / "notebooks", Path.home()):
+        assert str(path) not in text, path
+    assert "COURSE_SANDBOX_STAGE" not in text and "PYTHONPATH': '/opt/grading'" in text
+
+
+def test_output_without_a_bound_is_cut_and_said_so(graded):
+    grades, _, out, _ = graded
+    flood = grades["floods_output", "01_policy_gradient"]
+    assert flood.status == "output-too-large" and "output too large in returns_solution" in flood.message
+    autograded = out / "work" / "floods_output" / "autograded" / "floods_output" / "01_policy_gradient"
+    assert (autograded / "01_policy_gradient.ipynb").stat().st_size < 40 * 1024**2
+    page = (out / "feedback" / "floods_output" / "01_policy_gradient.html").read_text()
+    assert "OutputTooLargeError" in page and "All sanity checks passed" in page  # the cells after it still ran
+
+
+def test_markers_in_an_answer_break_nothing(graded):
+    grades, _, out, _ = graded
+    assert grades["markers_in_answer", "01_policy_gradient"].total == 10.0
+    page = (out / "feedback" / "markers_in_answer" / "01_policy_gradient.html").read_text()
+    assert "the cell with the markers ran" in page and "No feedback page" not in page
+
+
+def test_a_submission_that_breaks_the_grader_costs_only_its_student(tmp_path, monkeypatch):
+    """Every finished student's grades are in grades.csv as soon as they are known, and one whose
+    grading raises gets an error row with the reason; the others are graded."""
+    from autograder import grade as grading
+    from autograder.grading import NotebookGrade
+
+    for student in ("ann", "bob", "cid"):
+        (tmp_path / "class" / student).mkdir(parents=True)
+        shutil.copy2(ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student)
+    seen = []
+
+    def grade_student(self, student, subs, releases, uid):
+        import time
+
+        if student == "cid":  # the last one: the others' rows must be on disk while it is being graded
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                rows = (self.out / "grades.csv").read_text()
+                if "\nann," in rows and "\nbob," in rows:
+                    break
+                time.sleep(0.1)
+            seen.extend(name for name in ("ann", "bob") if f"\n{name}," in rows)
+        if student == "bob":
+            raise RuntimeError("the grader tripped")
+        return [NotebookGrade.from_cells(student, s.notebook, {"returns_visible": 1.0}, max_points(s.notebook))
+                for s in subs]
+
+    monkeypatch.setattr(grading.Grader, "grade_student", grade_student)
+    grades, _ = grade_class(tmp_path / "class", tmp_path / "out", Options(workers=2, sandbox="off"), progress=False)
+    assert seen == ["ann", "bob"]
+    bob = next(g for g in grades if g.student == "bob")
+    assert bob.status == "error" and "the grader failed" in bob.message and "the grader tripped" in bob.message
+    assert (tmp_path / "out" / "work" / "bob" / "grader.log").exists()
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert [(r["student"], r["status"]) for r in rows] == [("ann", "graded"), ("bob", "error"), ("cid", "graded")]
