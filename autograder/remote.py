@@ -5,9 +5,17 @@ student's answer cells and hands out ``RemoteFunction`` proxies. A proxy is call
 student's function: its arguments travel as data, the student's process runs the function, and
 the result comes back as data. Result tensors that need a gradient come back with their Jacobian
 with respect to every argument that has one, and are rebuilt here as nodes of the scorer's own
-autograd graph: ``loss.backward()`` in a hidden check reaches the parameters of the scorer's model
-exactly as if the student's function had run in the scorer. Arguments the function changed in
-place are changed here too, so a check for in-place changes sees them.
+autograd graph (``autograder.jacobians``): ``loss.backward()`` in a hidden check reaches the
+parameters of the scorer's model exactly as if the student's function had run in the scorer.
+Arguments the function changed in place are changed here too, so a check for in-place changes
+sees them.
+
+Objects that cannot travel as data (a model, an optimizer) stay in the student's process, made
+there by ``course_lib.probes``'s builders and named here by a ``Handle``; what the student's code
+does to them is read from outside, in the sandbox's shared memory (``shared_memory``,
+``autograder.shared``), never from a report of that process. Functions that a notebook's
+students paste from an earlier notebook can be *stood in for* during a call: the student's
+process calls back, and the course's own version runs here.
 
 Every reply has a deadline. A cell or a call that does not answer in time, or that kills its
 process, costs only itself: the process is started again and the cells that ran before are run
@@ -22,13 +30,15 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 import torch
 
-from autograder.wire import Encoder, Opaque, WireError, decode, read_frame, write_frame
+from autograder.jacobians import encode_with_jacobians, join_graph
+from autograder.wire import Encoder, Handle, Opaque, WireError, decode, read_frame, write_frame
 from course_lib.checks import StudentCodeError
 
-__all__ = ["RemoteFunction", "StudentAnswers", "Opaque"]
+__all__ = ["RemoteFunction", "StudentAnswers", "Opaque", "Handle"]
 
 
 class _Gone(Exception):
@@ -64,15 +74,13 @@ class StudentProcess:
         except (EOFError, WireError, OSError, ValueError) as exc:
             self.replies.put(exc)
 
-    def request(self, header: dict, blobs: list[bytes], timeout: float) -> tuple[dict, list[bytes]]:
+    def request(self, header: dict, blobs: list[bytes], timeout: float,
+                callback: Callable[[dict, list[bytes]], tuple[dict, list[bytes]]] | None = None) -> tuple[dict, list[bytes]]:
+        """Send one request; wait for its reply, answering the callbacks that come meanwhile."""
         self.next_id += 1
         header = {**header, "id": self.next_id}
         deadline = time.monotonic() + timeout
-        writer = threading.Thread(target=self._write, args=(header, blobs), daemon=True)
-        writer.start()  # a process that stops reading must not block the scorer on a full pipe
-        writer.join(timeout)
-        if writer.is_alive():
-            raise _Gone(f"did not read its input within {timeout:.0f} s")
+        self._send(header, blobs, timeout)
         while True:
             try:
                 reply = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
@@ -82,14 +90,35 @@ class StudentProcess:
                 self.replies.put(reply)
                 raise _Gone("stopped: the process running your code died (exit(), os._exit(), a crash, "
                             "or the memory limit)" if isinstance(reply, EOFError) else f"broke the protocol ({reply})")
+            if reply[0].get("op") == "callback":
+                if callback is None:
+                    raise _Gone("broke the protocol (a callback where none was offered)")
+                self._send(*callback(*reply), max(0.1, deadline - time.monotonic()))
+                continue
             if reply[0].get("id") == self.next_id:
                 return reply
+
+    def _send(self, header: dict, blobs: list[bytes], timeout: float) -> None:
+        writer = threading.Thread(target=self._write, args=(header, blobs), daemon=True)
+        writer.start()  # a process that stops reading must not block the scorer on a full pipe
+        writer.join(timeout)
+        if writer.is_alive():
+            raise _Gone(f"did not read its input within {timeout:.0f} s")
 
     def _write(self, header: dict, blobs: list[bytes]) -> None:
         try:
             write_frame(self.proc.stdin, header, blobs)
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees the end of the pipe
+
+    def sandbox_root(self) -> str | None:
+        """The sandbox's root folder as the host reaches it: ``/proc/<its first process>/root``
+        (bwrap's first process inside the namespaces, which bwrap made: not the student's)."""
+        try:
+            children = open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read().split()
+        except OSError:
+            return None
+        return f"/proc/{children[0]}/root" if children else None
 
     def kill(self) -> None:
         try:
@@ -107,48 +136,29 @@ class StudentProcess:
                 pass
 
 
-class _FromStudent(torch.autograd.Function):
-    """A tensor the student's function computed, joined to the scorer's graph by its Jacobians."""
-
-    @staticmethod
-    def forward(ctx, value, jacobians, *inputs):
-        ctx.jacobians = jacobians
-        ctx.meta = [(x.shape, x.dtype) for x in inputs]
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        g = grad.reshape(-1).to(torch.float64)
-        return (None, None, *[(g @ jac).reshape(shape).to(dtype) for jac, (shape, dtype) in zip(ctx.jacobians, ctx.meta)])
-
-
-class _TooLarge(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, value, anchor):
-        return value.clone()
-
-    @staticmethod
-    def backward(ctx, grad):
-        raise StudentCodeError("GradientError", "the result is too large to differentiate across processes", "")
-
-
 def default_command() -> list[str]:
     return [sys.executable, "-m", "autograder.answers"]
 
 
 class StudentAnswers:
-    """A student's answer cells, run in a process of their own, and calls into them."""
+    """A student's answer cells, run in a process of their own, and calls into them.
+
+    ``sandboxed``: the process runs in the grading sandbox (its ``/dev/shm`` is then its own, read
+    through its root); else it shares the machine's ``/dev/shm``.
+    """
 
     def __init__(self, command: list[str] | None = None, env: dict[str, str] | None = None, cwd: str | None = None,
-                 call_timeout: float = 20.0, budget: float = 180.0):
+                 call_timeout: float = 20.0, budget: float = 180.0, sandboxed: bool = False):
         self.command, self.env, self.cwd = command or default_command(), env, cwd
-        self.call_timeout = call_timeout
+        self.call_timeout, self.sandboxed = call_timeout, sandboxed
         self.deadline = time.monotonic() + budget
         self.cells: list[tuple[dict, bool]] = []  # (cell, whether it ran to its end): replayed after a restart
         self.defined: dict[str, set[str]] = {}
         self.process: StudentProcess | None = None
         self.broken = ""  # why no more calls can be made (replay failed, budget spent)
         self.hung: dict[tuple[str, str], str] = {}  # functions that did not return in time: not called again
+        self.stand_in_code: dict[str, dict[str, Callable]] = {}  # space -> name -> the course's version
+        self._shared = None
 
     # ----------------------------------------------------------------- process life
     def set_budget(self, seconds: float) -> None:
@@ -182,10 +192,10 @@ class StudentAnswers:
                     raise _Gone(self.broken)
         return self.process
 
-    def _request(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+    def _request(self, header: dict, blobs: list[bytes], callback=None) -> tuple[dict, list[bytes]]:
         process = self._process()
         try:
-            reply, out = process.request(header, blobs, self._timeout(self.call_timeout))
+            reply, out = process.request(header, blobs, self._timeout(self.call_timeout), callback)
         except _Gone:
             self.close()  # the next request starts a new process and replays the cells
             raise
@@ -193,7 +203,25 @@ class StudentAnswers:
             self.close()  # whatever filled the memory goes with the process
         return reply, out
 
+    def shared_memory(self):
+        """The student's process's ``/dev/shm``, read and written from here (``autograder.shared``);
+        a new view whenever the process was started again."""
+        from autograder.shared import SharedFolder
+
+        process = self._process()
+        if self._shared is None or self._shared.owner is not process:
+            if self._shared is not None:
+                self._shared.close()
+            root = process.sandbox_root() if self.sandboxed else ""
+            if root is None:
+                raise StudentCodeError("ProcessDied", "the process running your code is gone", "")
+            self._shared = SharedFolder(f"{root}/dev/shm", owner=process)
+        return self._shared
+
     def close(self) -> None:
+        if self._shared is not None:
+            self._shared.close()
+            self._shared = None
         if self.process is not None:
             self.process.kill()
             self.process = None
@@ -223,19 +251,32 @@ class StudentAnswers:
         self.cells.append((header, False))  # what ran before the error stays defined, as in a notebook
         return _message(reply.get("error"))
 
-    def functions(self, space: str) -> dict[str, "RemoteFunction"]:
-        return {name: RemoteFunction(self, space, name) for name in sorted(self.defined.get(space, ()))}
+    def stand_in(self, space: str, code: dict[str, Callable]) -> None:
+        """Let the functions ``code`` names (pasted from earlier notebooks) be the course's own
+        versions, run here, during the calls of ``space`` that ask for them (``stands_in_for``)."""
+        self.stand_in_code[space] = dict(code)
 
-    def call(self, space: str, name: str, args: tuple, kwargs: dict, probe: str | None = None):
+    def functions(self, space: str, stands_in_for: dict[str, tuple[str, ...]] | None = None) -> dict[str, "RemoteFunction"]:
+        """Proxies for what the answer cells of ``space`` defined; a call of ``name`` runs with the
+        names ``stands_in_for[name]`` stood in for (see ``stand_in``)."""
+        stands_in_for = stands_in_for or {}
+        return {name: RemoteFunction(self, space, name, stands_in_for.get(name, ()))
+                for name in sorted(self.defined.get(space, ()))}
+
+    def call(self, space: str, name: str, args: tuple, kwargs: dict, *, target: dict | None = None,
+             keep: bool = False, stand_ins: tuple[str, ...] = ()):
+        """Call ``name`` of ``space`` (or ``target``: a builder, a kept object's method) with
+        ``args``; its result as data, or a ``Handle`` to it when ``keep``."""
         if (space, name) in self.hung:  # each hang costs its timeout once, not once per check
             raise StudentCodeError("TimeoutError", self.hung[space, name], "")
         encoder = Encoder()
         inputs = encoder.encode({"args": list(args), "kwargs": kwargs})
-        header = {"op": "probe" if probe else "call", "space": space, "name": name, "inputs": inputs}
-        if probe:
-            header["probe"] = probe
+        header = {"op": "call", "target": target or {"space": space, "name": name}, "inputs": inputs, "keep": keep,
+                  "stand_ins": list(stand_ins)}
+        code = {n: self.stand_in_code.get(space, {}).get(n) for n in stand_ins}
+        callback = (lambda h, b: _callback(code, h, b)) if stand_ins else None  # none offered: none answered
         try:
-            reply, blobs = self._request(header, encoder.blobs)
+            reply, blobs = self._request(header, encoder.blobs, callback=callback)
         except _Gone as gone:
             if "within" in str(gone):
                 self.hung[space, name] = f"`{name}` {gone} (an earlier call)"
@@ -247,39 +288,57 @@ class StudentAnswers:
                 raise NotImplementedError(str(error.get("message", "")))
             raise StudentCodeError(str(error.get("type", "Error"))[:100], str(error.get("message", ""))[:1000],
                                    str(error.get("where", ""))[:300])
+        if keep:
+            handle = reply.get("handle")
+            if not isinstance(handle, int) or isinstance(handle, bool):
+                raise StudentCodeError("WireError", f"`{name}` kept no object", "")
+            return Handle(handle)
         try:
-            result = decode(reply.get("result"), blobs, lambda t, entry: _join_graph(t, entry, encoder.sources, blobs))
+            result = decode(reply.get("result"), blobs, lambda t, entry: join_graph(t, entry, encoder.sources, blobs))
             _apply_in_place(reply.get("changed"), encoder.sources, blobs)
         except (WireError, RuntimeError, ValueError, TypeError) as exc:
             raise StudentCodeError("WireError", f"what `{name}` returned could not be read: {exc}", "") from None
         return result
 
+    def build(self, builder: str, *args, keep: bool = True, **kwargs):
+        """A builder of ``course_lib.probes`` run in the student's process (a model, an optimizer, a
+        rollout made there): a ``Handle`` to what it made (or its result as data, ``keep=False``)."""
+        return self.call("", builder, args, kwargs, target={"builder": builder}, keep=keep)
+
+    def method(self, handle: Handle, method: str, *args, keep: bool = False, **kwargs):
+        return self.call("", method, args, kwargs, target={"handle": handle.id, "method": method}, keep=keep)
+
+
+def _callback(code: dict[str, Callable | None], header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+    """Run the course's version of a stood-in function on what the student's process sent; the
+    result with its Jacobians, as data."""
+    fn = code.get(str(header.get("name")))
+    if fn is None:
+        return {"op": "callback_result", "ok": False, "error": "no such function stands in here"}, []
+    leaves: dict[int, torch.Tensor] = {}
+
+    def as_input(t: torch.Tensor, entry: dict):
+        if entry.get("grad") and t.is_floating_point():
+            t.requires_grad_(True)
+            leaves[entry["tensor"]] = t
+        return t
+
+    try:
+        inputs = decode(header.get("inputs"), blobs, as_input)
+        if not isinstance(inputs, dict) or not isinstance(inputs.get("args"), list) or not isinstance(inputs.get("kwargs"), dict):
+            raise WireError("a call needs args and kwargs")
+        with torch.enable_grad():
+            result = fn(*inputs["args"], **inputs["kwargs"])
+        encoder = Encoder()
+        encoded = encode_with_jacobians(result, leaves, encoder)
+    except Exception as exc:  # bad inputs from the student's side: their call fails, not the scorer
+        return {"op": "callback_result", "ok": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}, []
+    return {"op": "callback_result", "ok": True, "result": encoded}, encoder.blobs
+
 
 def _message(error) -> str:
     error = error if isinstance(error, dict) else {}
     return f"{str(error.get('type', 'Error'))[:100]}: {str(error.get('message', ''))[:1000]}{str(error.get('where', ''))[:300]}"
-
-
-def _join_graph(t: torch.Tensor, entry: dict, sources: dict[int, torch.Tensor], blobs: list[bytes]) -> torch.Tensor:
-    jac = entry.get("jacobian")
-    if jac == "too large":
-        anchor = next((s for s in sources.values() if s.requires_grad), None)
-        if anchor is not None and t.is_floating_point():
-            return _TooLarge.apply(t, anchor)
-    if isinstance(jac, dict) and jac and t.is_floating_point():
-        inputs, matrices = [], []
-        for key, value in jac.items():
-            source = sources.get(int(key)) if str(key).isdigit() else None
-            matrix = decode(value, blobs)
-            if source is None or not torch.is_tensor(matrix) or tuple(matrix.shape) != (t.numel(), source.numel()):
-                raise WireError("a Jacobian that does not fit its tensors")
-            inputs.append(source)
-            matrices.append(matrix.to(torch.float64))
-        if any(x.requires_grad for x in inputs):
-            return _FromStudent.apply(t, matrices, *inputs)
-    if entry.get("student_grad") and t.is_floating_point():
-        return t.requires_grad_(True)  # a gradient of its own making (a tensor created inside the function)
-    return t
 
 
 def _apply_in_place(changed, sources: dict[int, torch.Tensor], blobs: list[bytes]) -> None:
@@ -300,18 +359,32 @@ def _apply_in_place(changed, sources: dict[int, torch.Tensor], blobs: list[bytes
 
 
 class RemoteFunction:
-    """Stands for a function (or class) the student defined; calling it runs it in their process."""
+    """Stands for a function (or class) the student defined; calling it runs it in their process.
 
-    def __init__(self, answers: StudentAnswers, space: str, name: str):
+    ``stand_ins``: names its calls run with the course's versions of (see ``StudentAnswers.stand_in``).
+    """
+
+    def __init__(self, answers: StudentAnswers, space: str, name: str, stand_ins: tuple[str, ...] = ()):
         self._answers, self._space, self.__name__ = answers, space, name
+        self.stand_ins = tuple(stand_ins)
 
     def __call__(self, *args, **kwargs):
-        return self._answers.call(self._space, self.__name__, args, kwargs)
+        return self._answers.call(self._space, self.__name__, args, kwargs, stand_ins=self.stand_ins)
+
+    def keep(self, *args, **kwargs) -> Handle:
+        """Call it (a class: make an instance) and keep the result in the student's process."""
+        return self._answers.call(self._space, self.__name__, args, kwargs, keep=True, stand_ins=self.stand_ins)
 
     def remote_probe(self, probe, *args, **kwargs):
-        """Run ``probe(<the student's object>, *args, **kwargs)`` in the student's process."""
-        return self._answers.call(self._space, self.__name__, args, kwargs,
-                                  probe=f"{probe.__module__}:{probe.__qualname__}")
+        """What ``probe(<the student's object>, *args, **kwargs)`` returns in a notebook, measured
+        here: the probe's trusted driver (``autograder.drivers``) runs the student's code in their
+        process and reads what it did from outside. No probe runs next to the student's code."""
+        from autograder import drivers
+
+        driver = drivers.DRIVERS.get(getattr(probe, "__qualname__", ""))
+        if driver is None:
+            raise StudentCodeError("GraderError", f"no trusted driver for {getattr(probe, '__name__', probe)!r}", "")
+        return driver(self, *args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<your {self.__name__}>"

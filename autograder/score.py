@@ -88,6 +88,21 @@ def imports(nb) -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
+def exercise_names(nb) -> set[str]:
+    """The functions and classes the source notebook's answer cells define: the only names of the
+    student's that the test cells get (never a builtin or a name of the notebook's imports)."""
+    import builtins
+
+    names = set()
+    for _, source in answer_cells(nb):
+        try:
+            tree = ast.parse(python_source(source))
+        except SyntaxError:
+            continue
+        names |= {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    return {n for n in names if not hasattr(builtins, n)}
+
+
 def _number(value) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -137,6 +152,19 @@ def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
     return CellScore(round(points, 2), max_points, outputs)
 
 
+def stand_ins(nb_id: str) -> dict[str, tuple[str, ...]]:
+    """The exercise functions of a notebook that are scored with the course's own versions of the
+    functions students paste from earlier notebooks (``STAND_INS`` of its hidden checks): their
+    points measure the new skill; the hidden checks report on the pasted functions apart."""
+    import importlib
+
+    try:
+        module = importlib.import_module(f"autograder.hidden.nb{nb_id[:2]}")
+    except ImportError:
+        return {}
+    return dict(getattr(module, "STAND_INS", {}))
+
+
 def score_notebook(nb_id: str, submission, answers, source_dir: Path = SOLUTIONS) -> NotebookScore:
     """Every graded test cell of notebook ``nb_id``, scored against the student's answer cells."""
     from autograder.remote import StudentAnswers  # noqa: F401  (the type of ``answers``)
@@ -154,7 +182,13 @@ def score_notebook(nb_id: str, submission, answers, source_dir: Path = SOLUTIONS
             result.notes.append(problem)
     trusted: dict = {"__name__": "__main__"}
     exec(compile(prelude, "<imports>", "exec"), trusted)
-    functions = answers.functions(nb_id)
+    allowed = exercise_names(source) - set(trusted)
+    stands_in_for = stand_ins(nb_id)
+    if stands_in_for:
+        from autograder.reference import reference
+
+        answers.stand_in(nb_id, {name: getattr(reference(nb_id), name) for names in stands_in_for.values() for name in names})
+    functions = {name: f for name, f in answers.functions(nb_id, stands_in_for).items() if name in allowed}
     for cell in test_cells(source):
         namespace = {**trusted, **functions}
         result.cells[grade_id_of(cell)] = run_test_cell(cell.source, float(_meta(cell).get("points", 0)), namespace)
@@ -172,7 +206,7 @@ def score_student(request: dict) -> dict[str, dict]:
     env = {**os.environ, **request["env"]} if request.get("env") else None
     with StudentAnswers(request.get("command"), env, request.get("cwd"),
                         call_timeout=float(request.get("call_timeout", 20)),
-                        budget=float(request.get("budget", 180))) as answers:
+                        budget=float(request.get("budget", 180)), sandboxed=bool(request.get("sandboxed"))) as answers:
         for nb_id, path in request["notebooks"].items():
             answers.set_budget(float(request.get("budget", 180)))
             try:

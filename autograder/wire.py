@@ -10,7 +10,8 @@ MyClass", and nothing the student wrote runs in the scorer).
 Encodable: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list``, ``tuple``, ``dict`` with
 string keys (an ``OrderedDict`` such as a ``state_dict`` arrives as a plain ``dict``), torch
 tensors, NumPy arrays, ``Categorical`` distributions (by their logits) and
-``types.SimpleNamespace`` (settings objects).
+``types.SimpleNamespace`` (settings objects). And a ``Handle``: the scorer's name for an object
+that lives in the student's process (a model, an optimizer), which only that side resolves.
 """
 from __future__ import annotations
 
@@ -50,6 +51,16 @@ class Opaque:
         return f"<{self.type_name}>"
 
 
+@dataclass(frozen=True)
+class Handle:
+    """An object kept in the student's process (``keep=True`` calls), named by a number."""
+
+    id: int
+
+    def __repr__(self) -> str:
+        return f"<object {self.id} in the student's process>"
+
+
 class Encoder:
     """Turn a value into JSON-able structure plus a list of raw byte blobs.
 
@@ -80,6 +91,8 @@ class Encoder:
             return {"opaque": "too deeply nested"}
         if x is None or isinstance(x, bool) or isinstance(x, str) and len(x) <= MAX_STR:
             return x
+        if isinstance(x, Handle):
+            return {"handle": int(x.id)}
         if isinstance(x, int) and not isinstance(x, bool):
             return x if abs(x) < 2**63 else {"float": float(x)}
         if isinstance(x, float):
@@ -128,11 +141,12 @@ def _is_shape(shape) -> bool:
     return isinstance(shape, list) and len(shape) <= 16 and all(isinstance(s, int) and 0 <= s < 2**40 for s in shape)
 
 
-def decode(x: Any, blobs: list[bytes], on_tensor=None, depth: int = 0) -> Any:
+def decode(x: Any, blobs: list[bytes], on_tensor=None, depth: int = 0, on_handle=None) -> Any:
     """The inverse of ``Encoder.encode``, strict about what it accepts.
 
     ``on_tensor(tensor, entry) -> value`` may replace each decoded tensor (the scorer attaches the
-    gradients the student's side computed).
+    gradients the student's side computed). ``on_handle(id) -> object`` resolves handles: only the
+    side that keeps the objects passes it, everywhere else a handle is refused.
     """
     if depth > MAX_DEPTH + 1:
         raise WireError("message nested too deeply")
@@ -152,18 +166,22 @@ def decode(x: Any, blobs: list[bytes], on_tensor=None, depth: int = 0) -> Any:
             raise WireError("ndarray size does not match its shape")
         return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     key = next(iter(x))
+    if key == "handle":
+        if on_handle is None or not isinstance(x["handle"], int) or isinstance(x["handle"], bool):
+            raise WireError("a handle where none is expected")
+        return on_handle(x["handle"])
     if key == "float" and isinstance(x["float"], (str, float)):
         return float(x["float"])
     if key == "categorical":
-        logits = decode(x["categorical"], blobs, on_tensor, depth + 1)
+        logits = decode(x["categorical"], blobs, on_tensor, depth + 1, on_handle)
         if not torch.is_tensor(logits):
             raise WireError("a Categorical needs logits")
         return torch.distributions.Categorical(logits=logits, validate_args=False)
     if key in ("list", "tuple") and isinstance(x[key], list):
-        items = [decode(v, blobs, on_tensor, depth + 1) for v in x[key]]
+        items = [decode(v, blobs, on_tensor, depth + 1, on_handle) for v in x[key]]
         return items if key == "list" else tuple(items)
     if key in ("dict", "namespace") and isinstance(x[key], dict):
-        items = {str(k): decode(v, blobs, on_tensor, depth + 1) for k, v in x[key].items()}
+        items = {str(k): decode(v, blobs, on_tensor, depth + 1, on_handle) for k, v in x[key].items()}
         return items if key == "dict" else types.SimpleNamespace(**items)
     if key == "opaque":
         return Opaque(str(x["opaque"])[:100], str(x.get("text", ""))[:200])

@@ -85,12 +85,19 @@ def expect(condition: bool, message: str) -> None:
         raise CheckFailed(message)
 
 
+def number(v: float, digits: int = 5) -> str:
+    """A number with ``digits`` significant digits: 0.048312, -2.1347e-05, 12.5 (never "-0.0000")."""
+    if v != v or v in (float("inf"), float("-inf")):
+        return str(v)
+    return f"{v + 0.0:.{digits}g}"
+
+
 def _fmt(x: Any) -> str:
     if torch.is_tensor(x):
         x = x.detach()
         if x.numel() <= 12:
-            values = [round(v, 4) + 0.0 for v in x.flatten().tolist()]  # + 0.0: no "-0.0"
-            return str(values) + (f" (shape {tuple(x.shape)})" if x.dim() > 1 else "")
+            values = "[" + ", ".join(number(float(v)) for v in x.flatten().tolist()) + "]"
+            return values + (f" (shape {tuple(x.shape)})" if x.dim() > 1 else "")
         return f"tensor of shape {tuple(x.shape)}"
     return repr(x)
 
@@ -163,12 +170,18 @@ def expect_close(actual: torch.Tensor, expected: torch.Tensor, case: str, hint: 
     wrong = ~torch.isclose(got, want, atol=atol, rtol=rtol)
     if wrong.any():
         message = f"Wrong values for {case}."
+        index = tuple(int(i) for i in wrong.nonzero()[0])
+        difference = got[index].item() - want[index].item()
         if want.numel() <= 12:
             message += f"\n  expected: {_fmt(want)}\n  got:      {_fmt(got)}"
-        index = tuple(int(i) for i in wrong.nonzero()[0])
-        if want.numel() > 12 or inputs:
+            if want.numel() > 1 or inputs:
+                message += f"\n  first wrong element: index {list(index)}, off by {number(difference, 3)}"
+            else:
+                message += f"  (off by {number(difference, 3)})"
+        if want.numel() > 12:
             message += (f"\n  first wrong element: index {list(index)} ({int(wrong.sum())} of {want.numel()} wrong): "
-                        f"expected {want[index].item():.4f}, got {got[index].item():.4f}")
+                        f"expected {number(want[index].item())}, got {number(got[index].item())} "
+                        f"(off by {number(difference, 3)})")
         message += _around(index, tuple(want.shape), inputs or {})
         raise CheckFailed(message + (f"\n  Hint: {hint}" if hint else ""))
 
@@ -187,7 +200,7 @@ def _around(index: tuple, shape: tuple, inputs: dict[str, torch.Tensor]) -> str:
             where = ", ".join([f"{lo}..{hi - 1}", *map(str, index[1:])])
             lines.append(f"{name}[{where}] = {_fmt(window)}")
         elif tuple(x.shape) == shape[1:] and len(shape) > 1:
-            lines.append(f"{name}[{', '.join(map(str, index[1:]))}] = {x[index[1:]].item():.4f}")
+            lines.append(f"{name}[{', '.join(map(str, index[1:]))}] = {number(x[index[1:]].item())}")
     return "".join(f"\n  {line}" for line in lines)
 
 

@@ -1,12 +1,19 @@
-"""Run a student's class or function where it lives, and report what it did, as plain data.
+"""Run a student's class or function on small objects made for the purpose, and report what it did.
 
-Checks call these through ``course_lib.checks.run_probe``: in a notebook the probe runs right
-there; when a submission is graded, the student's code runs in a process of its own and so does
-the probe, next to it; only the probe's result (tensors, numbers, flags) comes back to the checks.
-A probe never judges: it runs and reports, and the checks compare with the reference.
+**Probes** (``optimizer_steps``, ``one_update``, ``one_step``): the visible checks call them through
+``course_lib.checks.run_probe``. In a notebook a probe runs right there, on the student's own
+class or function, and reports as plain data (tensors, numbers, flags). A probe never judges: it
+runs and reports, and the checks compare.
+
+When a submission is graded no probe runs next to the student's code, whose process could replace
+it: each probe has a trusted driver in the grader (``autograder.drivers``) that gives the same
+report, made from outside. What the driver needs in the student's process, the **builders** below
+make there (``BUILDERS``: models whose weights live in shared memory files the grader reads and
+writes, an optimizer, a rollout); they only build, and nothing they report is believed.
 """
 from __future__ import annotations
 
+import math
 import time
 import types
 
@@ -153,3 +160,82 @@ def one_step(update_fn, model_kwargs: dict, state: dict, batch: dict, cfg: types
     return {"params": {k: v.detach().clone() for k, v in model.state_dict().items()},
             "grads": {k: None if p.grad is None else p.grad.detach().clone() for k, p in model.named_parameters()},
             "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__}}
+
+
+# --------------------------------------------------------------------------- builders
+# Run in the student's process when a submission is graded (see the module's docstring).
+BUILDERS = ("shared_tensor", "parameters_on", "actor_critic_on", "rollout", "sgd", "step_with", "state_layout")
+
+
+def shared_tensor(name: str, shape: list[int], dtype: str = "float32") -> torch.Tensor:
+    """The tensor held in ``/dev/shm/<name>`` (a file the grader made), mapped: what is written to
+    it here shows there, and the other way round."""
+    if "/" in name or name.startswith("."):
+        raise ValueError(f"not a file of /dev/shm: {name!r}")
+    numel = math.prod(shape)
+    return torch.from_file(f"/dev/shm/{name}", shared=True, size=numel, dtype=getattr(torch, dtype)).reshape(shape)
+
+
+def parameters_on(names: list[str], shapes: list[list[int]]) -> list[torch.nn.Parameter]:
+    """Parameters whose values live in the given shared memory files."""
+    return [torch.nn.Parameter(shared_tensor(n, s)) for n, s in zip(names, shapes)]
+
+
+def actor_critic_on(model_kwargs: dict, files: dict[str, str]):
+    """An ``MLPActorCritic`` whose every parameter lives in a shared memory file (``files``:
+    parameter name -> file name)."""
+    from course_lib.networks import MLPActorCritic
+
+    model = MLPActorCritic(**model_kwargs)
+    for name, param in model.named_parameters():
+        param.data = shared_tensor(files[name], list(param.shape))
+    return model
+
+
+def rollout(fields: dict):
+    """A ``Rollout`` from its tensors (``rollout_fields``)."""
+    from course_lib.runners import Rollout
+
+    return Rollout(**fields)
+
+
+def sgd(model_or_params, lr: float):
+    """Plain SGD (no momentum): a step moves each weight by exactly ``-lr`` times its gradient."""
+    params = model_or_params.parameters() if isinstance(model_or_params, torch.nn.Module) else model_or_params
+    return torch.optim.SGD(params, lr=lr)
+
+
+def step_with(optimizer, params: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+    """Give each parameter its gradient, then ``optimizer.step()``."""
+    for p, g in zip(params, grads):
+        p.grad = g.detach().clone().to(p.dtype)
+    optimizer.step()
+
+
+def _layout(value) -> dict:
+    """Where a state entry lives: a tensor's shared memory file (None when it is not in shared
+    memory by name), its offset in bytes, dtype, shape and storage size; or a Python number."""
+    if not torch.is_tensor(value):
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return {"tensor": False, "value": number}
+    entry = {"tensor": True, "dtype": str(value.dtype).removeprefix("torch."), "shape": list(value.shape),
+             "offset": value.storage_offset() * value.element_size(), "file": None,
+             "storage_bytes": value.untyped_storage().nbytes(), "contiguous": value.is_contiguous()}
+    if value.is_shared() and value.device.type == "cpu":
+        try:
+            _, handle, _ = value.untyped_storage()._share_filename_cpu_()
+            entry["file"] = handle.decode().lstrip("/") if isinstance(handle, bytes) else str(handle).lstrip("/")
+        except (RuntimeError, TypeError):  # shared some other way (a file descriptor)
+            pass
+    return entry
+
+
+def state_layout(optimizer, params: list[torch.Tensor]) -> dict:
+    """Where an optimizer keeps its state: for each parameter its entries, and any tensor or
+    number kept as an attribute of the optimizer itself (``_layout`` of each)."""
+    state = getattr(optimizer, "state", {})
+    per_param = [{str(k): _layout(v) for k, v in state.get(p, {}).items()} for p in params]
+    skip = {"state", "param_groups", "defaults"}
+    attributes = {k: _layout(v) for k, v in vars(optimizer).items()
+                  if k not in skip and not k.startswith("_") and (torch.is_tensor(v) or type(v) in (int, float))}
+    return {"per_param": per_param, "attributes": attributes}

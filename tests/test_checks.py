@@ -34,7 +34,8 @@ def test_expect_close_message_names_case_values_and_hint():
     with pytest.raises(checks.CheckFailed) as info:
         checks.expect_close(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 3.0]), "case A", hint="do B")
     text = str(info.value)
-    assert "case A" in text and "[1.0, 3.0]" in text and "[1.0, 2.0]" in text and "Hint: do B" in text
+    assert "case A" in text and "[1, 3]" in text and "[1, 2]" in text and "Hint: do B" in text
+    assert "off by -1" in text
 
 
 @pytest.mark.parametrize("bad, words", [
@@ -54,3 +55,13 @@ def test_stderr_to_stdout_moves_python_and_c_level_writes(capfd):
         os.write(2, b"from C\n")
     out, err = capfd.readouterr()
     assert "from python" in out and "from C" in out and err == ""
+
+
+def test_numbers_are_shown_with_significant_digits_and_the_difference():
+    """4 decimals read "expected 0.0483, got 0.0483" or "-0.0000": significant digits, and how far off."""
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.expect_close(torch.tensor(0.0483123), torch.tensor(0.0483999), "a loss", atol=1e-7, rtol=1e-4)
+    assert "0.0484" in str(info.value) and "0.048312" in str(info.value) and "off by -8.76e-05" in str(info.value)
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.expect_close(torch.tensor(-2e-5), torch.tensor(2e-5), "a policy loss", atol=1e-7)
+    assert "[-2e-05]" in str(info.value) and "-0" not in str(info.value).replace("-05", "")

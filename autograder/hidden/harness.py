@@ -3,10 +3,12 @@
 A hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an error in a
 hidden cell would print its source in the feedback). The scorer (``autograder.score``) runs it with
 ``fn`` standing for the student's function in another process, and records the number it returns:
-``points * (weight passed / weight total)``, and at most half the points when a *gate* check
-failed (the gradient of a loss: a loss whose gradient is wrong trains the wrong thing, however
-close its value). Every check prints one line a student can act on; nothing goes to stderr and no
-exception escapes (which would hide the partial credit).
+``points * (weight passed / weight total)``, and at most a share of the points when a *gate*
+check failed (the gradient of a loss: a loss whose gradient is wrong trains the wrong thing,
+however close its value; a state that is not shared: an A3C optimizer that is not one). Every
+check prints one line a student can act on; nothing goes to stderr and no exception escapes
+(which would hide the partial credit). Notes (``note``) say what is not graded here: a function
+pasted from an earlier notebook that differs from the course's.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from course_lib.checks import CheckFailed, describe_error, expect, expect_close,
 
 
 AUTOGRADER = str(Path(__file__).resolve().parents[1])  # the checks' own frames are not the student's line
-GATE_CAP = 0.5  # the share of the points a submission can keep when a gate check fails
+GATE_CAP = 0.5  # the share of the points a submission can keep when a gate check fails (gate=True)
 
 
 @dataclass
@@ -29,17 +31,23 @@ class Report:
     title: str
     points: float
     results: list[tuple[str, float, str | None]] = field(default_factory=list)
-    gates_failed: list[str] = field(default_factory=list)
+    gates_failed: list[tuple[str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
-    def check(self, name: str, weight: float, run: Callable[[], None], gate: bool = False) -> bool:
+    def check(self, name: str, weight: float, run: Callable[[], None], gate: bool | float = False) -> bool:
         """Run one check; a failure message (or the student's exception) is recorded, not raised.
 
-        ``gate``: when this check fails, the whole report earns at most ``GATE_CAP`` of the points.
+        ``gate``: when this check fails, the whole report earns at most ``GATE_CAP`` of the points
+        (``gate=True``), or the share ``gate`` says.
         """
         passed = self._run(name, weight, run)
-        if gate and not passed:
-            self.gates_failed.append(name)
+        if gate is not False and not passed:
+            self.gates_failed.append((name, GATE_CAP if gate is True else float(gate)))
         return passed
+
+    def note(self, text: str) -> None:
+        """A line printed with the report, outside its points."""
+        self.notes.append(text)
 
     def _run(self, name: str, weight: float, run: Callable[[], None]) -> bool:
         try:
@@ -69,12 +77,15 @@ class Report:
         earned = sum(w for _, w, msg in self.results if msg is None)
         points = round(self.points * earned / total, 2)
         if self.gates_failed:
-            points = min(points, round(self.points * GATE_CAP, 2))
+            cap = min(share for _, share in self.gates_failed)
+            points = min(points, round(self.points * cap, 2))
         print(f"{self.title}: {points:g} / {self.points:g} points")
         if self.gates_failed:
-            print(f"  (at most {GATE_CAP:.0%} of the points while this fails: {', '.join(self.gates_failed)})")
+            print(f"  (at most {cap:.0%} of the points while this fails: {', '.join(n for n, _ in self.gates_failed)})")
         for name, _, msg in self.results:
             print(f"  {'PASS' if msg is None else 'FAIL'}  {name}" + ("" if msg is None else "\n        " + msg.replace("\n", "\n        ")))
+        for text in self.notes:
+            print("  NOTE  " + text.replace("\n", "\n        "))
         return points
 
 

@@ -1,57 +1,138 @@
-"""Hidden checks of notebook 3 (A3C): the shared optimizer, in one process and in two worker
-processes taking turns, and the worker's update, against the reference, through course_lib's probes
-(which run next to the student's code; the comparisons run here)."""
+"""Hidden checks of notebook 3 (A3C): the shared optimizer and the worker's update.
+
+Everything is measured from outside the student's process (``autograder.drivers``): the
+parameters and the optimizer's state are read in its shared memory. The shared optimizer is
+checked against torch's Adam in one process, for a state made up front in shared memory under
+torch's names, and with the scorer as a second worker: it steps the shared state in turn with the
+student's optimizer, so that a state that is not really shared (private, lazily made, assigned
+anew, a step count kept elsewhere) shows. The worker's update runs three times in a row on a
+small actor-critic moved away from its initialisation, the shared model moved by "other workers"
+between the calls; it is scored with the course's own n-step targets and A2C loss standing in for
+the pasted ones (``STAND_INS``), which are reported on apart.
+"""
 from __future__ import annotations
 
 import contextlib
 import io
+import math
 from types import SimpleNamespace
 
 import torch
 
+from autograder.drivers import Bench
+from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
 from autograder.hidden import nb02
 from autograder.hidden.harness import Report, hidden_check
 from autograder.reference import reference
 from course_lib import probes
-from course_lib.checks import CheckFailed, expect, expect_close, run_probe
+from course_lib.checks import CheckFailed, expect, expect_close, number, run_probe
 from course_lib.networks import MLPActorCritic
 
 NOTEBOOK = "03_a3c"
+STAND_INS = {"a3c_update": ("n_step_targets", "a2c_loss")}  # scored with the course's versions of these
 ADAM_HINT = ("m and v with their betas, t + 1, then theta -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), "
              "as torch.optim.Adam does.")
+NAMES = ("step", "exp_avg", "exp_avg_sq")
+BETAS, EPS = (0.9, 0.999), 1e-8
+SHARING_CAP = 0.25  # a shared optimizer whose state is not shared, or an update that breaks A3C, keeps at most this
 
 
-def _adam_trajectory(start, grads, lr):
-    """torch.optim.Adam, one process, the same gradients: what one shared state must give."""
-    params = [torch.nn.Parameter(p.clone()) for p in start]
-    adam = torch.optim.Adam(params, lr=lr)
+# --------------------------------------------------------------------------- SharedAdam
+def _adam(start, grads, lr):
+    """torch.optim.Adam in one process: the parameters and the state after every step."""
+    params = [torch.nn.Parameter(p.clone().double()) for p in start]
+    adam = torch.optim.Adam(params, lr=lr, betas=BETAS, eps=EPS)
     out = []
     for step_grads in grads:
         for p, g in zip(params, step_grads):
-            p.grad = g.clone()
+            p.grad = g.clone().double()
         adam.step()
-        out.append([p.detach().clone() for p in params])
+        out.append({"params": [p.detach().clone() for p in params],
+                    "state": [{"step": float(adam.state[p]["step"]), "exp_avg": adam.state[p]["exp_avg"].clone(),
+                               "exp_avg_sq": adam.state[p]["exp_avg_sq"].clone()} for p in params]})
     return out
 
 
-def _entries(described: dict):
-    """(name, entry) of every tensor or number the optimizer keeps: per parameter and as attributes."""
-    for entries in described["per_param"]:
-        yield from entries.items()
-    yield from described["attributes"].items()
+def _variants(start, grads, lr) -> dict[str, list]:
+    """Typical mistakes of an Adam step, to name the one a trajectory matches."""
+    b1, b2 = BETAS
+
+    def run(rule):
+        params = [p.clone().double() for p in start]
+        m = [torch.zeros_like(p) for p in params]
+        v = [torch.zeros_like(p) for p in params]
+        out = []
+        for t, step_grads in enumerate(grads, start=1):
+            for i, g in enumerate(step_grads):
+                g = g.double()
+                m[i] = b1 * m[i] + (1 - b1) * g
+                v[i] = b2 * v[i] + (1 - b2) * g * g
+                params[i] = params[i] - rule(m[i], v[i], t)
+            out.append([p.clone() for p in params])
+        return out
+
+    return {
+        "no bias correction (theta -= lr * m / (sqrt(v) + eps))": run(lambda m, v, t: lr * m / (v.sqrt() + EPS)),
+        "the bias correction of m only": run(lambda m, v, t: lr / (1 - b1 ** t) * m / (v.sqrt() + EPS)),
+        "the bias correction of v only": run(lambda m, v, t: lr * m / (v.sqrt() / math.sqrt(1 - b2 ** t) + EPS)),
+        "the step's sign flipped (theta += ...)": run(lambda m, v, t: -lr / (1 - b1 ** t) * m / (v.sqrt() / math.sqrt(1 - b2 ** t) + EPS)),
+        "the step count t + 1 in the bias correction (one step ahead)":
+            run(lambda m, v, t: lr / (1 - b1 ** (t + 1)) * m / (v.sqrt() / math.sqrt(1 - b2 ** (t + 1)) + EPS)),
+    }
 
 
-def _state_problems(described: dict) -> str | None:
-    entries = list(_entries(described))
-    not_tensors = sorted({name for name, e in entries if not e["tensor"]})
+def _matches(trajectory, expected) -> bool:
+    return all(torch.allclose(mine.double(), want.double(), atol=1e-5, rtol=1e-4)
+               for step_mine, step_want in zip(trajectory, expected) for mine, want in zip(step_mine, step_want))
+
+
+def _entries(state: dict, names=NAMES) -> list[dict]:
+    """For each parameter, its state entries by name (what ``Bench.state`` found)."""
+    return [{n: entries.get(n) for n in names} for entries in state["per_param"]]
+
+
+def _state_problem(state: dict) -> str | None:
+    """What is wrong with an optimizer's state (seen from outside) for A3C, or None."""
+    per_param = state["per_param"]
+    if not any(per_param) and not state["attributes"]:
+        return ("your optimizer has no state before its first step: a worker that steps first would create a private "
+                "one. Create the moments and the step count in __init__, before any worker starts.")
+    not_tensors = sorted({name for entries in per_param for name, e in entries.items() if not e["tensor"]}
+                         | {name for name, e in state["attributes"].items() if not e["tensor"]})
     if not_tensors:
         return (f"{not_tensors} kept as Python numbers: a worker's += changes its own copy only. Keep the step count "
                 "in a tensor (shape ()) in shared memory, as torch's own Adam keeps it in a tensor.")
-    not_shared = sorted({name for name, e in entries if not e["shared"]})
+    not_shared = sorted({name for entries in per_param for name, e in entries.items() if not e["shared"]})
     if not_shared:
         return (f"{not_shared} not in shared memory: a worker started with fork updates a private copy. "
                 "Call .share_memory_() on every state tensor in __init__.")
+    missing = sorted({n for entries in per_param for n in NAMES if n not in entries})
+    if missing:
+        found = sorted({n for entries in per_param for n in entries})
+        return (f"no state['{missing[0]}'] (found {found}): keep the state under torch.optim.Adam's names, "
+                "state['step'], state['exp_avg'] and state['exp_avg_sq'], so that every worker finds it.")
     return None
+
+
+def _other_worker_step(bench: Bench, entries: list[dict], files: list[str], shapes, grads, lr: float) -> None:
+    """One Adam step taken by another process (the scorer) on the shared memory: read the
+    parameters, moments and step counts there, update them, write them back."""
+    b1, b2 = BETAS
+    counters: dict = {}
+    for i, (found, g) in enumerate(zip(entries, grads)):
+        where = found["step"]["where"]
+        if where not in counters:  # one step count for every parameter, if they share one tensor
+            counters[where] = float(bench.read_entry(found["step"]).reshape(-1)[0]) + 1
+            bench.write_entry(found["step"], torch.full(found["step"]["shape"], counters[where]))
+        t = counters[where]
+        g = g.double()
+        m = b1 * bench.read_entry(found["exp_avg"]).double() + (1 - b1) * g
+        v = b2 * bench.read_entry(found["exp_avg_sq"]).double() + (1 - b2) * g * g
+        p = bench.mem.read(files[i], "float32", shapes[i]).double()
+        p = p - lr / (1 - b1 ** t) * m / (v.sqrt() / math.sqrt(1 - b2 ** t) + EPS)
+        bench.write_entry(found["exp_avg"], m)
+        bench.write_entry(found["exp_avg_sq"], v)
+        bench.mem.write(files[i], p.float())
 
 
 @hidden_check("SharedAdam")
@@ -60,123 +141,266 @@ def grade_shared_adam(fn, report: Report) -> None:
     start = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
     grads = [[torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)] for _ in range(6)]
     lr = 0.05
-    expected = _adam_trajectory(start, grads, lr)
-    runs = {}
+    expected = _adam(start, grads, lr)
+    runs: dict = {}
 
     def one_process():
         return runs.setdefault("one", run_probe(probes.optimizer_steps, fn, start, grads, lr=lr))
 
     def matches_adam():
         out = one_process()
+        if _matches(out["trajectory"], [e["params"] for e in expected]):
+            return
+        for mistake, trajectory in _variants(start, grads, lr).items():
+            if _matches(out["trajectory"], trajectory):
+                raise CheckFailed(f"six steps on two parameters (lr {lr}) give what Adam gives with {mistake}, "
+                                  f"not torch.optim.Adam's steps. {ADAM_HINT}")
         for k, (mine, want) in enumerate(zip(out["trajectory"], expected)):
-            for p, (m, w) in enumerate(zip(mine, want)):
-                expect_close(m, w, f"parameter {p} after step {k + 1} (6 steps on two parameters, lr {lr}), "
-                                   "against torch.optim.Adam", ADAM_HINT, atol=1e-5, rtol=1e-4)
-    report.check("six steps equal torch.optim.Adam's, in one process", 1.5, matches_adam)
+            for p, (m, w) in enumerate(zip(mine, want["params"])):
+                expect_close(m, w, f"parameter {p} after step {k + 1} (6 steps on two parameters, lr {lr}), against "
+                                   "torch.optim.Adam", ADAM_HINT, atol=1e-5, rtol=1e-4)
+    passed_adam = report.check("six steps equal torch.optim.Adam's, in one process", 1.5, matches_adam)
 
     def made_up_front():
-        state = one_process()["state_before"]
-        expect(all(state["per_param"]) or state["attributes"],
-               "your optimizer has no state before its first step: a worker that steps first would create a "
-               "private one. Create the moments and the step count in __init__, before any worker starts.")
-        scalars = [name for name, e in _entries(state) if e["tensor"] and e["shape"] in ([], [1])]
-        expect(scalars, "no step count among the state made in __init__: keep t in a tensor of shape () (per "
-                        "parameter, or one for all) next to the moments.")
-    report.check("the state, step count included, exists before the first step", 0.5, made_up_front)
+        problem = _state_problem(one_process()["state_before"])
+        expect(problem is None, f"your optimizer's state before its first step: {problem}")
+        for i, entries in enumerate(_entries(one_process()["state_before"])):
+            for name in NAMES:
+                expect(bool(torch.all(entries[name]["value"] == 0)),
+                       f"parameter {i}'s state['{name}'] does not start at 0 (found in shared memory: "
+                       f"{entries[name]['value'].flatten()[:4].tolist()}).")
+            expect(entries["step"]["shape"] in ([], [1]), "state['step'] should be one number (a tensor of shape ()).")
+    report.check("the state (step, exp_avg, exp_avg_sq) is made in __init__, as tensors in shared memory", 1.0,
+                 made_up_front, gate=SHARING_CAP)
 
-    def shared_memory():
-        state = one_process()["state_before"]
-        expect(list(_entries(state)), "there is no state to share before the first step: make it in __init__.")
-        problem = _state_problems(state)
-        expect(problem is None, f"your optimizer's state: {problem}")
-    report.check("every state tensor is in shared memory", 0.5, shared_memory)
+    def with_another_worker():
+        bench = Bench(fn)
+        params, files = bench.parameters(start)
+        shapes = [list(p.shape) for p in start]
+        optimizer = fn.keep(params, lr=lr)
+        state = bench.state(optimizer, params)
+        problem = _state_problem(state)
+        expect(problem is None, "another worker could not step your optimizer's state before your first step: "
+                                f"{problem}")
+        entries = _entries(state)
+        for k, step_grads in enumerate(grads):
+            yours = k % 2 == 1  # the other worker (this grader) steps first, then yours, in turn
+            if yours:
+                bench.run("step_with", optimizer, params, [g.float() for g in step_grads])
+            else:
+                _other_worker_step(bench, entries, files, shapes, step_grads, lr)
+            if not yours:
+                continue
+            for i, found in enumerate(entries):
+                want = expected[k]["state"][i]
+                t = float(bench.read_entry(found["step"]).reshape(-1)[0])
+                if abs(t - want["step"]) > 1e-6:
+                    raise CheckFailed(
+                        f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared state['step'] of "
+                        f"parameter {i} is {t:g}, not {want['step']:g}: "
+                        + ("your step() did not add 1 to it. Count in the shared tensor itself (state['step'] += 1), "
+                           "not in a number or a tensor of your own: the bias correction of every worker needs the "
+                           "count of all the steps." if t == want["step"] - 1 else
+                           "your step() does not count from what the other worker left there: update the shared "
+                           "tensor in place (+=), never assign a new one."))
+                for name in ("exp_avg", "exp_avg_sq"):
+                    got = bench.read_entry(found[name]).double()
+                    if not torch.allclose(got, want[name], atol=1e-6, rtol=1e-4):
+                        raise CheckFailed(
+                            f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared "
+                            f"state['{name}'] of parameter {i} is not the moment of all {k + 1} gradients: your step() "
+                            "does not update the shared tensors in place from what the other worker left there. Use "
+                            "in-place operations on the state's tensors (mul_, add_, addcmul_), never "
+                            f"state['{name}'] = ... (a new, private tensor).")
+        if passed_adam:
+            final = [bench.mem.read(f, "float32", s) for f, s in zip(files, shapes)]
+            for p, (mine, want) in enumerate(zip(final, expected[-1]["params"])):
+                expect_close(mine, want, f"parameter {p} after six steps taken in turn by the other worker and yours",
+                             "the moments are shared, but the step is not the one Adam takes with them: the bias "
+                             "correction must use the shared step count, state['step'].", atol=1e-5, rtol=1e-4)
+    report.check("another worker's steps and yours update one state (the grader steps it in turn with yours)", 1.5,
+                 with_another_worker, gate=SHARING_CAP)
 
-    def two_workers():
-        out = run_probe(probes.optimizer_in_workers, fn, start, grads, lr=lr, workers=2, start_method="fork")
-        expect(not out["errors"], f"a worker failed: {out['errors'][:1]}")
-        for p, (mine, want) in enumerate(zip(out["params"], expected[-1])):
-            if not torch.allclose(mine.double(), want.double(), atol=1e-5, rtol=1e-4):
-                problem = _state_problems(out["state_before"]) or (
-                    "the workers did not share one state: make every moment and the step count in __init__, "
-                    "as tensors in shared memory, and update them in place in step() (+=, mul_, add_), never "
-                    "by assigning a new tensor (state['step'] = state['step'] + 1 makes a private one).")
-                raise CheckFailed("two worker processes took turns stepping your optimizer (six steps in all), and "
-                                  f"parameter {p} ended up away from one process doing all six steps: {problem}")
-    report.check("two worker processes see and advance one shared state", 1.5, two_workers)
+
+# --------------------------------------------------------------------------- a3c_update
+CFG = SimpleNamespace(gamma=0.99, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+CALLS = 3
 
 
 def _update_case(seed: int = 4):
-    """A small shared model, a local copy that has fallen behind it (the weights that collected
-    the rollout), a rollout of CartPole with an episode end in it, and the settings."""
-    from course_lib import envs, runners
-
-    torch.manual_seed(seed)
-    kwargs = dict(obs_dim=4, n_actions=2, hidden=16)
-    local = MLPActorCritic(**kwargs)
-    shared = MLPActorCritic(**kwargs)
+    """The shared model, a local copy that has fallen behind it, three rollouts, and the moves the
+    other workers make to the shared model between the calls."""
+    shared = trained_looking(seed)
+    local = MLPActorCritic(**MODEL)
+    gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for s, loc in zip(shared.parameters(), local.parameters()):
-            s.copy_(loc + 0.05 * torch.randn_like(loc))  # other workers moved the shared model meanwhile
-    batch = runners.RolloutRunner(envs.make_cartpole_vec(1, seed=seed), local, num_steps=40, seed=seed).collect()
-    cfg = SimpleNamespace(gamma=0.99, value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
-    return kwargs, dict(shared.state_dict()), dict(local.state_dict()), probes.rollout_fields(batch), cfg
+            loc.copy_(s - 0.05 * torch.randn(s.shape, generator=gen))  # the weights that collected the rollout
+    batches = cartpole_rollouts(local, seed, CALLS, steps=30)
+    moves = [{k: 0.02 * torch.randn(v.shape, generator=gen) for k, v in shared.state_dict().items()} for _ in range(CALLS)]
+    return dict(shared.state_dict()), dict(local.state_dict()), batches, moves
 
 
-def _helpers_right(n_step_targets, a2c_loss) -> bool:
-    """The student's notebook-2 functions pass notebook 2's hidden checks (run silently)."""
-    if n_step_targets is None or a2c_loss is None:
-        return False
-    with contextlib.redirect_stdout(io.StringIO()):
-        return nb02.grade_n_step_targets(n_step_targets) == 4.0 and nb02.grade_a2c_loss(a2c_loss) == 4.0
+def _gradient(state: dict, batch: dict, clip: bool = True, cfg=CFG) -> dict[str, torch.Tensor]:
+    """The gradient of notebook 2's loss (the course's versions) at weights ``state``, clipped or not."""
+    from course_lib.runners import Rollout
+
+    ref = reference(NOTEBOOK)
+    model = MLPActorCritic(**MODEL)
+    model.load_state_dict(state)
+    b = Rollout(**batch)
+    targets = ref.n_step_targets(b.rewards, b.terminated, b.truncated, b.final_values, b.last_value, cfg.gamma)
+    dist, values = model(b.obs.flatten(0, 1))
+    parts = ref.a2c_loss(dist, b.actions.flatten(), values, targets.flatten(), cfg.value_coef, cfg.entropy_coef)
+    model.zero_grad()
+    parts["loss"].backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+    return {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+
+
+def _norm(grads: dict) -> float:
+    return float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads.values()])))
+
+
+def _close(a: dict, b: dict) -> bool:
+    scale = max(_norm(b), 1e-8)
+    return all(torch.allclose(a[k], b[k], atol=1e-5 * scale, rtol=1e-3) for k in b)
+
+
+def _scaled(grads: dict, factor: float) -> dict:
+    return {k: g * factor for k, g in grads.items()}
+
+
+def _clipped(grads: dict, max_norm: float) -> dict:
+    return _scaled(grads, min(1.0, max_norm / (_norm(grads) + 1e-6)))
+
+
+def _diagnose(handed: dict, local: dict, shared: dict, batch: dict, previous: list[dict] | None) -> str:
+    """The most likely mistake behind a wrong gradient handed to the shared model."""
+    if _norm(handed) == 0:
+        return ("the shared model received no gradient: set each shared parameter's .grad to a copy of the local "
+                "parameter's .grad (shared_p.grad = local_p.grad.clone()) before optimizer.step().")
+    raw = _gradient(local, batch, clip=False)
+    clipped = _clipped(raw, CFG.max_grad_norm)
+    for left in previous or []:  # what an update that does not zero may have left in the local .grad
+        summed = {k: raw[k] + left[k] for k in raw}
+        if _close(handed, _clipped(summed, CFG.max_grad_norm)) or _close(handed, summed):
+            return ("the gradient handed over is this update's plus what the one before left in the local model's "
+                    ".grad: the local gradients are never zeroed, so they accumulate over the updates. Call "
+                    "local_model.zero_grad() before loss.backward() (optimizer.zero_grad() zeroes the shared model's "
+                    "gradients, not the local ones).")
+    if _close(handed, raw):
+        return (f"the gradient was not clipped (its norm is {number(_norm(raw), 3)}, max_grad_norm is "
+                f"{CFG.max_grad_norm}): clip the local gradients with clip_grad_norm_ after backward() and *before* "
+                "handing them over (clipping after the copy leaves the shared gradients as they were).")
+    if _close(handed, _scaled(clipped, -1.0)):
+        return "the shared model moved up the gradient: hand over the gradient itself; optimizer.step() descends it."
+    at_shared, at_shared_raw = _gradient(shared, batch), _gradient(shared, batch, clip=False)
+    if _close(handed, at_shared) or _close(handed, at_shared_raw):
+        return ("this is the gradient at the *shared* weights, not at the local ones that collected the rollout: "
+                "either the forward pass used shared_model, or the local model was refreshed (load_state_dict) before "
+                "the loss. Compute the loss with local_model, refresh it after the shared optimizer's step."
+                + (" It is not clipped either." if _close(handed, at_shared_raw) and not _close(handed, at_shared) else ""))
+    if _close(handed, _scaled(clipped, 2.0)):
+        return "twice the gradient: the shared optimizer stepped twice, or the gradient was added twice."
+    return ""
+
+
+def _pasted_note(n_step_targets, a2c_loss) -> str | None:
+    """Whether the functions pasted from notebook 2 pass notebook 2's checks (not graded here)."""
+    problems = []
+    for name, fn, grade in (("n_step_targets", n_step_targets, nb02.grade_n_step_targets),
+                            ("a2c_loss", a2c_loss, nb02.grade_a2c_loss)):
+        if fn is None:
+            problems.append(f"{name} is missing")
+            continue
+        with contextlib.redirect_stdout(io.StringIO()):
+            points = grade(fn)
+        if points < 4.0:
+            problems.append(f"{name} scores {points:g} / 4 on notebook 2's hidden checks")
+    if not problems:
+        return None
+    return ("your pasted " + "; ".join(problems) + ". It is not graded here (your a3c_update was scored with the "
+            "course's versions), but your training in this notebook uses yours: fix it in notebook 2 and paste it again.")
 
 
 @hidden_check("a3c_update")
 def grade_a3c_update(fn, report: Report, n_step_targets=None, a2c_loss=None) -> None:
-    ref = reference(NOTEBOOK).a3c_update
-    lr = 0.1
-    case = _update_case()
-    want = probes.one_update(ref, *case, lr=lr)
+    shared_state, local_state, batches, moves = _update_case()
     runs: dict = {}
 
-    def got():  # the student's update, run once, inside the first check that needs it
-        return runs.setdefault("got", run_probe(probes.one_update, fn, *case, lr=lr))
-
-    helpers = "" if _helpers_right(n_step_targets, a2c_loss) else (
-        " Your n_step_targets or a2c_loss (pasted from notebook 2) do not pass notebook 2's checks: fix them "
-        "first, this update is built on them.")
+    def worker():
+        """Three updates in a row, as a worker makes them, the shared model moved by the others in between."""
+        if "calls" in runs:
+            return runs["calls"]
+        bench = Bench(fn)
+        shared, shared_files = bench.model(MODEL, shared_state)
+        local, local_files = bench.model(MODEL, local_state)
+        optimizer = bench.build("sgd", shared, 1.0)  # plain SGD, lr 1: the shared weights move by minus the gradient
+        calls = []
+        for k in range(CALLS):
+            before_shared = bench.read(shared_files, shared_state)
+            before_local = bench.read(local_files, local_state)
+            logs = fn(local, shared, optimizer, bench.build("rollout", batches[k]), CFG)
+            after_shared = bench.read(shared_files, shared_state)
+            calls.append({"local": before_local, "shared": before_shared, "logs": logs,
+                          "handed": {n: before_shared[n] - after_shared[n] for n in shared_state},
+                          "after_shared": after_shared, "after_local": bench.read(local_files, local_state)})
+            bench.write(shared_files, {n: after_shared[n] + moves[k][n] for n in shared_state})  # the other workers
+        runs["calls"] = calls
+        return calls
 
     def handed_over():
-        grads = got()["shared_grads"]
-        expect(any(g is not None and float(g.abs().max()) > 0 for g in grads.values()),
-               "the shared model received no gradient: set each shared parameter's .grad to a copy of the local "
-               "parameter's .grad before optimizer.step()." + helpers)
-        for name, expected in want["shared_grads"].items():
-            expect_close(grads[name] if grads[name] is not None else torch.zeros_like(expected), expected,
-                         f"the gradient handed to shared `{name}` (40 steps of CartPole, local weights behind the "
-                         "shared ones)", "the gradient of notebook 2's loss at the *local* model's weights (they "
-                         "collected the rollout), clipped to max_grad_norm, copied to the shared parameters."
-                         + helpers, atol=1e-6, rtol=1e-4)
-    report.check("hands the local model's (clipped) gradients to the shared model", 1.5, handed_over, gate=True)
-
-    def stepped():
-        for name, expected in want["shared"].items():
-            expect_close(got()["shared"][name], expected, f"shared `{name}` after the update",
-                         "one step of the shared optimizer, after the gradients are handed over." + helpers,
-                         atol=1e-6, rtol=1e-4)
-    report.check("steps the shared optimizer once", 1.0, stepped)
+        call = worker()[0]
+        want = _gradient(call["local"], batches[0])
+        if not _close(call["handed"], want):
+            problem = _diagnose(call["handed"], call["local"], call["shared"], batches[0], None)
+            if problem:
+                raise CheckFailed(f"the gradient your update handed to the shared model: {problem}")
+            for name, expected in want.items():
+                expect_close(call["handed"][name], expected, f"the gradient handed to shared `{name}` (30 steps of "
+                             "CartPole, local weights behind the shared ones)", "the gradient of notebook 2's loss at "
+                             "the *local* model's weights, clipped to max_grad_norm, copied to the shared parameters.",
+                             atol=1e-5 * _norm(want), rtol=1e-3)
+    report.check("hands the local model's clipped gradient to the shared model", 1.5, handed_over, gate=SHARING_CAP)
 
     def refreshed():
-        for name, shared in got()["shared"].items():
-            if not torch.allclose(got()["local"][name], shared):
-                raise CheckFailed("after the update the local model still has its old weights: load the shared "
-                                  "weights into it (local_model.load_state_dict(shared_model.state_dict())), or the "
-                                  "worker keeps acting with weights that miss every other worker's updates.")
-    report.check("refreshes the local model with the shared weights", 1.0, refreshed)
+        call = worker()[0]
+        for name, shared in call["after_shared"].items():
+            if not torch.allclose(call["after_local"][name], shared):
+                stale = torch.allclose(call["after_local"][name], call["local"][name])
+                raise CheckFailed("after the update the local model "
+                                  + ("still has its old weights" if stale else "does not hold the shared weights") +
+                                  ": load the shared weights into it after the step (local_model.load_state_dict("
+                                  "shared_model.state_dict())), or the worker keeps acting with weights that miss every "
+                                  "other worker's updates.")
+    report.check("refreshes the local model with the shared weights after the step", 1.0, refreshed, gate=SHARING_CAP)
+
+    def fresh_gradients():
+        calls = worker()
+        left = [_gradient(calls[0]["local"], batches[0]), _gradient(calls[0]["local"], batches[0], clip=False)]
+        for k in range(1, CALLS):
+            call = calls[k]
+            want = _gradient(call["local"], batches[k])
+            if not _close(call["handed"], want):
+                problem = _diagnose(call["handed"], call["local"], call["shared"], batches[k], left)
+                raise CheckFailed(f"update {k + 1} of three in a row handed the shared model a wrong gradient"
+                                  + (f": {problem}" if problem else
+                                     " (the first was right): what your update leaves behind changes the next one."
+                                     " Zero the local gradients before backward(), and hand over a copy of them."))
+            left = [want, _gradient(call["local"], batches[k], clip=False)]
+    report.check("each update starts from fresh gradients (three updates in a row)", 1.0, fresh_gradients,
+                 gate=SHARING_CAP)
 
     def returns_parts():
-        logs = got()["logs"]
+        logs = worker()[0]["logs"]
         expect(isinstance(logs, dict) and {"loss", "policy_loss", "value_loss", "entropy"} <= set(logs),
                "return the loss parts as a dict of floats: {name: part.item() for name, part in parts.items()}.")
         expect(all(isinstance(logs[k], float) for k in ("loss", "policy_loss", "value_loss", "entropy")),
                "the returned parts should be plain floats (.item()), not tensors.")
     report.check("returns the loss parts as floats", 0.5, returns_parts)
+
+    note = _pasted_note(n_step_targets, a2c_loss)
+    if note:
+        report.note(note)

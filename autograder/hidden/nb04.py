@@ -8,7 +8,7 @@ import torch
 from autograder.hidden.harness import Report, hidden_check
 from autograder.hidden.nb02 import _rollout
 from autograder.reference import reference
-from course_lib.checks import call, expect, expect_close
+from course_lib.checks import CheckFailed, call, expect, expect_close
 
 NOTEBOOK = "04_gae"
 ARGS = ("rewards", "values", "terminated", "truncated", "final_values", "last_value")
@@ -36,6 +36,9 @@ def grade_gae(fn, report: Report) -> None:
                                                    "last_value")})
 
     random_batch = _batch(gen, 24, 6)
+    random_batch["truncated"][-1, 0], random_batch["terminated"][-1, 0] = 1.0, 0.0  # ends of both kinds at the end:
+    random_batch["final_values"][-1, 0] = 15.0                                    # the time-limit rule there too
+    random_batch["terminated"][-1, 1], random_batch["truncated"][-1, 1] = 1.0, 0.0
     report.check("random [T=24, N=6] rollout with ends of both kinds", 1.0,
                  lambda: compare("a random [24, 6] rollout, gamma 0.99, lambda 0.95", random_batch, 0.99, 0.95))
 
@@ -62,14 +65,30 @@ def grade_gae(fn, report: Report) -> None:
 
     last = _batch(gen, 6, 4, p_term=0.0, p_trunc=0.0)
     last["terminated"][-1] = 1.0
+    last_truncated = _batch(gen, 6, 4, p_term=0.0, p_trunc=0.0)
+    last_truncated["truncated"][-1] = 1.0
+    last_truncated["final_values"][-1] = torch.tensor([9.0, -6.0, 3.0, 12.0])  # far from last_value
     report.check("a last step that is done ignores last_value; T = 1", 0.5, lambda: (
         compare("every env terminated at the last step", last, 0.99, 0.95,
                 "last_value belongs to the next episode when the last step ended one."),
+        compare("every env truncated at the last step", last_truncated, 0.99, 0.95,
+                "a truncation at the last step bootstraps from final_values[T-1], the value of the real last "
+                "observation; last_value is the next episode's first state."),
         compare("a single step", _batch(gen, 1, 5), 0.99, 0.95)))
 
+    float64_batch = {k: v.double() for k, v in _batch(gen, 12, 4).items()}
+
     def float64():
-        batch = {k: v.double() for k, v in _batch(gen, 12, 4).items()}
-        compare("a float64 rollout", batch, 0.99, 0.95, "work in the inputs' dtype, or in float32: both are accepted.")
+        try:
+            compare("a float64 rollout", float64_batch, 0.99, 0.95)
+        except CheckFailed as failure:
+            same_in_float32 = {k: v.float() for k, v in float64_batch.items()}
+            try:
+                compare("the same rollout in float32", same_in_float32, 0.99, 0.95)
+            except CheckFailed:
+                raise failure from None  # wrong in float32 too: the recursion, not the dtype (see the checks above)
+            raise CheckFailed(f"{failure} Your gae is right on the same rollout in float32: work in the inputs' dtype, "
+                              "or convert them to float32 (both are accepted).") from None
     report.check("float64 inputs", 0.25, float64)
 
     def unchanged():

@@ -1,0 +1,50 @@
+"""Inputs on which a mistake shows, shared by the hidden checks of notebooks 3 to 5.
+
+A freshly initialised actor-critic hides mistakes: its policy is nearly uniform (the entropy
+bonus and its sign change little), its values are near 0 (forgetting "+ V" in a target changes
+little), its gradients are small (clipping never acts). The checks run the student's updates on a
+network moved away from its initialisation instead (``trained_looking``), on rollouts that hold
+both kinds of episode end (``cartpole_rollouts``: CartPole with a short time limit).
+"""
+from __future__ import annotations
+
+import torch
+
+from course_lib import probes
+from course_lib.networks import MLPActorCritic
+
+MODEL = dict(obs_dim=4, n_actions=2, hidden=16)
+
+
+def trained_looking(seed: int, model_kwargs: dict = MODEL) -> MLPActorCritic:
+    """A small actor-critic as after some training: a policy far from uniform (features that react
+    to CartPole's small observations, a policy head far above its tiny initial gain), values around 6
+    and spread (the value head scaled, its bias 6)."""
+    torch.manual_seed(seed)
+    model = MLPActorCritic(**model_kwargs)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for torso in (model.torso, model.critic_torso):
+            torso[0].weight.mul_(6.0)
+        model.policy_head.weight.copy_(torch.randn(model.policy_head.weight.shape, generator=gen) * 0.4)
+        model.value_head.weight.mul_(4.0)
+        model.value_head.bias.fill_(6.0)
+    return model
+
+
+def cartpole_rollouts(model: MLPActorCritic, seed: int, count: int, steps: int, envs: int = 1,
+                      time_limit: int = 10) -> list[dict]:
+    """``count`` consecutive rollouts of ``envs`` CartPoles ([T, N] fields, ``probes.rollout_fields``),
+    with episodes cut by a short time limit (truncations) when the pole has not fallen first
+    (terminations)."""
+    import gymnasium as gym
+
+    from course_lib import runners
+    from course_lib.envs import SAME_STEP
+
+    def make():
+        return gym.wrappers.RecordEpisodeStatistics(gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, time_limit))
+
+    runner = runners.RolloutRunner(gym.vector.SyncVectorEnv([make] * envs, autoreset_mode=SAME_STEP), model, steps,
+                                   seed=seed)
+    return [probes.rollout_fields(runner.collect()) for _ in range(count)]
