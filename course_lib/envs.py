@@ -380,10 +380,108 @@ def shot_cost_warmup_per_game(shot_cost_warmup: int, num_envs: int) -> int:
     return -(-shot_cost_warmup // num_envs)
 
 
+class StartTimeout(RuntimeError):
+    """Environments in processes of their own did not start in time (they were stopped)."""
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process started by ``pid``, its children's children included (Linux: /proc)."""
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                children = open(f"/proc/{parent}/task/{task}/children").read().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def _started_since(before: set[int]) -> set[int]:
+    """This process's descendants that were not there ``before``, but for Python's own
+    multiprocessing helper (its resource tracker, one for the whole process)."""
+    found = set()
+    for pid in _descendants(os.getpid()) - before:
+        try:
+            if "multiprocessing.resource_tracker" in open(f"/proc/{pid}/cmdline").read():
+                continue
+        except OSError:
+            continue
+        found.add(pid)
+    return found
+
+
+def start_processes(env_fns, seed: int | None, timeout: float, what: str = "environments") -> gym.vector.VectorEnv:
+    """An ``AsyncVectorEnv`` of ``env_fns`` (spawned), up and reset within ``timeout`` seconds.
+
+    A game engine that never finishes its start would otherwise block the notebook for good (and
+    ViZDoom's engines, processes of the games' processes, ignore SIGTERM). Past the deadline every
+    process started meanwhile (the games and their engines) is killed, and ``StartTimeout`` says so;
+    nothing is left running. (The deadline needs Linux's /proc; elsewhere the start is not bounded.)
+    """
+    import signal
+    import threading
+
+    before = _descendants(os.getpid())
+    started, expired = threading.Event(), threading.Event()
+
+    def watchdog():
+        if not started.wait(timeout):
+            expired.set()
+            for pid in _started_since(before):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+    threading.Thread(target=watchdog, daemon=True, name="start-deadline").start()
+    envs = None
+    try:
+        envs = gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=SAME_STEP, context="spawn")
+        envs.reset_async(seed=seed)
+        envs.reset_wait(timeout=timeout)
+    except Exception as exc:
+        started.set()
+        _stop_processes(envs, before)
+        if expired.is_set() or isinstance(exc, __import__("multiprocessing").TimeoutError):
+            raise StartTimeout(f"the {what} did not start within {timeout:.0f} s (a game engine that hangs at its "
+                               "start, or a machine too busy): they were stopped. Run the cell again; if it "
+                               "happens again, restart the kernel.") from None
+        raise
+    started.set()
+    if expired.is_set():
+        _stop_processes(envs, before)
+        raise StartTimeout(f"the {what} did not start within {timeout:.0f} s: they were stopped.")
+    return envs
+
+
+def _stop_processes(envs, before: set[int]) -> None:
+    import signal
+
+    if envs is not None:
+        try:
+            envs.close(terminate=True)
+        except Exception:  # pipes already broken by the kill
+            pass
+    for pid in _started_since(before):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def make_doom_vec(
     num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
     size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool | None = None, episode_timeout: int | None = None,
-    groups: int = 1, shot_cost: float = 0.0, shot_cost_warmup: int = 0,
+    groups: int = 1, shot_cost: float = 0.0, shot_cost_warmup: int = 0, start_timeout: float = 120.0,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
@@ -396,6 +494,7 @@ def make_doom_vec(
     ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps
     with the network. ``shot_cost``: see ``DoomShotCost`` (0: the scenario's own reward); its price
     rises from 0 over the first ``shot_cost_warmup`` steps of all the games together.
+    ``start_timeout``: the games must be up and reset within it (``start_processes``).
     """
     if asynchronous is None:
         from course_lib.runtime import fast_mode
@@ -405,13 +504,14 @@ def make_doom_vec(
     if groups > 1:
         return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
                                                    episode_timeout, shot_cost=shot_cost,
-                                                   shot_cost_warmup=warmup_per_game * n), num_envs, groups, seed)
+                                                   shot_cost_warmup=warmup_per_game * n, start_timeout=start_timeout),
+                        num_envs, groups, seed)
 
     def make_one():
         return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost, warmup_per_game)
 
     if asynchronous:
-        envs = gym.vector.AsyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP, context="spawn")
+        envs = start_processes([make_one] * num_envs, seed, start_timeout, what="Doom games")
     else:
         envs = gym.vector.SyncVectorEnv([make_one] * num_envs, autoreset_mode=SAME_STEP)
     envs = vwrappers.RecordEpisodeStatistics(envs)

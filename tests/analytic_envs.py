@@ -74,3 +74,19 @@ class OnDevice(torch.nn.Module):
     def forward(self, obs):
         self.seen.append(obs.device)
         return ValueIsTenTimesObs()(torch.zeros(obs.shape, dtype=torch.float32) if obs.device.type == "meta" else obs)
+
+
+def hangs_at_start():
+    """An env whose start never finishes in a worker process (a game engine stuck in its init),
+    after starting a helper process of its own that ignores SIGTERM (as ViZDoom's engines do).
+    In the parent (where gymnasium builds one to read the spaces) it starts at once."""
+    import multiprocessing
+    import subprocess
+    import time
+
+    import gymnasium as gym
+
+    if multiprocessing.parent_process() is not None:
+        subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 600"])
+        time.sleep(600)
+    return gym.make("CartPole-v1")

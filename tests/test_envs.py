@@ -159,3 +159,23 @@ def test_doom_vec_shares_the_shot_price_warmup_among_its_games():
     finally:
         games.close()
     assert envs.shot_cost_warmup_per_game(10, 4) == 3  # rounded up: no game's price rises sooner than asked
+
+
+def test_environments_that_never_start_fail_in_time_and_leave_no_process():
+    """A game engine stuck in its start blocked a notebook for 10 minutes once, and its engines
+    ignored SIGTERM: past the deadline every process started for the envs is killed."""
+    import os
+    import time
+
+    import pytest
+
+    from analytic_envs import hangs_at_start
+    from course_lib.envs import StartTimeout, _descendants, _started_since, start_processes
+
+    before = _descendants(os.getpid())
+    start = time.monotonic()
+    with pytest.raises(StartTimeout, match="did not start within 5 s"):
+        start_processes([hangs_at_start] * 2, seed=0, timeout=5)
+    assert time.monotonic() - start < 30
+    time.sleep(0.5)
+    assert _started_since(before) == set()  # (Python's own resource tracker may stay, as in any program)
