@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup course test notebooks lab clean grader-setup grade fixture-class student-release
+.PHONY: setup course test quick lint notebooks lab clean grader-setup grade fixture-class student-release
 
 setup: $(VENV)/.installed
 
@@ -24,9 +24,18 @@ course: setup
 
 # The tests grade a class of submissions in the grading sandbox: as root, install bubblewrap first;
 # without it (not root), the tests grade the students that are safe outside it and say so.
-test: setup
+test: setup lint
 	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then $(MAKE) --no-print-directory grader-setup; fi
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# A minute or two of feedback while working: the tests not marked slow.
+quick: setup lint
+	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
+
+# The linter and the formatter (settings in pyproject.toml); `ruff format .` applies the format.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 notebooks: setup
 	$(PY) -m autograder.release
@@ -44,14 +53,14 @@ grader-setup:
 # make grade SUBMISSIONS=path/to/zip-or-folder OUT=results
 grade: setup
 	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=zip-or-folder OUT=results-folder"; exit 2; }
-	$(PY) -m autograder.grade "$(SUBMISSIONS)" --out "$(OUT)"
+	$(PY) -m autograder.pipeline "$(SUBMISSIONS)" --out "$(OUT)"
 
 # A made-up class (every typical mistake, every bad and hostile case) to try `make grade` on.
 fixture-class: setup
-	$(PY) -m autograder.fixture_class build/fixture_class
+	$(PY) -m fixtures build/fixture_class
 
 # The copy students get (notebooks, course_lib, pyproject, a README with Colab links), no answers:
 # make student-release REPO=https://github.com/<org>/<course>   -> build/student/ and build/student.zip
 student-release: setup
 	@test -n "$(REPO)" || { echo "usage: make student-release REPO=https://github.com/<org>/<course>"; exit 2; }
-	$(PY) -m autograder.student_release --repo "$(REPO)"
+	$(PY) -m autograder.release.student_copy --repo "$(REPO)"

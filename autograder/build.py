@@ -4,7 +4,7 @@
 2. execute every solution notebook in fast mode into ``build/executed/`` (executed copy, HTML
    export with its plots and embedded videos);
 3. grade the reference solutions and the blank student notebooks with the class grading command
-   (``autograder.grade``: nbgrader's autograde, sandboxed when bubblewrap is there);
+   (``autograder.pipeline``: nbgrader's autograde, sandboxed when bubblewrap is there);
 4. print a grade table: the reference must get full marks, the blank copy zero on every exercise.
 
 Exit status 1 when a notebook fails to run or a grade is not what it must be.
@@ -21,9 +21,10 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
-from autograder.grade import Options, grade_class
-from autograder.grading import table
-from autograder.release import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids, course_env, release
+from autograder.paths import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids, course_env
+from autograder.pipeline import Options, grade_class
+from autograder.pipeline.report import table
+from autograder.release import release
 
 BUILD = ROOT / "build"
 

@@ -1,57 +1,8 @@
-"""Merge the results of a class graded in shards (``autograder.grade --shard K/N``) into one.
-
-    python -m autograder.merge results/shard-1 results/shard-2 results/shard-3 --out results/all
-
-``grades.csv`` gets every shard's rows (a student and notebook graded twice, with different
-results, is an error: the shards were not a split of one class); ``unmapped.csv`` the files any
-shard could not map (every shard sees the whole class, so they list the same files);
-``feedback/`` every student's pages. The shards' ``work/`` folders stay where they are.
-"""
-from __future__ import annotations
-
-import argparse
-import csv
-import shutil
+"""The merge of a class graded in shards by its older name: ``python -m autograder.merge`` is
+``python -m autograder.pipeline.shards``."""
 import sys
-from pathlib import Path
 
-from autograder.grade import read_rows, write_rows
-
-
-def merge(shards: list[Path], out: Path) -> int:
-    """Merge ``shards`` into ``out``; return the number of rows written."""
-    rows: dict[tuple[str, str], dict[str, str]] = {}
-    unmapped: list[tuple[str, str]] = []
-    for shard in shards:
-        if not (shard / "grades.csv").exists():
-            raise ValueError(f"{shard} has no grades.csv: is it a finished shard's results folder?")
-        for key, row in read_rows(shard).items():
-            if key in rows and rows[key] != row:
-                raise ValueError(f"{key[0]} / {key[1]} was graded in two shards, differently: the shards are not "
-                                 "one split of one class")
-            rows[key] = row
-        if (shard / "unmapped.csv").exists():
-            unmapped += [tuple(r) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:]]
-    out.mkdir(parents=True, exist_ok=True)
-    write_rows(rows, unmapped, out)
-    for shard in shards:
-        if (shard / "feedback").is_dir():
-            shutil.copytree(shard / "feedback", out / "feedback", dirs_exist_ok=True)
-    return len(rows)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("shards", type=Path, nargs="+", help="the shards' results folders")
-    parser.add_argument("--out", type=Path, required=True, help="the merged results folder")
-    args = parser.parse_args(argv)
-    try:
-        count = merge(args.shards, args.out)
-    except ValueError as exc:
-        parser.error(str(exc))
-    print(f"merged {len(args.shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
-    return 0
-
+from autograder.pipeline.shards import main
 
 if __name__ == "__main__":
     sys.exit(main())

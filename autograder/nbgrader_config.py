@@ -16,11 +16,11 @@ c.Execute.interrupt_on_timeout = True
 
 # autograde runs the cells with GradingExecute, nbgrader's Execute that survives a dead kernel and
 # stops at the notebook's time budget (c.GradingExecute.notebook_timeout) without losing the cells
-# that finished (autograder/execute.py says how).
+# that finished (autograder/pipeline/execute.py says how).
 from nbgrader.converters import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
-from autograder.execute import GradingExecute  # noqa: E402
+from autograder.pipeline.execute import GradingExecute  # noqa: E402
 
 c.Autograde.autograde_preprocessors = [GradingExecute if p is Execute else p
                                        for p in Autograde.autograde_preprocessors.default()]
@@ -31,6 +31,6 @@ c.Autograde.autograde_preprocessors = [GradingExecute if p is Execute else p
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from autograder.execute import ClearHiddenTestsOfTestCells  # noqa: E402
+from autograder.pipeline.report import ClearHiddenTestsOfTestCells  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTestsOfTestCells, CSSHTMLHeaderPreprocessor]

@@ -9,12 +9,11 @@ from __future__ import annotations
 import functools
 import sys
 import types
-from pathlib import Path
 from types import SimpleNamespace
 
 import nbformat
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "solutions"
+from autograder.paths import SOLUTIONS
 
 
 def _run_as_module(name: str, codes, **names) -> dict:

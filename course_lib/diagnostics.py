@@ -40,7 +40,7 @@ class History:
         return {name: {"steps": self.steps[name], "values": self.values[name]} for name in self.values}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "History":
+    def from_dict(cls, data: dict) -> History:
         history = cls()
         for name, series in data.items():
             history.steps[name] = list(series["steps"])

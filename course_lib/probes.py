@@ -6,7 +6,7 @@ class or function, and reports as plain data (tensors, numbers, flags). A probe 
 runs and reports, and the checks compare.
 
 When a submission is graded no probe runs next to the student's code, whose process could replace
-it: each probe has a trusted driver in the grader (``autograder.drivers``) that gives the same
+it: each probe has a trusted driver in the grader (its scoring drivers) that gives the same
 report, made from outside. What the driver needs in the student's process, the **builders** below
 make there (``BUILDERS``: models whose weights live in shared memory files the grader reads and
 writes, an optimizer, a rollout); they only build, and nothing they report is believed.

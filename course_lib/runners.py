@@ -15,9 +15,9 @@ and learns from complete episodes only (``Rollout.complete``). Notebook 2 remove
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch

@@ -11,8 +11,8 @@ Videos play at the game's real speed: each step of an env made by ``course_lib.e
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import imageio.v2 as imageio
 import numpy as np
@@ -117,7 +117,7 @@ def record_doom(model: Model, path: str | Path, seed: int = 0, max_steps: int = 
                                 ffmpeg_log_level="error", pixelformat="yuv420p") as writer:
             for frame in env.frames:
                 writer.append_data(_even(frame))
-            for steps in range(1, max_steps + 1):
+            for steps in range(1, max_steps + 1):  # noqa: B007 (the count is read after the loop)
                 dist, _ = model(torch.as_tensor(np.asarray(obs), device=device).unsqueeze(0))
                 action = dist.probs.argmax(-1) if greedy else dist.sample()
                 obs, _, terminated, truncated, info = env.step(int(action.item()))

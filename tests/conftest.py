@@ -1,10 +1,57 @@
+"""Shared set-up of the tests: the repository's packages importable, plots without a screen, and
+the fixtures several test files use (a real Jupyter kernel)."""
 import os
 import sys
+import time
 from pathlib import Path
 
 import matplotlib
+import pytest
 
 matplotlib.use("Agg")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # the autograder package lives beside course_lib, uninstalled
+sys.path.insert(0, str(ROOT))  # autograder, fixtures and pretrain live beside course_lib, uninstalled
+sys.path.append(str(Path(__file__).resolve().parent))  # the tests' own helpers: analytic_envs, canary
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+
+
+class Kernel:
+    """A Jupyter kernel as a notebook has one (``km``, ``kc``), and ``run`` for a cell."""
+
+    def __init__(self):
+        from jupyter_client.manager import start_new_kernel
+
+        self.km, self.kc = start_new_kernel(kernel_name="python3")
+
+    def __iter__(self):
+        return iter((self.km, self.kc))
+
+    def run(self, code: str, timeout: float = 120) -> tuple[str, str, str]:
+        """Execute ``code``; return (status, text printed, error value)."""
+        msg_id = self.kc.execute(code)
+        out, error = [], ""
+        deadline = time.time() + timeout
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=max(1, deadline - time.time()))
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "stream" and content["name"] == "stdout":
+                out.append(content["text"])
+            elif kind == "error":
+                error = content["evalue"] + "\n" + "\n".join(content["traceback"])
+            elif kind == "status" and content["execution_state"] == "idle":
+                return ("error" if error else "ok"), "".join(out), error
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
+
+
+@pytest.fixture()
+def kernel():
+    started = Kernel()
+    try:
+        yield started
+    finally:
+        started.close()

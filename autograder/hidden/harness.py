@@ -1,7 +1,8 @@
 """Run a list of weighted checks on a student's function and turn them into partial credit.
 
-A hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an error in a
-hidden cell would print its source in the feedback). The scorer (``autograder.score``) runs it with
+The checks of a notebook declare each case on its own (``Checks``: a name, a weight, what it
+compares). A hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an
+error in a hidden cell would print its source in the feedback). The scorer (``autograder.pipeline.score``) runs it with
 ``fn`` standing for the student's function in another process, and records the number it returns:
 ``points * (weight passed / weight total)``, and at most a share of the points when a *gate*
 check failed (the gradient of a loss: a loss whose gradient is wrong trains the wrong thing,
@@ -13,14 +14,13 @@ pasted from an earlier notebook that differs from the course's.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
 from course_lib.checks import CheckFailed, describe_error, expect, expect_close, stderr_to_stdout
-
 
 AUTOGRADER = str(Path(__file__).resolve().parents[1])  # the checks' own frames are not the student's line
 GATE_CAP = 0.5  # the share of the points a submission can keep when a gate check fails (gate=True)
@@ -89,19 +89,59 @@ class Report:
         return points
 
 
-def hidden_check(name: str, points: float = 4.0):
-    """Turn ``checks(fn, report, *more)`` into ``grade(fn, *more) -> points``: the report, the
-    missing-function case, the score. ``more``: other names of the notebook a check may use."""
-    def decorate(checks: Callable[..., None]):
-        @functools.wraps(checks)
-        def grade(fn, *more, points: float = points) -> float:
-            report = Report(f"{name} (hidden checks)", points)
-            if fn is None:
-                return report.missing(name)
-            checks(fn, report, *more)
-            return report.score()
-        return grade
-    return decorate
+class Context:
+    """What the cases of one grading share: ``fn`` (the student's function, or its proxy), the other
+    names the hidden cell passed (``more``), and whatever a subclass computes once, lazily."""
+
+    def __init__(self, fn, *more):
+        self.fn, self.more = fn, more
+
+
+class Checks:
+    """The hidden checks of one exercise function, each case declared on its own::
+
+        gae_checks = Checks("gae", GaeInputs)           # GaeInputs(fn): what the cases share
+        @gae_checks.case("a termination stops the recursion", weight=0.5)
+        def termination(c):                             # c: a GaeInputs; raise CheckFailed to fail
+            ...
+        grade_gae = gae_checks                          # what the hidden test cell calls
+
+    Calling it grades a function: the cases run in the order they were declared, each into one
+    line of the report; ``gate``: a failure caps the points (``Report.check``); ``note``: a line
+    outside the points (a pasted function that differs from the course's).
+    """
+
+    def __init__(self, name: str, context: type = Context, points: float = 4.0):
+        self.name, self.context, self.points = name, context, points
+        self.cases: list[tuple[str, float, bool | float, Callable]] = []
+        self.notes: list[Callable] = []
+
+    def case(self, title: str, weight: float, gate: bool | float = False):
+        def register(run: Callable) -> Callable:
+            self.cases.append((title, weight, gate, run))
+            return run
+        return register
+
+    def note(self, make: Callable) -> Callable:
+        self.notes.append(make)
+        return make
+
+    def __call__(self, fn, *more, points: float | None = None) -> float:
+        report = Report(f"{self.name} (hidden checks)", self.points if points is None else points)
+        if fn is None:
+            return report.missing(self.name)
+        context = self.context(fn, *more)
+        for title, weight, gate, run in self.cases:
+            report.check(title, weight, functools.partial(run, context), gate=gate)
+        for make in self.notes:
+            try:
+                with stderr_to_stdout():
+                    text = make(context)
+            except Exception:  # a note never costs a point, and never breaks the report
+                text = None
+            if text:
+                report.note(text)
+        return report.score()
 
 
 def gradients(loss: torch.Tensor, model: torch.nn.Module) -> dict[str, torch.Tensor]:

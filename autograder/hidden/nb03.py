@@ -1,6 +1,6 @@
 """Hidden checks of notebook 3 (A3C): the shared optimizer and the worker's update.
 
-Everything is measured from outside the student's process (``autograder.drivers``): the
+Everything is measured from outside the student's process (``autograder.pipeline.drivers``): the
 parameters and the optimizer's state are read in its shared memory. The shared optimizer is
 checked against torch's Adam in one process, for a state made up front in shared memory under
 torch's names, and with the scorer as a second worker: it steps the shared state in turn with the
@@ -19,10 +19,10 @@ from types import SimpleNamespace
 
 import torch
 
-from autograder.drivers import Bench
-from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
 from autograder.hidden import nb02
-from autograder.hidden.harness import Report, hidden_check
+from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
+from autograder.hidden.harness import Checks, Context
+from autograder.pipeline.drivers import Bench
 from autograder.reference import reference
 from course_lib import probes
 from course_lib.checks import CheckFailed, expect, expect_close, number, run_probe
@@ -135,91 +135,104 @@ def _other_worker_step(bench: Bench, entries: list[dict], files: list[str], shap
         bench.mem.write(files[i], p.float())
 
 
-@hidden_check("SharedAdam")
-def grade_shared_adam(fn, report: Report) -> None:
-    gen = torch.Generator().manual_seed(31)
-    start = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
-    grads = [[torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)] for _ in range(6)]
-    lr = 0.05
-    expected = _adam(start, grads, lr)
-    runs: dict = {}
+class AdamInputs(Context):
+    """Two parameters, six steps of gradients, and torch's Adam on them (the reference's trajectory)."""
 
-    def one_process():
-        return runs.setdefault("one", run_probe(probes.optimizer_steps, fn, start, grads, lr=lr))
+    def __init__(self, fn):
+        super().__init__(fn)
+        gen = torch.Generator().manual_seed(31)
+        self.start = [torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)]
+        self.grads = [[torch.randn(4, 3, generator=gen), torch.randn(3, generator=gen)] for _ in range(6)]
+        self.lr = 0.05
+        self.expected = _adam(self.start, self.grads, self.lr)
+        self.adam_passed = False  # the first case says whether the student's rule is Adam's
+        self._one = None
 
-    def matches_adam():
-        out = one_process()
-        if _matches(out["trajectory"], [e["params"] for e in expected]):
-            return
-        for mistake, trajectory in _variants(start, grads, lr).items():
+    def one_process(self) -> dict:
+        """Six steps of the student's optimizer in one process, measured from outside (run once)."""
+        if self._one is None:
+            self._one = run_probe(probes.optimizer_steps, self.fn, self.start, self.grads, lr=self.lr)
+        return self._one
+
+
+adam_checks = Checks("SharedAdam", AdamInputs)
+
+
+@adam_checks.case("six steps equal torch.optim.Adam's, in one process", 1.5)
+def matches_adam(c: AdamInputs) -> None:
+    out = c.one_process()
+    if not _matches(out["trajectory"], [e["params"] for e in c.expected]):
+        for mistake, trajectory in _variants(c.start, c.grads, c.lr).items():
             if _matches(out["trajectory"], trajectory):
-                raise CheckFailed(f"six steps on two parameters (lr {lr}) give what Adam gives with {mistake}, "
+                raise CheckFailed(f"six steps on two parameters (lr {c.lr}) give what Adam gives with {mistake}, "
                                   f"not torch.optim.Adam's steps. {ADAM_HINT}")
-        for k, (mine, want) in enumerate(zip(out["trajectory"], expected)):
+        for k, (mine, want) in enumerate(zip(out["trajectory"], c.expected)):
             for p, (m, w) in enumerate(zip(mine, want["params"])):
-                expect_close(m, w, f"parameter {p} after step {k + 1} (6 steps on two parameters, lr {lr}), against "
+                expect_close(m, w, f"parameter {p} after step {k + 1} (6 steps on two parameters, lr {c.lr}), against "
                                    "torch.optim.Adam", ADAM_HINT, atol=1e-5, rtol=1e-4)
-    passed_adam = report.check("six steps equal torch.optim.Adam's, in one process", 1.5, matches_adam)
+    c.adam_passed = True
 
-    def made_up_front():
-        problem = _state_problem(one_process()["state_before"])
-        expect(problem is None, f"your optimizer's state before its first step: {problem}")
-        for i, entries in enumerate(_entries(one_process()["state_before"])):
-            for name in NAMES:
-                expect(bool(torch.all(entries[name]["value"] == 0)),
-                       f"parameter {i}'s state['{name}'] does not start at 0 (found in shared memory: "
-                       f"{entries[name]['value'].flatten()[:4].tolist()}).")
-            expect(entries["step"]["shape"] in ([], [1]), "state['step'] should be one number (a tensor of shape ()).")
-    report.check("the state (step, exp_avg, exp_avg_sq) is made in __init__, as tensors in shared memory", 1.0,
-                 made_up_front, gate=SHARING_CAP)
 
-    def with_another_worker():
-        bench = Bench(fn)
-        params, files = bench.parameters(start)
-        shapes = [list(p.shape) for p in start]
-        optimizer = fn.keep(params, lr=lr)
-        state = bench.state(optimizer, params)
-        problem = _state_problem(state)
-        expect(problem is None, "another worker could not step your optimizer's state before your first step: "
-                                f"{problem}")
-        entries = _entries(state)
-        for k, step_grads in enumerate(grads):
-            yours = k % 2 == 1  # the other worker (this grader) steps first, then yours, in turn
-            if yours:
-                bench.run("step_with", optimizer, params, [g.float() for g in step_grads])
-            else:
-                _other_worker_step(bench, entries, files, shapes, step_grads, lr)
-            if not yours:
-                continue
-            for i, found in enumerate(entries):
-                want = expected[k]["state"][i]
-                t = float(bench.read_entry(found["step"]).reshape(-1)[0])
-                if abs(t - want["step"]) > 1e-6:
+@adam_checks.case("the state (step, exp_avg, exp_avg_sq) is made in __init__, as tensors in shared memory", 1.0,
+                  gate=SHARING_CAP)
+def made_up_front(c: AdamInputs) -> None:
+    problem = _state_problem(c.one_process()["state_before"])
+    expect(problem is None, f"your optimizer's state before its first step: {problem}")
+    for i, entries in enumerate(_entries(c.one_process()["state_before"])):
+        for name in NAMES:
+            expect(bool(torch.all(entries[name]["value"] == 0)),
+                   f"parameter {i}'s state['{name}'] does not start at 0 (found in shared memory: "
+                   f"{entries[name]['value'].flatten()[:4].tolist()}).")
+        expect(entries["step"]["shape"] in ([], [1]), "state['step'] should be one number (a tensor of shape ()).")
+
+
+@adam_checks.case("another worker's steps and yours update one state (the grader steps it in turn with yours)", 1.5,
+                  gate=SHARING_CAP)
+def with_another_worker(c: AdamInputs) -> None:
+    bench = Bench(c.fn)
+    params, files = bench.parameters(c.start)
+    shapes = [list(p.shape) for p in c.start]
+    optimizer = c.fn.keep(params, lr=c.lr)
+    state = bench.state(optimizer, params)
+    problem = _state_problem(state)
+    expect(problem is None, f"another worker could not step your optimizer's state before your first step: {problem}")
+    entries = _entries(state)
+    for k, step_grads in enumerate(c.grads):
+        yours = k % 2 == 1  # the other worker (this grader) steps first, then yours, in turn
+        if not yours:
+            _other_worker_step(bench, entries, files, shapes, step_grads, c.lr)
+            continue
+        bench.run("step_with", optimizer, params, [g.float() for g in step_grads])
+        for i, found in enumerate(entries):
+            want = c.expected[k]["state"][i]
+            t = float(bench.read_entry(found["step"]).reshape(-1)[0])
+            if abs(t - want["step"]) > 1e-6:
+                raise CheckFailed(
+                    f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared state['step'] of "
+                    f"parameter {i} is {t:g}, not {want['step']:g}: "
+                    + ("your step() did not add 1 to it. Count in the shared tensor itself (state['step'] += 1), "
+                       "not in a number or a tensor of your own: the bias correction of every worker needs the "
+                       "count of all the steps." if t == want["step"] - 1 else
+                       "your step() does not count from what the other worker left there: update the shared "
+                       "tensor in place (+=), never assign a new one."))
+            for name in ("exp_avg", "exp_avg_sq"):
+                got = bench.read_entry(found[name]).double()
+                if not torch.allclose(got, want[name], atol=1e-6, rtol=1e-4):
                     raise CheckFailed(
-                        f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared state['step'] of "
-                        f"parameter {i} is {t:g}, not {want['step']:g}: "
-                        + ("your step() did not add 1 to it. Count in the shared tensor itself (state['step'] += 1), "
-                           "not in a number or a tensor of your own: the bias correction of every worker needs the "
-                           "count of all the steps." if t == want["step"] - 1 else
-                           "your step() does not count from what the other worker left there: update the shared "
-                           "tensor in place (+=), never assign a new one."))
-                for name in ("exp_avg", "exp_avg_sq"):
-                    got = bench.read_entry(found[name]).double()
-                    if not torch.allclose(got, want[name], atol=1e-6, rtol=1e-4):
-                        raise CheckFailed(
-                            f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared "
-                            f"state['{name}'] of parameter {i} is not the moment of all {k + 1} gradients: your step() "
-                            "does not update the shared tensors in place from what the other worker left there. Use "
-                            "in-place operations on the state's tensors (mul_, add_, addcmul_), never "
-                            f"state['{name}'] = ... (a new, private tensor).")
-        if passed_adam:
-            final = [bench.mem.read(f, "float32", s) for f, s in zip(files, shapes)]
-            for p, (mine, want) in enumerate(zip(final, expected[-1]["params"])):
-                expect_close(mine, want, f"parameter {p} after six steps taken in turn by the other worker and yours",
-                             "the moments are shared, but the step is not the one Adam takes with them: the bias "
-                             "correction must use the shared step count, state['step'].", atol=1e-5, rtol=1e-4)
-    report.check("another worker's steps and yours update one state (the grader steps it in turn with yours)", 1.5,
-                 with_another_worker, gate=SHARING_CAP)
+                        f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared "
+                        f"state['{name}'] of parameter {i} is not the moment of all {k + 1} gradients: your step() "
+                        "does not update the shared tensors in place from what the other worker left there. Use "
+                        "in-place operations on the state's tensors (mul_, add_, addcmul_), never "
+                        f"state['{name}'] = ... (a new, private tensor).")
+    if c.adam_passed:
+        final = [bench.mem.read(f, "float32", s) for f, s in zip(files, shapes)]
+        for p, (mine, want) in enumerate(zip(final, c.expected[-1]["params"])):
+            expect_close(mine, want, f"parameter {p} after six steps taken in turn by the other worker and yours",
+                         "the moments are shared, but the step is not the one Adam takes with them: the bias "
+                         "correction must use the shared step count, state['step'].", atol=1e-5, rtol=1e-4)
+
+
+grade_shared_adam = adam_checks
 
 
 # --------------------------------------------------------------------------- a3c_update
@@ -325,82 +338,96 @@ def _pasted_note(n_step_targets, a2c_loss) -> str | None:
             "course's versions), but your training in this notebook uses yours: fix it in notebook 2 and paste it again.")
 
 
-@hidden_check("a3c_update")
-def grade_a3c_update(fn, report: Report, n_step_targets=None, a2c_loss=None) -> None:
-    shared_state, local_state, batches, moves = _update_case()
-    runs: dict = {}
+class UpdateInputs(Context):
+    """A worker's case (``_update_case``), and the student's three updates in a row on it (run once)."""
 
-    def worker():
+    def __init__(self, fn, n_step_targets=None, a2c_loss=None):
+        super().__init__(fn, n_step_targets, a2c_loss)
+        self.shared_state, self.local_state, self.batches, self.moves = _update_case()
+        self._calls = None
+
+    def calls(self) -> list[dict]:
         """Three updates in a row, as a worker makes them, the shared model moved by the others in between."""
-        if "calls" in runs:
-            return runs["calls"]
-        bench = Bench(fn)
-        shared, shared_files = bench.model(MODEL, shared_state)
-        local, local_files = bench.model(MODEL, local_state)
+        if self._calls is not None:
+            return self._calls
+        bench = Bench(self.fn)
+        shared, shared_files = bench.model(MODEL, self.shared_state)
+        local, local_files = bench.model(MODEL, self.local_state)
         optimizer = bench.build("sgd", shared, 1.0)  # plain SGD, lr 1: the shared weights move by minus the gradient
         calls = []
         for k in range(CALLS):
-            before_shared = bench.read(shared_files, shared_state)
-            before_local = bench.read(local_files, local_state)
-            logs = fn(local, shared, optimizer, bench.build("rollout", batches[k]), CFG)
-            after_shared = bench.read(shared_files, shared_state)
+            before_shared = bench.read(shared_files, self.shared_state)
+            before_local = bench.read(local_files, self.local_state)
+            logs = self.fn(local, shared, optimizer, bench.build("rollout", self.batches[k]), CFG)
+            after_shared = bench.read(shared_files, self.shared_state)
             calls.append({"local": before_local, "shared": before_shared, "logs": logs,
-                          "handed": {n: before_shared[n] - after_shared[n] for n in shared_state},
-                          "after_shared": after_shared, "after_local": bench.read(local_files, local_state)})
-            bench.write(shared_files, {n: after_shared[n] + moves[k][n] for n in shared_state})  # the other workers
-        runs["calls"] = calls
+                          "handed": {n: before_shared[n] - after_shared[n] for n in self.shared_state},
+                          "after_shared": after_shared, "after_local": bench.read(local_files, self.local_state)})
+            bench.write(shared_files, {n: after_shared[n] + self.moves[k][n] for n in self.shared_state})  # the others
+        self._calls = calls
         return calls
 
-    def handed_over():
-        call = worker()[0]
-        want = _gradient(call["local"], batches[0])
+
+update_checks = Checks("a3c_update", UpdateInputs)
+
+
+@update_checks.case("hands the local model's clipped gradient to the shared model", 1.5, gate=SHARING_CAP)
+def handed_over(c: UpdateInputs) -> None:
+    call = c.calls()[0]
+    want = _gradient(call["local"], c.batches[0])
+    if _close(call["handed"], want):
+        return
+    problem = _diagnose(call["handed"], call["local"], call["shared"], c.batches[0], None)
+    if problem:
+        raise CheckFailed(f"the gradient your update handed to the shared model: {problem}")
+    for name, expected in want.items():
+        expect_close(call["handed"][name], expected, f"the gradient handed to shared `{name}` (30 steps of "
+                     "CartPole, local weights behind the shared ones)", "the gradient of notebook 2's loss at "
+                     "the *local* model's weights, clipped to max_grad_norm, copied to the shared parameters.",
+                     atol=1e-5 * _norm(want), rtol=1e-3)
+
+
+@update_checks.case("refreshes the local model with the shared weights after the step", 1.0, gate=SHARING_CAP)
+def refreshed(c: UpdateInputs) -> None:
+    call = c.calls()[0]
+    for name, shared in call["after_shared"].items():
+        if not torch.allclose(call["after_local"][name], shared):
+            stale = torch.allclose(call["after_local"][name], call["local"][name])
+            raise CheckFailed("after the update the local model "
+                              + ("still has its old weights" if stale else "does not hold the shared weights") +
+                              ": load the shared weights into it after the step (local_model.load_state_dict("
+                              "shared_model.state_dict())), or the worker keeps acting with weights that miss every "
+                              "other worker's updates.")
+
+
+@update_checks.case("each update starts from fresh gradients (three updates in a row)", 1.0, gate=SHARING_CAP)
+def fresh_gradients(c: UpdateInputs) -> None:
+    calls = c.calls()
+    left = [_gradient(calls[0]["local"], c.batches[0]), _gradient(calls[0]["local"], c.batches[0], clip=False)]
+    for k in range(1, CALLS):
+        call = calls[k]
+        want = _gradient(call["local"], c.batches[k])
         if not _close(call["handed"], want):
-            problem = _diagnose(call["handed"], call["local"], call["shared"], batches[0], None)
-            if problem:
-                raise CheckFailed(f"the gradient your update handed to the shared model: {problem}")
-            for name, expected in want.items():
-                expect_close(call["handed"][name], expected, f"the gradient handed to shared `{name}` (30 steps of "
-                             "CartPole, local weights behind the shared ones)", "the gradient of notebook 2's loss at "
-                             "the *local* model's weights, clipped to max_grad_norm, copied to the shared parameters.",
-                             atol=1e-5 * _norm(want), rtol=1e-3)
-    report.check("hands the local model's clipped gradient to the shared model", 1.5, handed_over, gate=SHARING_CAP)
+            problem = _diagnose(call["handed"], call["local"], call["shared"], c.batches[k], left)
+            raise CheckFailed(f"update {k + 1} of three in a row handed the shared model a wrong gradient"
+                              + (f": {problem}" if problem else
+                                 " (the first was right): what your update leaves behind changes the next one."
+                                 " Zero the local gradients before backward(), and hand over a copy of them."))
+        left = [want, _gradient(call["local"], c.batches[k], clip=False)]
 
-    def refreshed():
-        call = worker()[0]
-        for name, shared in call["after_shared"].items():
-            if not torch.allclose(call["after_local"][name], shared):
-                stale = torch.allclose(call["after_local"][name], call["local"][name])
-                raise CheckFailed("after the update the local model "
-                                  + ("still has its old weights" if stale else "does not hold the shared weights") +
-                                  ": load the shared weights into it after the step (local_model.load_state_dict("
-                                  "shared_model.state_dict())), or the worker keeps acting with weights that miss every "
-                                  "other worker's updates.")
-    report.check("refreshes the local model with the shared weights after the step", 1.0, refreshed, gate=SHARING_CAP)
 
-    def fresh_gradients():
-        calls = worker()
-        left = [_gradient(calls[0]["local"], batches[0]), _gradient(calls[0]["local"], batches[0], clip=False)]
-        for k in range(1, CALLS):
-            call = calls[k]
-            want = _gradient(call["local"], batches[k])
-            if not _close(call["handed"], want):
-                problem = _diagnose(call["handed"], call["local"], call["shared"], batches[k], left)
-                raise CheckFailed(f"update {k + 1} of three in a row handed the shared model a wrong gradient"
-                                  + (f": {problem}" if problem else
-                                     " (the first was right): what your update leaves behind changes the next one."
-                                     " Zero the local gradients before backward(), and hand over a copy of them."))
-            left = [want, _gradient(call["local"], batches[k], clip=False)]
-    report.check("each update starts from fresh gradients (three updates in a row)", 1.0, fresh_gradients,
-                 gate=SHARING_CAP)
+@update_checks.case("returns the loss parts as floats", 0.5)
+def returns_parts(c: UpdateInputs) -> None:
+    logs = c.calls()[0]["logs"]
+    expect(isinstance(logs, dict) and {"loss", "policy_loss", "value_loss", "entropy"} <= set(logs),
+           "return the loss parts as a dict of floats: {name: part.item() for name, part in parts.items()}.")
+    expect(all(isinstance(logs[k], float) for k in ("loss", "policy_loss", "value_loss", "entropy")),
+           "the returned parts should be plain floats (.item()), not tensors.")
 
-    def returns_parts():
-        logs = worker()[0]["logs"]
-        expect(isinstance(logs, dict) and {"loss", "policy_loss", "value_loss", "entropy"} <= set(logs),
-               "return the loss parts as a dict of floats: {name: part.item() for name, part in parts.items()}.")
-        expect(all(isinstance(logs[k], float) for k in ("loss", "policy_loss", "value_loss", "entropy")),
-               "the returned parts should be plain floats (.item()), not tensors.")
-    report.check("returns the loss parts as floats", 0.5, returns_parts)
 
-    note = _pasted_note(n_step_targets, a2c_loss)
-    if note:
-        report.note(note)
+@update_checks.note
+def pasted(c: UpdateInputs) -> str | None:
+    return _pasted_note(*c.more)
+
+
+grade_a3c_update = update_checks

@@ -3,7 +3,7 @@
 The update runs in the student's process on a small actor-critic moved away from its
 initialisation (``cases.trained_looking``: a policy far from uniform, values far from 0) and a
 rollout with both kinds of episode end, with plain SGD at lr 1: the weights it leaves, read from
-outside (``autograder.drivers``), are minus the gradient it applied. The settings isolate each
+outside (``autograder.pipeline.drivers``), are minus the gradient it applied. The settings isolate each
 part: with ``value_coef = entropy_coef = 0`` the step is the policy gradient alone; raising
 ``value_coef`` or ``entropy_coef`` from 0 adds exactly the value loss's or the entropy bonus's
 gradient; a small ``max_grad_norm`` shows the clipping; the same call twice shows whether the
@@ -18,10 +18,10 @@ from types import SimpleNamespace
 
 import torch
 
-from autograder.drivers import Bench
 from autograder.hidden import nb04
 from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
-from autograder.hidden.harness import Report, hidden_check
+from autograder.hidden.harness import Checks, Context
+from autograder.pipeline.drivers import Bench
 from autograder.reference import reference
 from course_lib.checks import CheckFailed, expect, expect_close, number
 from course_lib.networks import MLPActorCritic
@@ -118,142 +118,161 @@ def _gae_note(gae) -> str | None:
             "but your agent in this notebook trains with yours: fix it in notebook 4 and paste it again.")
 
 
-@hidden_check("doom_update")
-def grade_doom_update(fn, report: Report, gae=None) -> None:
-    state, batch = _case()
-    runs: dict = {}
+class DoomInputs(Context):
+    """A network moved away from its initialisation, a rollout of 4 CartPoles with ends of both
+    kinds, the reference's policy gradient on them, and the student's calls (each run once)."""
 
-    def step(name: str, cfg, repeat: int = 1) -> dict:
-        """The weights' change (minus the applied gradient) and the logs of the student's update
-        with settings ``cfg``, on a model made afresh from ``state``; ``repeat``: calls in a row on
-        the same model, the weights set back to ``state`` before each (the last call's change)."""
-        if name not in runs:
-            bench = Bench(fn)
-            model, files = bench.model(MODEL, state)
+    def __init__(self, fn, gae=None):
+        super().__init__(fn, gae)
+        self.state, self.batch = _case()
+        self.want_policy, _ = _reference_gradient(self.state, self.batch, _settings())
+        self.runs: dict = {}
+
+    def step(self, name: str, cfg, repeat: int = 1) -> dict:
+        """The weights' change (minus the applied gradient) and the logs of the student's update with
+        settings ``cfg``, on a model made afresh from ``state``; ``repeat``: calls in a row on the same
+        model, the weights set back to ``state`` before each (the last call's change)."""
+        if name not in self.runs:
+            bench = Bench(self.fn)
+            model, files = bench.model(MODEL, self.state)
             optimizer = bench.build("sgd", model, 1.0)
-            rollout = bench.build("rollout", batch)
+            rollout = bench.build("rollout", self.batch)
             for _ in range(repeat):
-                bench.write(files, state)
-                logs = fn(model, optimizer, rollout, cfg)
-                after = bench.read(files, state)
-            runs[name] = {"applied": {k: state[k] - after[k] for k in state}, "logs": logs}
-        return runs[name]
+                bench.write(files, self.state)
+                logs = self.fn(model, optimizer, rollout, cfg)
+                after = bench.read(files, self.state)
+            self.runs[name] = {"applied": {k: self.state[k] - after[k] for k in self.state}, "logs": logs}
+        return self.runs[name]
 
-    want_policy, _ = _reference_gradient(state, batch, _settings())
 
-    def policy():
-        got = step("policy", _settings())["applied"]
-        expect(_norm(got) > 0, "the weights did not move: loss.backward() then optimizer.step().")
-        if _norm(_critic(got)) > 1e-6 * max(_norm(got), 1e-8):
-            raise CheckFailed("with value_coef = 0 your update still changes the critic: the policy loss sends gradient "
-                              "into the critic, so the advantages are not constants. Compute them under torch.no_grad() "
-                              "from the rollout's values (batch.values), or .detach() them.")
-        if _close(got, want_policy) or _close(got, _reference_gradient(state, batch, _settings(), normalize="biased")[0]):
-            return
-        if _close(got, {k: -g for k, g in want_policy.items()}):
-            raise CheckFailed("the policy gradient points the wrong way: policy_loss = -(log_prob(actions) * "
-                              "advantages).mean() (minimizing it makes good actions likelier).")
-        if _close(got, _reference_gradient(state, batch, _settings(), normalize=None)[0]):
-            raise CheckFailed("your policy loss uses the raw GAE advantages: normalize them over the batch, "
-                              "(A - A.mean()) / (A.std() + 1e-8), before the policy loss.")
-        for name, expected in _actor(want_policy).items():
-            expect_close(got[name], expected, f"the policy gradient your update applied to `{name}` (value_coef = "
-                         "entropy_coef = 0: the policy loss alone)", "-(log_prob(actions) * normalized "
-                         "advantages).mean(), the advantages from gae with cfg.gamma and cfg.gae_lambda on "
-                         "batch.values, constants for the loss.", atol=2e-5 * _norm(want_policy), rtol=1e-3)
-    report.check("the policy gradient: normalized GAE advantages, constants for the loss", 1.0, policy, gate=CAP)
+checks = Checks("doom_update", DoomInputs)
 
-    def value():
-        got = _minus(step("value", _settings(value_coef=1.0))["applied"], step("policy", _settings())["applied"])
-        want = _minus(_reference_gradient(state, batch, _settings(value_coef=1.0))[0], want_policy)
-        if _close(got, want):
-            return
-        expect(_norm(got) > 0, "raising value_coef from 0 to 1 changes nothing: the loss has no value term "
-                               "(loss = policy_loss + value_coef * value_loss - entropy_coef * entropy).")
-        variants = {
-            "targets = A: the critic's targets are A + V, the advantages plus the rollout's values":
-                dict(targets_plus_values=False),
-        }
-        for mistake, change in variants.items():
-            alt = _minus(_reference_gradient(state, batch, _settings(value_coef=1.0), **change)[0],
-                         _reference_gradient(state, batch, _settings(), **change)[0])
-            if _close(got, alt):
-                raise CheckFailed(f"the value loss's gradient is wrong: {mistake} (before normalizing the advantages).")
-        for factor, words in ((0.5, "half the mean squared error"), (2.0, "twice the mean squared error"),
-                              (batch["rewards"].numel(), "the sum of squared errors, not their mean")):
-            if _close(got, {k: factor * g for k, g in want.items()}, rtol=1e-2):
-                raise CheckFailed(f"your value loss is {words}: use the mean of (targets - values)^2.")
-        if _close(got, {k: g * 0 for k, g in want.items()}) or _norm(_critic(got)) == 0:
-            raise CheckFailed("the value loss sends no gradient into the critic: build it from the values of this "
-                              "forward pass, (targets - values).pow(2).mean().")
-        for name, expected in _critic(want).items():
-            expect_close(got[name], expected, f"the value loss's gradient with respect to `{name}`", "the mean of "
-                         "(targets - values)^2 with targets = A + V (the rollout's values, the advantages before "
-                         "normalization).", atol=2e-5 * _norm(want), rtol=1e-3)
-    report.check("the value loss: the mean squared error to the GAE targets A + V", 1.0, value, gate=CAP)
 
-    def entropy():
-        got = _minus(step("entropy", _settings(entropy_coef=ENTROPY_COEF))["applied"], step("policy", _settings())["applied"])
-        want = _minus(_reference_gradient(state, batch, _settings(entropy_coef=ENTROPY_COEF))[0], want_policy)
-        if _close(got, want):
-            return
-        expect(_norm(got) > 0, "raising entropy_coef from 0 changes nothing: the entropy bonus is missing "
-                               "(loss = ... - entropy_coef * entropy, with entropy = dist.entropy().mean()).")
-        if _close(got, {k: -g for k, g in want.items()}):
-            raise CheckFailed("the entropy term lowers the entropy: its sign is flipped. The bonus is subtracted, "
-                              "loss = ... - entropy_coef * entropy, so that minimizing the loss keeps the policy "
-                              "exploring.")
-        for name, expected in _actor(want).items():
-            expect_close(got[name], expected, f"the entropy bonus's gradient with respect to `{name}`",
-                         "entropy = dist.entropy().mean(), the entropy of the whole distribution at each step; "
-                         "loss = ... - entropy_coef * entropy.", atol=2e-5 * _norm(want), rtol=1e-3)
-    report.check("the entropy bonus raises the entropy", 0.75, entropy, gate=CAP)
+@checks.case("the policy gradient: normalized GAE advantages, constants for the loss", 1.0, gate=CAP)
+def policy(c: DoomInputs) -> None:
+    state, batch, want_policy = c.state, c.batch, c.want_policy
+    got = c.step("policy", _settings())["applied"]
+    expect(_norm(got) > 0, "the weights did not move: loss.backward() then optimizer.step().")
+    if _norm(_critic(got)) > 1e-6 * max(_norm(got), 1e-8):
+        raise CheckFailed("with value_coef = 0 your update still changes the critic: the policy loss sends gradient "
+                          "into the critic, so the advantages are not constants. Compute them under torch.no_grad() "
+                          "from the rollout's values (batch.values), or .detach() them.")
+    if _close(got, want_policy) or _close(got, _reference_gradient(state, batch, _settings(), normalize="biased")[0]):
+        return
+    if _close(got, {k: -g for k, g in want_policy.items()}):
+        raise CheckFailed("the policy gradient points the wrong way: policy_loss = -(log_prob(actions) * "
+                          "advantages).mean() (minimizing it makes good actions likelier).")
+    if _close(got, _reference_gradient(state, batch, _settings(), normalize=None)[0]):
+        raise CheckFailed("your policy loss uses the raw GAE advantages: normalize them over the batch, "
+                          "(A - A.mean()) / (A.std() + 1e-8), before the policy loss.")
+    for name, expected in _actor(want_policy).items():
+        expect_close(got[name], expected, f"the policy gradient your update applied to `{name}` (value_coef = "
+                     "entropy_coef = 0: the policy loss alone)", "-(log_prob(actions) * normalized "
+                     "advantages).mean(), the advantages from gae with cfg.gamma and cfg.gae_lambda on "
+                     "batch.values, constants for the loss.", atol=2e-5 * _norm(want_policy), rtol=1e-3)
 
-    def clipped():
-        cfg = dict(value_coef=0.5, entropy_coef=0.01)
-        free = step("free", _settings(**cfg))["applied"]  # your own update, with clipping out of reach
-        limit = 0.1 * _norm(_reference_gradient(state, batch, _settings(**cfg))[0])
-        got = step("clipped", _settings(**cfg, max_grad_norm=limit))["applied"]
-        norm = _norm(got)
-        expect(norm <= limit * 1.001 + 1e-7,
-               f"your step's gradient norm is {number(norm, 4)}, above max_grad_norm = {number(limit, 4)}: clip it "
-               "with torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) after backward(), "
-               "before step().")
-        scale = min(1.0, limit / max(_norm(free), 1e-12))
-        if not _close(got, {k: g * scale for k, g in free.items()}):
-            raise CheckFailed("the step is within max_grad_norm, but it is not your whole gradient scaled down: clip "
-                              "the norm of all the parameters' gradients together (clip_grad_norm_ on "
-                              "model.parameters()), once, after backward().")
-    report.check("the step is clipped to max_grad_norm", 0.5, clipped, gate=CAP)
 
-    def zeroed():
-        once = step("policy", _settings())["applied"]
-        twice = step("twice", _settings(), repeat=2)["applied"]
-        if _close(twice, once):
-            return
-        if _close(twice, {k: 2 * g for k, g in once.items()}):
-            raise CheckFailed("the same update called twice on the same model moves it twice as far the second time: "
-                              "the gradients of the first call were still there. Call optimizer.zero_grad() before "
-                              "loss.backward().")
-        raise CheckFailed("the same update, called twice on the same model from the same weights, applied a different "
-                          "step the second time: it should not depend on what an earlier call left behind.")
-    report.check("each call starts from fresh gradients", 0.5, zeroed, gate=CAP)
+@checks.case("the value loss: the mean squared error to the GAE targets A + V", 1.0, gate=CAP)
+def value(c: DoomInputs) -> None:
+    state, batch = c.state, c.batch
+    got = _minus(c.step("value", _settings(value_coef=1.0))["applied"], c.step("policy", _settings())["applied"])
+    want = _minus(_reference_gradient(state, batch, _settings(value_coef=1.0))[0], c.want_policy)
+    if _close(got, want):
+        return
+    expect(_norm(got) > 0, "raising value_coef from 0 to 1 changes nothing: the loss has no value term "
+                           "(loss = policy_loss + value_coef * value_loss - entropy_coef * entropy).")
+    variants = {
+        "targets = A: the critic's targets are A + V, the advantages plus the rollout's values":
+            dict(targets_plus_values=False),
+    }
+    for mistake, change in variants.items():
+        alt = _minus(_reference_gradient(state, batch, _settings(value_coef=1.0), **change)[0],
+                     _reference_gradient(state, batch, _settings(), **change)[0])
+        if _close(got, alt):
+            raise CheckFailed(f"the value loss's gradient is wrong: {mistake} (before normalizing the advantages).")
+    for factor, words in ((0.5, "half the mean squared error"), (2.0, "twice the mean squared error"),
+                          (batch["rewards"].numel(), "the sum of squared errors, not their mean")):
+        if _close(got, {k: factor * g for k, g in want.items()}, rtol=1e-2):
+            raise CheckFailed(f"your value loss is {words}: use the mean of (targets - values)^2.")
+    if _close(got, {k: g * 0 for k, g in want.items()}) or _norm(_critic(got)) == 0:
+        raise CheckFailed("the value loss sends no gradient into the critic: build it from the values of this "
+                          "forward pass, (targets - values).pow(2).mean().")
+    for name, expected in _critic(want).items():
+        expect_close(got[name], expected, f"the value loss's gradient with respect to `{name}`", "the mean of "
+                     "(targets - values)^2 with targets = A + V (the rollout's values, the advantages before "
+                     "normalization).", atol=2e-5 * _norm(want), rtol=1e-3)
 
-    def returns():
-        cfg = _settings(value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
-        logs = step("logged", cfg)["logs"]
-        accepted = [_reference_gradient(state, batch, cfg)[1], _reference_gradient(state, batch, cfg, normalize="biased")[1]]
-        expected = {"loss", "policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"}
-        expect(isinstance(logs, dict) and expected <= set(logs), f"return a dict with the keys {sorted(expected)}.")
-        expect(all(isinstance(logs[k], float) for k in expected), "return plain floats (.item()), not tensors.")
-        for key in ("policy_loss", "value_loss", "entropy", "grad_norm"):
-            mine = logs[key]
-            if all(abs(mine - parts[key]) > 1e-3 * abs(parts[key]) + 1e-6 for parts in accepted):
-                raise CheckFailed(f"'{key}' is {number(mine)}, expected {number(accepted[0][key])}"
-                                  + (": the norm *before* clipping, what clip_grad_norm_ returns." if key == "grad_norm"
-                                     else "."))
-    report.check("returns the numbers to plot (grad_norm before clipping)", 0.25, returns)
 
-    note = _gae_note(gae)
-    if note:
-        report.note(note)
+@checks.case("the entropy bonus raises the entropy", 0.75, gate=CAP)
+def entropy(c: DoomInputs) -> None:
+    got = _minus(c.step("entropy", _settings(entropy_coef=ENTROPY_COEF))["applied"], c.step("policy", _settings())["applied"])
+    want = _minus(_reference_gradient(c.state, c.batch, _settings(entropy_coef=ENTROPY_COEF))[0], c.want_policy)
+    if _close(got, want):
+        return
+    expect(_norm(got) > 0, "raising entropy_coef from 0 changes nothing: the entropy bonus is missing "
+                           "(loss = ... - entropy_coef * entropy, with entropy = dist.entropy().mean()).")
+    if _close(got, {k: -g for k, g in want.items()}):
+        raise CheckFailed("the entropy term lowers the entropy: its sign is flipped. The bonus is subtracted, "
+                          "loss = ... - entropy_coef * entropy, so that minimizing the loss keeps the policy "
+                          "exploring.")
+    for name, expected in _actor(want).items():
+        expect_close(got[name], expected, f"the entropy bonus's gradient with respect to `{name}`",
+                     "entropy = dist.entropy().mean(), the entropy of the whole distribution at each step; "
+                     "loss = ... - entropy_coef * entropy.", atol=2e-5 * _norm(want), rtol=1e-3)
+
+
+@checks.case("the step is clipped to max_grad_norm", 0.5, gate=CAP)
+def clipped(c: DoomInputs) -> None:
+    cfg = dict(value_coef=0.5, entropy_coef=0.01)
+    free = c.step("free", _settings(**cfg))["applied"]  # your own update, with clipping out of reach
+    limit = 0.1 * _norm(_reference_gradient(c.state, c.batch, _settings(**cfg))[0])
+    got = c.step("clipped", _settings(**cfg, max_grad_norm=limit))["applied"]
+    norm = _norm(got)
+    expect(norm <= limit * 1.001 + 1e-7,
+           f"your step's gradient norm is {number(norm, 4)}, above max_grad_norm = {number(limit, 4)}: clip it "
+           "with torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm) after backward(), "
+           "before step().")
+    scale = min(1.0, limit / max(_norm(free), 1e-12))
+    if not _close(got, {k: g * scale for k, g in free.items()}):
+        raise CheckFailed("the step is within max_grad_norm, but it is not your whole gradient scaled down: clip "
+                          "the norm of all the parameters' gradients together (clip_grad_norm_ on "
+                          "model.parameters()), once, after backward().")
+
+
+@checks.case("each call starts from fresh gradients", 0.5, gate=CAP)
+def zeroed(c: DoomInputs) -> None:
+    once = c.step("policy", _settings())["applied"]
+    twice = c.step("twice", _settings(), repeat=2)["applied"]
+    if _close(twice, once):
+        return
+    if _close(twice, {k: 2 * g for k, g in once.items()}):
+        raise CheckFailed("the same update called twice on the same model moves it twice as far the second time: "
+                          "the gradients of the first call were still there. Call optimizer.zero_grad() before "
+                          "loss.backward().")
+    raise CheckFailed("the same update, called twice on the same model from the same weights, applied a different "
+                      "step the second time: it should not depend on what an earlier call left behind.")
+
+
+@checks.case("returns the numbers to plot (grad_norm before clipping)", 0.25)
+def returns(c: DoomInputs) -> None:
+    cfg = _settings(value_coef=0.5, entropy_coef=0.01, max_grad_norm=0.5)
+    logs = c.step("logged", cfg)["logs"]
+    accepted = [_reference_gradient(c.state, c.batch, cfg)[1],
+                _reference_gradient(c.state, c.batch, cfg, normalize="biased")[1]]
+    expected = {"loss", "policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"}
+    expect(isinstance(logs, dict) and expected <= set(logs), f"return a dict with the keys {sorted(expected)}.")
+    expect(all(isinstance(logs[k], float) for k in expected), "return plain floats (.item()), not tensors.")
+    for key in ("policy_loss", "value_loss", "entropy", "grad_norm"):
+        mine = logs[key]
+        if all(abs(mine - parts[key]) > 1e-3 * abs(parts[key]) + 1e-6 for parts in accepted):
+            raise CheckFailed(f"'{key}' is {number(mine)}, expected {number(accepted[0][key])}"
+                              + (": the norm *before* clipping, what clip_grad_norm_ returns." if key == "grad_norm"
+                                 else "."))
+
+
+@checks.note
+def pasted(c: DoomInputs) -> str | None:
+    return _gae_note(*c.more)
+
+
+grade_doom_update = checks

@@ -1,0 +1,53 @@
+"""Grade a whole class with nbgrader, in parallel and sandboxed, and write grades and feedback.
+
+    python -m autograder.pipeline SUBMISSIONS --out RESULTS [--workers N] [--shard K/N]
+
+SUBMISSIONS is a zip or a folder (naming rule in ``autograder/pipeline/collect.py`` and the README).
+RESULTS receives ``grades.csv`` (a row per student and notebook: status, total, points per
+exercise, a message), ``unmapped.csv`` (files that could not be matched to a student and a
+notebook), ``feedback/<student>/<notebook>.html``, and ``work/`` (nbgrader's course folders).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.pipeline import Options, grade_class
+from autograder.pipeline.report import table
+from autograder.pipeline.shards import parse_shard
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("submissions", type=Path, help="a zip file or a folder of submissions")
+    parser.add_argument("--out", type=Path, required=True, help="results folder (grades.csv, feedback/)")
+    defaults = Options()
+    parser.add_argument("--workers", type=int, default=defaults.workers, help="students graded at once")
+    parser.add_argument("--timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
+    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
+    parser.add_argument("--sandbox", choices=["auto", "on", "off"], default=defaults.sandbox)
+    parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="memory limit of a kernel")
+    parser.add_argument("--shard", type=parse_shard, help="K/N: grade only shard K of N (a stable split by "
+                                                          "student id); merge the shards with autograder.merge")
+    args = parser.parse_args(argv)
+    options = Options(workers=args.workers, notebook_timeout=args.timeout, cell_timeout=args.cell_timeout,
+                      sandbox=args.sandbox, memory_gb=args.memory_gb)
+    if not options.use_sandbox():
+        print("WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
+              "submissions run with your permissions and network.", file=sys.stderr)
+    try:
+        grades, unmapped = grade_class(args.submissions, args.out, options, shard=args.shard)
+    except ValueError as exc:  # the submissions path: missing, not a zip, too big unpacked, contains --out
+        parser.error(str(exc))
+    print(table(grades))
+    if unmapped:
+        print(f"\n{len(unmapped)} file(s) not mapped to a student and a notebook:")
+        for path, reason in unmapped:
+            print(f"  {path}: {reason}")
+    print(f"\nwrote {args.out / 'grades.csv'} and {len(grades)} feedback file(s) in {args.out / 'feedback'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Step 1 of the pipeline, collect: find each student's notebooks in a zip or a folder, read them
+safely, and repair what nbgrader needs to grade them.
+
+**Naming rule** (the README says the same):
+
+* a folder per student: ``SUBMISSIONS/<student>/.../<file>.ipynb`` (the layout of nbgrader's
+  ``submitted/`` folder, ``<student>/<notebook>/<notebook>.ipynb``, is a case of it), or nbgrader's
+  exchange inbound folder, ``<student>+<notebook>+<timestamp>[+<random>]/<notebook>.ipynb``;
+* or flat files from an LMS: ``SUBMISSIONS/<student>_<anything>.ipynb``: the student id is the
+  text before the first ``_``.
+
+The notebook is recognized from the file name when it contains a notebook's number and name
+(``01_policy_gradient``, ``01_policy_gradient (2).ipynb``, ``bob_01_policy_gradient.ipynb``), else
+from its content (a renamed file), else the file is listed as unmapped. When a student handed in
+one notebook more than once, the newest is graded (by nbgrader's ``timestamp.txt`` where there is
+one, else by the file's modification time) and the message says so.
+
+A folder of submissions may hold what a student put there: links are not followed, FIFOs and
+devices not opened (``files``); such entries are listed as unmapped, with the reason.
+Each file that is graded is read once, safely, and copied into the grader's own folder: every
+later step reads that copy.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+
+import nbformat
+from nbgrader.utils import parse_utc
+
+from autograder.cells import grade_id_of
+from autograder.pipeline import statuses
+from autograder.pipeline.files import MAX_NOTEBOOK_BYTES, UnsafeFile, read_bytes, walk
+
+MAX_UNZIPPED_BYTES = 2 * 1024**3
+TIMESTAMP = "timestamp.txt"
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+
+
+@dataclass
+class Submission:
+    student: str
+    notebook: str
+    path: Path
+    status: str = statuses.GRADED  # or statuses.INVALID
+    notes: list[str] = field(default_factory=list)
+    submitted: float = 0.0  # when it was handed in (see submitted_at)
+    original: str = ""  # its path in the submissions, for messages
+
+
+@dataclass
+class Collected:
+    submissions: list[Submission]
+    unmapped: list[tuple[str, str]]  # (path, reason)
+
+
+def unpack(source: Path, into: Path) -> Path:
+    """A folder as it is, or a zip extracted safely (no paths outside ``into``, no zip bombs)."""
+    if source.is_dir():
+        return source
+    if not source.exists():
+        raise ValueError(f"{source} does not exist")
+    if not zipfile.is_zipfile(source):
+        raise ValueError(f"{source} is neither a folder nor a zip file")
+    into.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(source) as archive:
+        total = sum(info.file_size for info in archive.infolist())
+        if total > MAX_UNZIPPED_BYTES:
+            raise ValueError(f"{source} unpacks to {total / 1e9:.1f} GB, more than the 2 GB allowed")
+        for info in archive.infolist():
+            target = (into / info.filename).resolve()
+            if not str(target).startswith(str(into.resolve()) + "/") or info.is_dir():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.open(info) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return into
+
+
+def _name_match(text: str, notebook_ids: list[str]) -> str | None:
+    for nb_id in notebook_ids:
+        number, _, name = nb_id.partition("_")
+        if re.search(rf"(?<![0-9]){number}[_ -]*{re.escape(name)}", text, re.I):
+            return nb_id
+    return None
+
+
+def _content_match(nb: nbformat.NotebookNode | None, releases: dict[str, nbformat.NotebookNode]) -> str | None:
+    """The released notebook sharing the most markdown cells with this one (a renamed submission)."""
+    if nb is None:
+        return None
+    sources = {c.source for c in nb.cells if c.get("cell_type") == "markdown"}
+    scores = {nb_id: sum(c.source in sources for c in rel.cells if c.cell_type == "markdown")
+              for nb_id, rel in releases.items()}
+    best = max(scores, key=scores.get, default=None)
+    return best if best and scores[best] > 0 else None
+
+
+def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path) -> Collected:
+    """Map every ``.ipynb`` under ``root`` to (student, notebook); list what cannot be mapped.
+
+    Each mapped file is read once (``files.read_bytes``) and written to ``copies``; the
+    submissions returned point at those copies.
+    """
+    ids = sorted(releases)
+    found: dict[tuple[str, str], Submission] = {}
+    unmapped: list[tuple[str, str]] = []
+    for path, problem in walk(root):
+        rel = path.relative_to(root)
+        if "__MACOSX" in rel.parts or any(part.startswith(".") for part in rel.parts):
+            continue  # .ipynb_checkpoints, .DS_Store and the like
+        if path.name == TIMESTAMP and problem is None:
+            continue  # nbgrader's record of when it was submitted, read by submitted_at
+        if problem:
+            unmapped.append((str(rel), f"{problem}: not read"))
+            continue
+        if path.suffix != ".ipynb":
+            unmapped.append((str(rel), "not a .ipynb file"))
+            continue
+        if len(rel.parts) > 1:  # <student>/..., or nbgrader's inbound <student>+<assignment>+<timestamp>[+...]/
+            student, _, rest = rel.parts[0].partition("+")
+            inner = "/".join([rest, *rel.parts[1:]])
+        else:
+            student, _, inner = rel.stem.partition("_")
+        if not STUDENT_ID.fullmatch(student):
+            unmapped.append((str(rel), f"no usable student id in {student!r}"))
+            continue
+        try:
+            data, reason = read_bytes(path, MAX_NOTEBOOK_BYTES), None
+        except UnsafeFile as exc:
+            data, reason = b"", f"the file is {exc}"
+        nb, invalid = parse_notebook(data) if reason is None else (None, reason)
+        nb_id = _name_match(inner, ids) or _content_match(nb, releases)
+        if nb_id is None:
+            unmapped.append((str(rel), "cannot tell which notebook it is (name and content)"))
+            continue
+        copy = copies / f"{len(found):05d}-{student}" / f"{nb_id}.ipynb"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(data)
+        sub = Submission(student, nb_id, copy, statuses.INVALID if invalid else statuses.GRADED,
+                         [invalid] if invalid else [])
+        sub.submitted = submitted_at(path)
+        sub.original = str(rel)
+        previous = found.get((student, nb_id))
+        if previous is not None:  # two files for one notebook: grade the newer, say so
+            newer, older = sorted([previous, sub], key=lambda s: s.submitted, reverse=True)
+            newer.notes.append(f"also submitted {older.original}; graded the newer file")
+            sub = newer
+        found[student, nb_id] = sub
+    return Collected(sorted(found.values(), key=lambda s: (s.student, s.notebook)), unmapped)
+
+
+def submitted_at(path: Path) -> float:
+    """When a file was handed in: nbgrader's timestamp.txt beside it (its exchange and ``nbgrader
+    collect`` write one), else the file's modification time."""
+    try:
+        stamp = read_bytes(path.parent / TIMESTAMP, limit=1024).decode("utf-8", "replace").strip()
+        return parse_utc(stamp).replace(tzinfo=timezone.utc).timestamp()
+    except (UnsafeFile, ValueError, OverflowError, TypeError):
+        pass
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
+    """(the notebook, None), or (None, why it is not a valid notebook)."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        return None, f"not valid JSON ({type(exc).__name__}): is this a notebook file?"
+    if not isinstance(raw, dict) or "cells" not in raw:
+        return None, "JSON, but not a Jupyter notebook (no cells)"
+    try:
+        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:
+        return None, f"not a valid Jupyter notebook: {str(exc).splitlines()[0][:200]}"
+    return nb, None
+
+
+def invalid_reason(path: Path) -> str | None:
+    """Why the (grader's own copy of a) file is not a valid notebook, or None."""
+    try:
+        return parse_notebook(read_bytes(path))[1]
+    except UnsafeFile as exc:
+        return f"the file is {exc}"
+
+
+def _defined_function(source: str) -> str | None:
+    match = re.search(r"^def (\w+)\(", source, re.M)
+    return match.group(1) if match else None
+
+
+def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
+    """Make the submission gradable again, in place; return what was done (for the feedback).
+
+    * graded cells keep the release's nbgrader metadata (points and ids cannot be edited);
+    * a cell whose metadata was stripped gets it back: a solution cell is found by the function
+      it defines, a test cell by its first line;
+    * a deleted graded cell is re-added from the release (a deleted solution counts as blank);
+    * a cell that claims to be graded under an id the release does not have loses that claim.
+    nbgrader's autograde then replaces every test cell's source with the instructor's version.
+    """
+    notes = []
+    released = [c for c in release.cells if grade_id_of(c)]
+    known = {grade_id_of(c) for c in released}
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader") and grade_id_of(cell) not in known:
+            notes.append(f"removed the grading metadata of a cell that is not graded ({str(grade_id_of(cell))[:40]!r})")
+            cell.metadata.pop("nbgrader")
+    by_id = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}
+    for ref in released:
+        gid = grade_id_of(ref)
+        cell = by_id.get(gid)
+        if cell is None:
+            cell = _find_stripped(nb, ref)
+            if cell is not None:
+                notes.append(f"restored the grading metadata of cell '{gid}'")
+        if cell is None:
+            cell = copy.deepcopy(ref)
+            _insert_before_next(nb, cell, released)
+            notes.append(f"re-added the deleted cell '{gid}'"
+                         + (" (your answer was missing: graded as blank)" if ref.metadata.nbgrader.get("solution") else ""))
+        if cell.metadata.get("nbgrader") != ref.metadata.nbgrader:
+            cell.metadata["nbgrader"] = copy.deepcopy(ref.metadata.nbgrader)
+        cell.cell_type = ref.cell_type
+        by_id[gid] = cell
+    return notes
+
+
+def _find_stripped(nb, ref):
+    meta = ref.metadata.nbgrader
+    for cell in nb.cells:
+        if grade_id_of(cell) or cell.get("cell_type") != "code":
+            continue
+        if meta.get("solution") and _defined_function(ref.source) and _defined_function(cell.source) == _defined_function(ref.source):
+            return cell
+        if not meta.get("solution") and cell.source.strip() and \
+                cell.source.strip().splitlines()[0] == ref.source.strip().splitlines()[0]:
+            return cell
+    return None
+
+
+def _insert_before_next(nb, cell, released):
+    """Put a re-added cell before the first graded cell that follows it in the release (else at the end)."""
+    ids = [grade_id_of(c) for c in released]
+    later = set(ids[ids.index(grade_id_of(cell)) + 1:])
+    position = next((i for i, c in enumerate(nb.cells) if grade_id_of(c) in later), len(nb.cells))
+    nb.cells.insert(position, cell)

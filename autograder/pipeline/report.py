@@ -1,0 +1,201 @@
+"""Step 4 of the pipeline, report: grades per exercise from the scorer's points, grades.csv, the
+gradebook's copy of the points, and the feedback pages.
+
+A notebook's grade is the scorer's points per graded cell, summed per exercise (``cells.exercise_of``).
+nbgrader makes the feedback from the autograded notebook: the kernel's outputs of the graded cells
+are replaced by the scorer's, and the scorer's points written into the gradebook first, so the page
+shows what was scored; hidden-test blocks are stripped from test cells only
+(``ClearHiddenTestsOfTestCells``). ``grades.csv`` has one row per student and notebook, written
+atomically after each student.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests
+
+from autograder.cells import exercise_of, grade_id_of, graded_points, is_test_cell
+from autograder.paths import SOLUTIONS, course_env
+from autograder.pipeline import statuses
+from autograder.pipeline.files import UnsafeFile, read_bytes, read_notebook, write_atomic
+
+MAX_FEEDBACK_BYTES = 256 * 1024**2  # a feedback page (its notebook's outputs are bounded: execute.py)
+GRADES_FIXED = ["student", "notebook", "status", "total", "max_total"]
+
+
+@dataclass
+class NotebookGrade:
+    student: str
+    notebook: str
+    exercises: dict[str, float] = field(default_factory=dict)
+    max_exercises: dict[str, float] = field(default_factory=dict)
+    status: str = statuses.GRADED
+    message: str = ""
+
+    @property
+    def total(self) -> float:
+        return round(sum(self.exercises.values()), 2)
+
+    @property
+    def max_total(self) -> float:
+        return round(sum(self.max_exercises.values()), 2)
+
+    @classmethod
+    def from_cells(cls, student: str, notebook: str, points: dict[str, float], maxima: dict[str, float],
+                   status: str = statuses.GRADED, message: str = "") -> NotebookGrade:
+        """Points per exercise from points per graded cell (a cell missing from ``points`` scores 0)."""
+        grade = cls(student, notebook, status=status, message=message)
+        for name in sorted(maxima):
+            ex = exercise_of(name)
+            grade.exercises[ex] = round(grade.exercises.get(ex, 0.0) + points.get(name, 0.0), 2)
+            grade.max_exercises[ex] = grade.max_exercises.get(ex, 0.0) + maxima[name]
+        return grade
+
+
+def max_points(nb_id: str) -> dict[str, float]:
+    """Points of every graded cell of a notebook, from its source in ``solutions/``."""
+    return graded_points(nbformat.read(SOLUTIONS / f"{nb_id}.ipynb", as_version=4))
+
+
+def record_scores(course_dir: Path, student: str, nb_id: str, points: dict[str, float]) -> None:
+    """Write the scorer's points into nbgrader's gradebook, so that its feedback shows them.
+
+    Every graded cell gets a score: a cell the scorer did not score gets 0, never the points
+    that nbgrader worked out from the kernel's outputs.
+    """
+    with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}") as gb:
+        try:
+            submission = gb.find_submission_notebook(nb_id, nb_id, student)
+        except MissingEntry:  # nbgrader recorded nothing (it failed): no feedback page to fix
+            return
+        for grade in submission.grades:
+            grade.auto_score = points.get(grade.name, 0.0)
+            grade.manual_score = None
+            grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade:
+    """A notebook's grade from the scorer's points; the autograded notebook and the gradebook get
+    the scorer's outputs and points, for the feedback."""
+    maxima = max_points(sub.notebook)
+    score = scores.get(sub.notebook)
+    if sub.status != statuses.GRADED:
+        return NotebookGrade.from_cells(sub.student, sub.notebook, {}, maxima, status, message)
+    if not score:
+        return NotebookGrade.from_cells(sub.student, sub.notebook, {}, maxima, statuses.ERROR,
+                                        "; ".join(filter(None, [message, "scoring failed: every cell scores 0 "
+                                                                "(the grader's log: work/<student>/score.log)"])))
+    cells = {gid: float(c["points"]) for gid, c in score["cells"].items() if gid in maxima}
+    problems = [f"{gid}: {c['problem']}" for gid, c in score["cells"].items() if c.get("problem")]
+    message = "; ".join(filter(None, [message, *score.get("notes", []), *problems]))
+    autograded = job.autograded(sub.notebook)
+    nb = read_notebook(autograded)  # None: no run to show (nbgrader failed)
+    if nb is not None:
+        for cell in nb.cells:
+            if grade_id_of(cell) in score["cells"] and cell.cell_type == "code":
+                cell.outputs = [nbformat.from_dict(o) for o in score["cells"][grade_id_of(cell)]["outputs"]]
+        nbformat.write(nb, autograded)
+        record_scores(job.course, sub.student, sub.notebook, cells)
+    return NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
+
+
+class ClearHiddenTestsOfTestCells(ClearHiddenTests):
+    """nbgrader's ClearHiddenTests for the feedback, on graded test cells only: an answer cell that
+    holds the markers in a comment or a string is the student's text, shown as it is (the original
+    fails the whole feedback page on such a cell)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if is_test_cell(cell):
+            return super().preprocess_cell(cell, resources, cell_index)
+        return cell, resources
+
+
+def write_feedback(job, grades: list[NotebookGrade], folder: Path) -> None:
+    """One nbgrader generate_feedback for all of a student's autograded notebooks (one process start
+    instead of one per notebook), then a status banner on top, or a plain page where nbgrader had
+    nothing to show (and why), into ``folder/<student>/<notebook>.html``."""
+    from autograder.nbgrader_cli import nbgrader
+    from autograder.pipeline.execute import nbgrader_error
+
+    course, student = job.course, job.student
+    why = "nbgrader had no run of this notebook to show"
+    if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
+        try:
+            proc = nbgrader(course, "generate_feedback", "*", f"--student={student}", "--force",
+                            env=course_env(), timeout=job.options.notebook_timeout, check=False)
+            if proc.returncode != 0:
+                (course / "feedback.log").write_text(proc.stdout[-200_000:])  # for the instructor
+                why = nbgrader_error(proc.stdout).replace("could not grade", "could not make the feedback of")
+        except subprocess.TimeoutExpired:
+            why = f"nbgrader's feedback did not finish in {job.options.notebook_timeout} s"
+    for grade in grades:
+        out = folder / grade.student / f"{grade.notebook}.html"
+        made = course / "feedback" / grade.student / grade.notebook / f"{grade.notebook}.html"
+        try:
+            text = read_bytes(made, MAX_FEEDBACK_BYTES).decode("utf-8", "replace")
+        except UnsafeFile:
+            text = None
+        if text is not None:
+            if grade.message:
+                banner = (f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: '
+                          f'{html.escape(grade.message)}</div>')
+                text = text.replace("<body>", "<body>" + banner, 1)
+            write_atomic(out, text)
+        else:
+            write_atomic(out, f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
+                              f"<p>{html.escape(grade.message or 'no feedback')}</p>"
+                              f"<p>No feedback page: {html.escape(why)}.</p>"
+                              f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
+
+
+# --------------------------------------------------------------------------- grades.csv
+def read_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """The rows of ``out/grades.csv`` by (student, notebook); none when there is no such file."""
+    path = out / "grades.csv"
+    return {(r["student"], r["notebook"]): r for r in csv.DictReader(path.open())} if path.exists() else {}
+
+
+def write_rows(rows: dict[tuple[str, str], dict[str, str]], unmapped: list[tuple[str, str]], out: Path) -> None:
+    """``grades.csv`` (a row per student and notebook, sorted; the exercise columns sorted by name)
+    and ``unmapped.csv``, each written whole or not at all."""
+    exercises = sorted({k for r in rows.values() for k in r if k not in GRADES_FIXED + ["message"]})
+    grades, files = io.StringIO(newline=""), io.StringIO(newline="")
+    writer = csv.DictWriter(grades, [*GRADES_FIXED, *exercises, "message"], restval="")
+    writer.writeheader()
+    writer.writerows(rows[key] for key in sorted(rows))
+    listing = csv.writer(files)
+    listing.writerow(["file", "reason"])
+    listing.writerows(sorted(set(map(tuple, unmapped))))
+    write_atomic(out / "grades.csv", grades.getvalue())  # a kill mid-write keeps the previous file
+    write_atomic(out / "unmapped.csv", files.getvalue())
+
+
+def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out: Path) -> None:
+    """Write grades.csv: these rows replace earlier rows of the same student and notebook, rows of
+    students not graded in this run stay (a partial re-run loses nobody's grade)."""
+    rows = read_rows(out)
+    for g in grades:
+        rows[g.student, g.notebook] = {"student": g.student, "notebook": g.notebook, "status": g.status,
+                                       "total": f"{g.total:g}", "max_total": f"{g.max_total:g}", "message": g.message,
+                                       **{ex: f"{points:g}" for ex, points in g.exercises.items()}}
+    write_rows(rows, unmapped, out)
+
+
+def table(grades: list[NotebookGrade]) -> str:
+    """A plain-text table: one row per student and notebook, a column per exercise."""
+    rows = [["student", "notebook", "exercises", "total", "status"]]
+    for g in grades:
+        exercises = "  ".join(f"{ex} {score:g}/{g.max_exercises[ex]:g}" for ex, score in g.exercises.items())
+        rows.append([g.student, g.notebook, exercises, f"{g.total:g}/{g.max_total:g}", g.status])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

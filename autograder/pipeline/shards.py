@@ -1,0 +1,78 @@
+"""A class graded in shards, on several machines: which students are in a shard, and the merge.
+
+    python -m autograder.pipeline --shard 2/3 ...        # grade shard 2 of 3
+    python -m autograder.pipeline.shards results/shard-1 results/shard-2 results/shard-3 --out results/all
+    (python -m autograder.merge ..., the same)
+
+``in_shard`` splits the students by a hash of their id: the same split on every machine and in
+every run, whatever else the class holds.
+
+``grades.csv`` gets every shard's rows (a student and notebook graded twice, with different
+results, is an error: the shards were not a split of one class); ``unmapped.csv`` the files any
+shard could not map (every shard sees the whole class, so they list the same files);
+``feedback/`` every student's pages. The shards' ``work/`` folders stay where they are.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import shutil
+import sys
+from pathlib import Path
+
+from autograder.pipeline.report import read_rows, write_rows
+
+
+def in_shard(student: str, shard: tuple[int, int] | None) -> bool:
+    """Shard ``(k, n)`` (1-based) holds the students whose id hashes to ``k - 1`` modulo ``n``."""
+    if shard is None:
+        return True
+    k, n = shard
+    return int(hashlib.sha256(student.encode()).hexdigest(), 16) % n == k - 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"--shard wants K/N with 1 <= K <= N, not {text!r}")
+    return int(k), int(n)
+
+
+def merge(shards: list[Path], out: Path) -> int:
+    """Merge ``shards`` into ``out``; return the number of rows written."""
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    unmapped: list[tuple[str, str]] = []
+    for shard in shards:
+        if not (shard / "grades.csv").exists():
+            raise ValueError(f"{shard} has no grades.csv: is it a finished shard's results folder?")
+        for key, row in read_rows(shard).items():
+            if key in rows and rows[key] != row:
+                raise ValueError(f"{key[0]} / {key[1]} was graded in two shards, differently: the shards are not "
+                                 "one split of one class")
+            rows[key] = row
+        if (shard / "unmapped.csv").exists():
+            unmapped += [tuple(r) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:]]
+    out.mkdir(parents=True, exist_ok=True)
+    write_rows(rows, unmapped, out)
+    for shard in shards:
+        if (shard / "feedback").is_dir():
+            shutil.copytree(shard / "feedback", out / "feedback", dirs_exist_ok=True)
+    return len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("shards", type=Path, nargs="+", help="the shards' results folders")
+    parser.add_argument("--out", type=Path, required=True, help="the merged results folder")
+    args = parser.parse_args(argv)
+    try:
+        count = merge(args.shards, args.out)
+    except ValueError as exc:
+        parser.error(str(exc))
+    print(f"merged {len(args.shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from autograder.release import main
+
+sys.exit(main())

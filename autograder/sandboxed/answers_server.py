@@ -1,0 +1,275 @@
+"""The student's side of scoring: run the answer cells in a process of their own, serve calls.
+
+    python -m autograder.sandboxed.answers_server   # requests on stdin, replies on stdout (``protocol``)
+
+The scorer (``autograder.pipeline.score``, through ``autograder.pipeline.answers_client``) starts this process, inside the grading sandbox, and sends it
+the student's answer cells as source text, then calls the functions they define. Nothing of the
+hidden checks or of the reference solutions is ever in this process, so nothing a student's code
+does here (patching torch, rewriting modules, reading memory) can reach them: the replies are
+data, which the scorer reads as the student's answer and checks on its own side. Nothing this
+process *reports about itself* is trusted either: what the checks measure (what an optimizer keeps
+in shared memory, what an update did to a model) the scorer reads from outside, in the memory of
+this sandbox (``autograder.pipeline.shared``).
+
+Requests (a JSON header, tensors as blobs):
+
+* ``exec``: run a cell's source in the notebook's namespace; reply with the names it defines;
+* ``call``: call a target with arguments and reply with the result (with the Jacobian of every
+  result tensor that needs a gradient with respect to every argument tensor that has one, so the
+  scorer can back-propagate through the student's function as if it ran there, and the new value
+  of every argument the function changed in place), or keep the result here and reply with a
+  handle (``keep``). A target is a name the answer cells defined, a builder of
+  ``course_lib.probes`` (``BUILDERS``: it makes the models, optimizers and rollouts a check runs
+  the student's code on), or a method of a kept object. ``stand_ins``: names of the notebook
+  that, during this call, call back into the scorer (the course's own version of a function pasted
+  from an earlier notebook, ``callback`` frames on the same pipe).
+
+This file is not secret: students may read it. It runs as the sandbox's throw-away user.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+import traceback
+from typing import Any
+
+import torch
+import torch.multiprocessing as torch_multiprocessing
+
+from autograder.sandboxed.jacobians import encode_with_jacobians, join_graph
+from autograder.sandboxed.protocol import Encoder, WireError, decode, read_frame, write_frame
+
+CELL_PREFIX = "<answer cell "
+MAX_OBJECTS = 10_000
+
+
+class _NoShell:
+    """What ``get_ipython()`` returns here: magics and shell escapes do nothing (no kernel here)."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def python_source(source: str) -> str:
+    """A cell's IPython syntax (magics, ``!cmd``) as plain Python."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:
+        return source
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:
+        return source
+
+
+def where_in_answers(tb) -> str:
+    """' (line N of your cell `name`: the line)' for the deepest frame in the student's cells."""
+    frames = [f for f in traceback.extract_tb(tb) if f.filename.startswith(CELL_PREFIX)]
+    if not frames:
+        return ""
+    frame = frames[-1]
+    cell = frame.filename[len(CELL_PREFIX):-1]
+    line = f": {frame.line.strip()[:120]}" if frame.line else ""
+    return f" (line {frame.lineno} of your cell `{cell}`{line})"
+
+
+def describe(exc: BaseException) -> dict:
+    return {"type": type(exc).__name__[:100], "message": str(exc)[:1000], "where": where_in_answers(exc.__traceback__)}
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shapes and values, NaN equal to NaN."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.is_floating_point():
+        nan = a.isnan()
+        return torch.equal(nan, b.isnan()) and torch.equal(a[~nan], b[~nan])
+    return torch.equal(a, b)
+
+
+class CallbackFailed(Exception):
+    """The course's stand-in for a function could not compute (its message says why)."""
+
+
+class _StandIn:
+    """In place of a function pasted from an earlier notebook, during one call: asks the scorer,
+    which runs the course's own version, and joins its result to this side's graph."""
+
+    def __init__(self, answers: AnswersServer, name: str):
+        self._answers, self.__name__ = answers, name
+
+    def __call__(self, *args, **kwargs):
+        encoder = Encoder()
+        inputs = encoder.encode({"args": list(args), "kwargs": kwargs})
+        write_frame(self._answers.replies, {"op": "callback", "name": self.__name__, "inputs": inputs}, encoder.blobs)
+        header, blobs = read_frame(self._answers.requests)
+        if header.get("op") != "callback_result":
+            raise WireError("expected the result of a callback")
+        if not header.get("ok"):
+            raise CallbackFailed(f"the course's {self.__name__} could not run on these inputs: "
+                                 f"{str(header.get('error', ''))[:500]}")
+        return decode(header.get("result"), blobs, lambda t, entry: join_graph(t, entry, encoder.sources, blobs))
+
+    def __repr__(self) -> str:
+        return f"<the course's {self.__name__}>"
+
+
+class AnswersServer:
+    def __init__(self, requests=None, replies=None):
+        self.spaces: dict[str, dict] = {}
+        self.sources: dict[str, str] = {}  # cell file name -> source, for tracebacks
+        self.objects: dict[int, Any] = {}  # kept results, by handle
+        self.requests, self.replies = requests, replies
+
+    def space(self, name: str) -> dict:
+        return self.spaces.setdefault(name, {"__name__": "__main__", "get_ipython": _NoShell})
+
+    def exec_cell(self, space: str, name: str, source: str) -> dict:
+        namespace = self.space(space)
+        filename = f"{CELL_PREFIX}{name}>"
+        python = python_source(source)
+        self.sources[filename] = python
+        import linecache
+
+        linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
+        before = dict(namespace)
+        try:
+            exec(compile(python, filename, "exec", dont_inherit=True), namespace)
+        except BaseException as exc:  # SystemExit (exit()), KeyboardInterrupt, MemoryError included
+            return {"ok": False, "error": describe(exc), "memory": isinstance(exc, MemoryError),
+                    "defined": self._defined(namespace, before)}
+        return {"ok": True, "defined": self._defined(namespace, before)}
+
+    @staticmethod
+    def _defined(namespace: dict, before: dict) -> list[str]:
+        return sorted(k for k, v in namespace.items()
+                      if not k.startswith("_") and (k not in before or before[k] is not v)
+                      and callable(v) and k.isidentifier())
+
+    def _object(self, handle: int):
+        if handle not in self.objects:
+            raise WireError(f"no object {handle} here (the process was restarted?)")
+        return self.objects[handle]
+
+    def target(self, target: dict):
+        if "builder" in target:
+            from course_lib import probes
+
+            name = str(target["builder"])
+            if name not in probes.BUILDERS:
+                raise WireError(f"unknown builder {name!r}")
+            return getattr(probes, name)
+        if "handle" in target:
+            method = str(target.get("method", ""))
+            if not method.isidentifier() or method.startswith("_"):
+                raise WireError(f"not a method name: {method!r}")
+            return getattr(self._object(target["handle"]), method)
+        space, name = str(target.get("space")), str(target.get("name"))
+        namespace = self.spaces.get(space, {})
+        if name not in namespace:
+            raise NameError(f"`{name}` is not defined by your answer cells")
+        return namespace[name]
+
+    @contextlib.contextmanager
+    def standing_in(self, space: str | None, names: list[str]):
+        """During a call: ``names`` of the notebook's namespace call back to the scorer."""
+        namespace = self.spaces.get(str(space), {}) if names else {}
+        missing = object()
+        saved = {name: namespace.get(name, missing) for name in names if isinstance(name, str) and name.isidentifier()}
+        for name in saved:
+            namespace[name] = _StandIn(self, name)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is missing:
+                    namespace.pop(name, None)
+                else:
+                    namespace[name] = value
+
+    def call(self, header: dict, blobs: list[bytes]) -> tuple[dict, list[bytes]]:
+        leaves: dict[int, torch.Tensor] = {}
+        given: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # blob index -> (the argument, a copy)
+
+        def as_input(t: torch.Tensor, entry: dict):
+            index = entry["tensor"]
+            if entry.get("grad") and t.is_floating_point():
+                t.requires_grad_(True)
+                leaves[index] = t
+            given[index] = (t, t.detach().clone())
+            return t
+
+        inputs = decode(header.get("inputs"), blobs, as_input, on_handle=self._object)
+        if not isinstance(inputs, dict) or not isinstance(inputs.get("args"), list) or not isinstance(inputs.get("kwargs"), dict):
+            raise WireError("a call needs args and kwargs")
+        target = header.get("target")
+        if not isinstance(target, dict):
+            raise WireError("a call needs a target")
+        fn = self.target(target)
+        stand_ins = header.get("stand_ins") or []
+        with self.standing_in(target.get("space"), stand_ins if isinstance(stand_ins, list) else []):
+            result = fn(*inputs["args"], **inputs["kwargs"])
+        if header.get("keep"):
+            if len(self.objects) >= MAX_OBJECTS:
+                raise WireError("too many objects kept")
+            handle = len(self.objects) + 1
+            self.objects[handle] = result
+            return {"ok": True, "handle": handle, "type": type(result).__name__[:100]}, []
+        return self._reply(result, leaves, given)
+
+    def _reply(self, result: Any, leaves: dict[int, torch.Tensor], given: dict[int, tuple[torch.Tensor, torch.Tensor]]):
+        encoder = Encoder()
+        try:
+            encoded = encode_with_jacobians(result, leaves, encoder)
+        except RuntimeError as exc:  # e.g. the student's function already called backward() on its result
+            return {"ok": False, "error": {"type": "GradientError", "where": "",
+                                           "message": f"the gradient of your result could not be computed: {exc}"}}, []
+        # In-place changes: every argument compared with its copy from before the call.
+        changed = {str(i): encoder.tensor(t.detach()) for i, (t, old) in given.items() if not _same(t.detach(), old)}
+        return {"ok": True, "result": encoded, "changed": changed}, encoder.blobs
+
+    def serve(self) -> None:
+        while True:
+            try:
+                header, blobs = read_frame(self.requests)
+            except EOFError:
+                return
+            op = header.get("op")
+            try:
+                if op == "exec":
+                    reply, out = self.exec_cell(str(header["space"]), str(header["name"]), str(header["source"])), []
+                elif op == "call":
+                    reply, out = self.call(header, blobs)
+                else:
+                    reply, out = {"ok": False, "error": {"type": "WireError", "message": f"unknown op {op!r}", "where": ""}}, []
+            except BaseException as exc:  # the student's function raised (or asked to exit)
+                reply, out = {"ok": False, "error": describe(exc), "memory": isinstance(exc, MemoryError)}, []
+            reply["id"] = header.get("id")
+            try:
+                write_frame(self.replies, reply, out)
+            except (TypeError, ValueError) as exc:  # a reply that cannot be written as JSON
+                write_frame(self.replies, {"ok": False, "id": header.get("id"),
+                                           "error": {"type": "WireError", "message": str(exc)[:300], "where": ""}})
+
+
+def main() -> None:
+    # The pipe to the scorer gets private descriptors; fds 0, 1 and 2 are what the student's code
+    # may use (print, input), and lead nowhere.
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False))
+    sys.stdout = sys.stderr = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+    torch.set_num_threads(1)
+    # Tensors put in shared memory get a name in /dev/shm, where the scorer can read them from outside.
+    torch_multiprocessing.set_sharing_strategy("file_system")
+    write_frame(replies, {"ready": True})  # imports done: the scorer's deadlines start now
+    AnswersServer(requests, replies).serve()
+
+
+if __name__ == "__main__":
+    main()

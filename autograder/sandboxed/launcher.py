@@ -1,0 +1,249 @@
+"""Start a process that runs a student's code in the grading sandbox (Linux: bubblewrap, prlimit,
+a throw-away uid). What the sandbox protects, and what not: ``docs/grading.md``.
+
+    python -m autograder.sandboxed.launcher launch CONNECTION_FILE   # a kernel (nbgrader's kernelspec)
+    python -m autograder.sandboxed.launcher answers                  # the answers server (the scorer)
+
+Each is ``prlimit (memory, CPU time, processes, file size) bwrap (namespaces) python ...``: it starts
+as root inside the sandbox only to read its connection file and bind its sockets, then drops to an
+unprivileged uid of its own before it runs any of the student's code. ``filesystem`` is the whole
+file system inside (an allow-list; the places the code may write are memory file systems of the
+sandbox, so nothing it leaves reaches the host); bwrap gets its options on a descriptor
+(``--args``) and an environment of its own, so nothing of the host's paths shows inside. The
+settings come from environment variables the grader sets (``COURSE_SANDBOX_*``, ``sandbox_env``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+KERNEL_NAME = "course-sandbox"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+HIDDEN_SYSTEM_DIRS = ("/usr/local", "/usr/src")  # where other software (and checkouts) may live
+SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
+                "/etc/fonts", "/sys/devices/system/cpu")  # the linker's cache, fonts; torch reads the CPUs' topology
+HOME = "/home/student"       # the working folder: a memory file system of the sandbox's own
+STAGE = "/opt/grading"       # the public grading modules and course_lib, read-only
+RUNTIME = "/run/kernel"      # the kernel's connection file and sockets
+PATH = "/usr/bin:/bin"
+
+
+def available() -> bool:
+    """bubblewrap and prlimit are installed and we are root (needed to switch to a throw-away uid)."""
+    return bool(shutil.which("bwrap") and shutil.which("prlimit")) and os.geteuid() == 0
+
+
+def install_kernelspec(jupyter_path: Path) -> None:
+    """Write the ``course-sandbox`` kernelspec under ``jupyter_path`` (put it on JUPYTER_PATH)."""
+    spec_dir = jupyter_path / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {"argv": [sys.executable, "-m", "autograder.sandboxed.launcher", "launch", "{connection_file}"],
+            "display_name": "Python 3 (grading sandbox)", "language": "python",
+            "interrupt_mode": "message"}  # signals do not cross bwrap; an interrupt_request does
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+def stage_public_modules(repo: Path, stage: Path) -> Path:
+    """Copy what a sandbox needs, none of it secret, to ``stage``: this folder
+    (``autograder/sandboxed``, the trust boundary) and ``course_lib``, so that no path of the
+    repository is mounted."""
+    if stage.exists():
+        shutil.rmtree(stage)
+    (stage / "autograder").mkdir(parents=True)
+    (stage / "autograder" / "__init__.py").write_text('"""The grader\'s public part: autograder.sandboxed."""\n')
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(repo / "autograder" / "sandboxed", stage / "autograder" / "sandboxed", ignore=skip)
+    import course_lib
+
+    shutil.copytree(Path(course_lib.__file__).resolve().parent, stage / "course_lib", ignore=skip)
+    for path in [stage, *stage.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return stage
+
+
+def sandbox_env(*, runtime: Path | None, stage: Path, uid: int, memory: int, cpu_seconds: int,
+                nproc: int = 256, tmpfs_bytes: int | None = None) -> dict[str, str]:
+    """The settings of a sandbox, as environment variables for the launcher (``runtime``: the host
+    folder of the kernel's sockets; ``tmpfs_bytes``: the size of each memory file system, by
+    default a quarter of ``memory``)."""
+    return {"COURSE_SANDBOX_RUNTIME": str(runtime or ""), "COURSE_SANDBOX_STAGE": str(stage),
+            "COURSE_SANDBOX_UID": str(uid), "COURSE_SANDBOX_MEMORY": str(memory),
+            "COURSE_SANDBOX_CPU": str(cpu_seconds), "COURSE_SANDBOX_NPROC": str(nproc),
+            "COURSE_SANDBOX_TMPFS": str(tmpfs_bytes or memory // 4)}
+
+
+def python_dirs() -> list[Path]:
+    """Folders the sandbox's Python needs: the interpreter's install and the venv."""
+    dirs = {Path(sys.base_prefix), Path(sys.prefix),
+            Path(os.path.realpath(sys.executable)).parent.parent}  # the venv's python links into an install
+    return sorted(d for d in dirs if d.exists())
+
+
+class Mounts:
+    """bwrap's mount arguments, with the folders above each mount point made crossable (0755).
+
+    Inside a tmpfs, bwrap creates the missing folders above a mount point with mode 0700, which
+    the sandbox's uid could not cross.
+    """
+
+    def __init__(self):
+        self.args: list[str] = []
+        self.points: list[tuple[str, str]] = []  # (path, "bind" or "tmpfs"), in order
+        self.made: set[str] = {"/"}
+
+    def _exists_inside(self, path: str) -> bool:
+        for point, kind in reversed(self.points):
+            if path == point or path.startswith(point.rstrip("/") + "/"):
+                return kind == "bind" or path in self.made
+        return path in self.made
+
+    def _parents(self, path: str) -> None:
+        for parent in reversed(Path(path).parents):
+            p = str(parent)
+            if not self._exists_inside(p):
+                self.args += ["--perms", "0755", "--dir", p]
+                self.made.add(p)
+
+    def bind(self, source: str | Path, inside: str | Path | None = None, writable: bool = False,
+             try_: bool = False) -> None:
+        inside = str(inside or source)
+        self._parents(inside)
+        self.args += ["--bind" if writable else ("--ro-bind-try" if try_ else "--ro-bind"), str(source), inside]
+        self.points.append((inside, "bind"))
+
+    def tmpfs(self, path: str, perms: str = "0755", size: int | None = None) -> None:
+        self._parents(path)
+        self.args += ["--perms", perms] + (["--size", str(size)] if size else []) + ["--tmpfs", path]
+        self.points.append((path, "tmpfs"))
+        self.made.add(path)
+
+    def symlink(self, target: str, path: str) -> None:
+        self.args += ["--symlink", target, path]
+        self.made.add(path)
+
+
+def filesystem(stage: str, runtime: str | None, tmpfs_bytes: int) -> list[str]:
+    """The sandbox's whole file system, as bwrap arguments (see the module's docstring).
+
+    ``stage`` and ``runtime`` are host folders, mounted at ``STAGE`` and ``RUNTIME``.
+    """
+    m = Mounts()
+    for path in SYSTEM_DIRS:
+        if os.path.islink(path):
+            m.symlink(os.readlink(path), path)
+        elif os.path.isdir(path):
+            m.bind(path)
+    for path in HIDDEN_SYSTEM_DIRS:
+        if os.path.isdir(path):
+            m.tmpfs(path)
+    for path in SYSTEM_FILES:
+        m.bind(path, try_=True)
+    m.args += ["--dev", "/dev", "--proc", "/proc"]
+    # What the code may write, all in memory and bounded: shared memory (torch's worker processes,
+    # the Doom engine), /tmp, and its working folder (owned by the sandbox's uid once it starts).
+    m.tmpfs("/dev/shm", perms="1777", size=tmpfs_bytes)
+    m.tmpfs("/tmp", perms="1777", size=tmpfs_bytes)
+    m.tmpfs(HOME, perms="0700", size=tmpfs_bytes)
+    for path in python_dirs():
+        m.bind(path)
+    m.bind(stage, STAGE)
+    if runtime:
+        m.bind(runtime, RUNTIME, writable=True)
+    return m.args
+
+
+def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
+    """``prlimit ... bwrap``, and bwrap's options (NUL-separated) to send it on a descriptor
+    (``--args FD``): the sandbox described by ``env`` (the ``COURSE_SANDBOX_*`` settings)."""
+    env = dict(os.environ if env is None else env)
+    runtime = env.get("COURSE_SANDBOX_RUNTIME") or None
+    memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
+    outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0",
+             "bwrap"]
+    args = ["--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
+            "--unshare-uts", "--hostname", "sandbox", "--clearenv"]
+    args += filesystem(env["COURSE_SANDBOX_STAGE"], runtime, int(env["COURSE_SANDBOX_TMPFS"]))
+    venv_bin = str(Path(sys.executable).parent)
+    keep = {k: env[k] for k in ("LANG", "LC_ALL", "OMP_NUM_THREADS", "COURSE_FAST", "NBGRADER_EXECUTION",
+                                "SDL_VIDEODRIVER", "SDL_AUDIODRIVER", "TZ") if k in env}
+    keep.update({"PATH": f"{venv_bin}:{PATH}", "HOME": HOME, "USER": "student", "LOGNAME": "student",
+                 "MPLCONFIGDIR": f"{HOME}/.matplotlib", "PYTHONPATH": STAGE, "PYTHONDONTWRITEBYTECODE": "1",
+                 "TMPDIR": "/tmp", "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"]})
+    for key, value in keep.items():
+        args += ["--setenv", key, value]
+    args += ["--chdir", HOME]
+    return outer, b"".join(a.encode() + b"\0" for a in args)
+
+
+def _exec_sandboxed(inner: list[str], env: dict[str, str] | None = None) -> None:
+    """Replace this process with the sandboxed ``inner``: bwrap reads its arguments from a memfd."""
+    outer, args = bwrap_command(env)
+    fd = os.memfd_create("bwrap-args", 0)  # inherited by prlimit and bwrap (no MFD_CLOEXEC)
+    os.write(fd, args)
+    os.lseek(fd, 0, os.SEEK_SET)
+    # bwrap starts with nothing of the host in its environment, and only the command in its argv
+    os.execvpe(outer[0], [*outer, "--args", str(fd), "--", *inner], {"PATH": PATH})
+
+
+def _launch_kernel(connection_file: str, extra: list[str]) -> None:
+    # The kernel reads a copy of its connection file in its socket folder, with the sockets'
+    # prefix as it is seen inside (RUNTIME): the host's path of that folder is not shown.
+    runtime = Path(os.environ["COURSE_SANDBOX_RUNTIME"])
+    info = json.loads(Path(connection_file).read_text())
+    if info.get("transport") == "ipc":
+        info["ip"] = f"{RUNTIME}/{Path(info['ip']).name}"
+    copy = runtime / f"inner-{Path(connection_file).name}"
+    fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(info, f)
+    _exec_sandboxed([sys.executable, "-m", "autograder.sandboxed.launcher", "kernel", "-f", f"{RUNTIME}/{copy.name}",
+                     *extra])
+
+
+def _launch_answers() -> None:
+    # No kernel sockets: it talks over its stdin and stdout.
+    _exec_sandboxed([sys.executable, "-m", "autograder.sandboxed.launcher", "serve-answers"],
+                    {**os.environ, "COURSE_SANDBOX_RUNTIME": ""})
+
+
+def _drop_privileges(uid: int) -> None:
+    os.chown(HOME, uid, uid)  # a fresh, empty memory file system: nothing of the student's in it yet
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
+def _kernel(argv: list[str]) -> None:
+    # In its own PID namespace the kernel's parent is PID 1: ipykernel would take that for
+    # "my parent exited" and quit. bwrap --die-with-parent already ties it to nbgrader's life.
+    os.environ.pop("JPY_PARENT_PID", None)
+    from ipykernel.kernelapp import IPKernelApp
+
+    app = IPKernelApp.instance()
+    app.initialize(argv)  # reads the (root-only) connection file and binds the sockets
+    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
+    app.start()
+
+
+def _serve_answers() -> None:
+    _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
+    from autograder.sandboxed import answers_server
+
+    answers_server.main()
+
+
+if __name__ == "__main__":
+    command = sys.argv[1:2]
+    if command == ["launch"]:
+        _launch_kernel(sys.argv[2], sys.argv[3:])  # nbclient appends e.g. --HistoryManager.hist_file=:memory:
+    elif command == ["kernel"]:
+        _kernel(sys.argv[2:])
+    elif command == ["answers"]:
+        _launch_answers()
+    elif command == ["serve-answers"]:
+        _serve_answers()
+    else:
+        sys.exit("usage: python -m autograder.sandboxed.launcher launch CONNECTION_FILE | answers")

@@ -1,0 +1,148 @@
+"""What the scorer takes from a student's process: only what the student's functions return, and
+what it reads itself in that process's shared memory; nothing the process says about itself, no
+name beyond the exercise's, no file it left that is not a plain one. No sandbox needed: the
+answers process runs as a plain subprocess here (tests/integration/test_grade_class.py runs it sandboxed)."""
+import os
+
+import nbformat
+import pytest
+import torch
+
+from autograder.pipeline import drivers
+from autograder.pipeline.answers_client import AnswersClient
+from autograder.pipeline.score import exercise_names, score_notebook
+from autograder.pipeline.shared import NotShared, SharedFolder
+from course_lib.checks import StudentCodeError
+from fixtures import HOSTILE, MISTAKES, ROOT, solution_source, with_cell
+
+
+def score(notebook: str, grade_id: str | None = None, source: str | None = None) -> dict[str, float]:
+    nb = nbformat.read(ROOT / "solutions" / f"{notebook}.ipynb", as_version=4)
+    if grade_id:
+        nb = with_cell(ROOT / "solutions" / f"{notebook}.ipynb", grade_id, source)
+    with AnswersClient(call_timeout=60, budget=600) as answers:
+        result = score_notebook(notebook, nb, answers)
+    return {gid: cell.points for gid, cell in result.cells.items()}
+
+
+# --------------------------------------------------------------------------- names
+def test_only_the_exercises_names_cross_into_the_test_cells():
+    source = nbformat.read(ROOT / "solutions" / "03_a3c.ipynb", as_version=4)
+    assert exercise_names(source) == {"n_step_targets", "a2c_loss", "SharedAdam", "a3c_update"}
+
+
+def test_shadowed_builtins_do_not_reach_the_visible_checks():
+    """A do-nothing optimizer that also defines all(), sorted(), zip() ... passed its visible check
+    when every callable of the answer cells went into the test cells' namespace."""
+    points = score("03_a3c", "optimizer_solution", HOSTILE["shadows_builtins"][2])
+    assert points["optimizer_visible"] == 0.0 and points["optimizer_hidden"] <= 1.0
+
+
+# --------------------------------------------------------------------------- measured from outside
+def test_probes_replaced_in_the_students_process_change_no_score():
+    """The shared optimizer's checks read its state in shared memory: a private, lazily made state
+    that the patched probes and a decoy file of shared memory report as shared scores what the
+    honest lazy state scores."""
+    faked = score("03_a3c", "optimizer_solution", HOSTILE["fakes_probes"][2])
+    honest = score("03_a3c", "optimizer_solution", MISTAKES["adam_state_made_in_step"][2])
+    for cell in ("optimizer_visible", "optimizer_hidden"):
+        assert faked[cell] <= honest[cell], (faked, honest)
+
+
+@pytest.fixture(scope="module")
+def answers():
+    with AnswersClient(call_timeout=60, budget=600) as answers:
+        yield answers
+
+
+def test_a_probe_without_a_trusted_driver_is_refused(answers):
+    assert answers.exec_cell("p", "cell", "def f(x):\n    return x") is None
+
+    def some_probe(target, *args):
+        return "whatever the student's process says"
+
+    with pytest.raises(StudentCodeError, match="no trusted driver"):
+        answers.functions("p")["f"].remote_probe(some_probe, 1)
+
+
+def test_an_optimizer_that_works_from_shared_memory_is_told_from_one_that_only_shows_it(answers):
+    gen = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)]
+    grads = [[torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)] for _ in range(4)]
+    good = solution_source("03_a3c", "optimizer_solution")
+    for source, shared in ((good, True), (HOSTILE["fakes_probes"][2], False)):
+        with AnswersClient(call_timeout=60, budget=600) as own:  # the decoy patches its whole process
+            assert own.exec_cell("s", "imports", "import torch") is None
+            assert own.exec_cell("s", "cell", source) is None
+            out = drivers.optimizer_steps(own.functions("s")["SharedAdam"], start, grads, lr=0.1)
+        flags = {e["shared"] for entries in out["state_before"]["per_param"] for e in entries.values()}
+        assert flags == {shared}, source[:200]
+
+
+def test_an_update_is_read_in_the_memory_of_the_models_it_was_given(answers):
+    """one_step's driver: the weights live in files of the scorer's; what the update did shows there."""
+    source = ("import torch\n\ndef update(model, optimizer, batch, cfg):\n    optimizer.zero_grad()\n"
+              "    dist, values = model(batch.obs.flatten(0, 1))\n    values.sum().backward()\n    optimizer.step()\n"
+              "    return {'said': 'anything'}")
+    assert answers.exec_cell("u", "cell", source) is None
+    from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
+
+    model = trained_looking(0)
+    [batch] = cartpole_rollouts(model, 0, 1, steps=6)
+    out = drivers.one_step(answers.functions("u")["update"], MODEL, dict(model.state_dict()), batch, None, lr=1.0)
+    values = model(batch["obs"].flatten(0, 1))[1].sum()
+    model.zero_grad()
+    values.backward()
+    for name, param in model.named_parameters():
+        want = torch.zeros_like(param) if param.grad is None else param.grad
+        assert torch.allclose(out["grads"][name], want, atol=1e-5), name
+    assert out["logs"] == {"said": "anything"}
+
+
+# --------------------------------------------------------------------------- stand-ins
+def test_a_stood_in_function_runs_here_and_its_gradient_reaches_both_sides(answers):
+    """During a call of `f`, the name `helper` in the student's namespace calls back into the scorer,
+    where the course's version runs; its result joins the student's graph, and the student's result
+    joins the scorer's."""
+    assert answers.exec_cell("s", "cell", "def helper(x):\n    return x * 0\n\ndef f(x):\n    return 2 * helper(x)") is None
+    answers.stand_in("s", {"helper": lambda x: x ** 2})
+    stood_in = answers.functions("s", {"f": ("helper",)})["f"]
+    x = torch.tensor([1.0, 3.0], requires_grad=True)
+    y = stood_in(x)
+    assert torch.allclose(y, 2 * x.detach() ** 2)
+    y.sum().backward()
+    assert torch.allclose(x.grad, 4 * x.detach())
+    own = answers.functions("s")["f"]  # without stand-ins: the student's own helper
+    assert torch.equal(own(torch.tensor([1.0, 3.0])), torch.zeros(2))
+    assert torch.equal(answers.functions("s")["helper"](torch.tensor([2.0])), torch.zeros(1))  # put back after
+
+
+def test_a_callback_nobody_offered_stops_that_process_not_the_scorer(answers):
+    source = ("from autograder.sandboxed.protocol import write_frame, read_frame\nimport sys\n"
+              "def sneaky():\n    import gc\n"
+              "    server = next(o for o in gc.get_objects() if type(o).__name__ == 'AnswersServer')\n"
+              "    write_frame(server.replies, {'op': 'callback', 'name': 'reference', 'inputs': {'list': []}})\n"
+              "    return read_frame(server.requests)[0]\n")
+    assert answers.exec_cell("c", "cell", source) is None
+    with pytest.raises(StudentCodeError, match="broke the protocol"):
+        answers.functions("c")["sneaky"]()
+
+
+# --------------------------------------------------------------------------- files in shared memory
+def test_the_shared_memory_is_read_without_following_what_the_student_left_there(tmp_path):
+    folder = SharedFolder(str(tmp_path))
+    secret = tmp_path.parent / "secret.txt"
+    secret.write_text("x" * 64)
+    os.symlink(secret, tmp_path / "link")
+    os.mkfifo(tmp_path / "fifo")
+    os.link(secret, tmp_path / "hard")
+    for name in ("link", "fifo", "hard", "../secret.txt", "missing"):
+        with pytest.raises(NotShared):
+            folder.read(name, "float32", [4])
+    name = folder.create(torch.arange(4.0))
+    assert torch.equal(folder.read(name, "float32", [4]), torch.arange(4.0))
+    folder.write(name, torch.tensor([9.0]), offset=4)
+    mapped = torch.from_file(str(tmp_path / name), shared=True, size=4)  # as the student's side maps it
+    assert torch.equal(mapped, torch.tensor([0.0, 9.0, 2.0, 3.0]))
+    folder.close()
+    assert not (tmp_path / name).exists()

@@ -1,0 +1,66 @@
+"""The sandbox's file system is an allow-list, writes go to memory only, and the host's paths stay
+outside (no bubblewrap needed to check the arguments it gets; tests/integration/test_grade_class.py runs it)."""
+import os
+
+from autograder.paths import ROOT
+from autograder.sandboxed import launcher as sandbox
+
+
+def args_of(tmp_path, runtime=True):
+    return sandbox.filesystem(str(tmp_path / "stage"), str(tmp_path / "run") if runtime else None, 1024**3)
+
+
+def test_the_root_is_not_bound_and_only_the_allowed_folders_are(tmp_path):
+    args = args_of(tmp_path)
+    binds = [args[i + 1] for i, a in enumerate(args) if a in ("--bind", "--ro-bind", "--ro-bind-try")]
+    assert "/" not in binds and "/root" not in binds and "/home" not in binds and "/work" not in binds
+    assert all(str(d) in binds for d in sandbox.python_dirs())
+    if os.path.isdir("/usr/local"):
+        assert args[args.index("/usr/local") - 1] == "--tmpfs"  # other software's home is hidden
+
+
+def test_no_host_folder_is_writable_but_the_kernels_sockets(tmp_path):
+    """What the student's code writes goes to memory file systems of the sandbox's own, bounded in
+    size: nothing it leaves behind is ever on the host, where nbgrader and the grader work as root."""
+    args = args_of(tmp_path)
+    writable = [(args[i + 1], args[i + 2]) for i, a in enumerate(args) if a == "--bind"]
+    assert writable == [(str(tmp_path / "run"), sandbox.RUNTIME)]
+    assert not [a for a in args_of(tmp_path, runtime=False) if a == "--bind"]  # the answers process: none at all
+    for inside in (sandbox.HOME, "/tmp", "/dev/shm"):
+        at = args.index(inside)
+        assert args[at - 1] == "--tmpfs" and args[at - 3:at - 1] == ["--size", str(1024**3)], inside
+
+
+def test_the_grading_folders_have_neutral_names_inside(tmp_path):
+    args = args_of(tmp_path)
+    pairs = {args[i + 1]: args[i + 2] for i, a in enumerate(args) if a in ("--bind", "--ro-bind")}
+    assert pairs[str(tmp_path / "stage")] == sandbox.STAGE == "/opt/grading"
+    assert pairs[str(tmp_path / "run")] == sandbox.RUNTIME == "/run/kernel"
+    assert str(tmp_path) not in [args[i + 2] for i, a in enumerate(args) if a in ("--bind", "--ro-bind")]
+
+
+def test_bwrap_gets_its_options_on_a_descriptor_and_an_environment_of_its_own(tmp_path):
+    """/proc/1/cmdline inside shows bwrap's command line: the options (with the host's paths) go
+    through --args instead; the environment inside holds nothing of the grader's."""
+    env = {"PATH": "/secret/bin:/usr/bin", "GRADER_SECRET": "x", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8",
+           **sandbox.sandbox_env(runtime=tmp_path / "run", stage=tmp_path / "stage", uid=61000,
+                                 memory=4 * 1024**3, cpu_seconds=60)}
+    outer, options = sandbox.bwrap_command(env)
+    assert outer[0] == "prlimit" and outer[-1] == "bwrap" and not any(str(tmp_path) in a for a in outer)
+    options = options.decode().split("\0")
+    assert "--clearenv" in options and "--unshare-net" in options and "--unshare-pid" in options
+    set_env = {options[i + 1]: options[i + 2] for i, a in enumerate(options) if a == "--setenv"}
+    assert "GRADER_SECRET" not in set_env and "/secret/bin" not in set_env["PATH"]
+    assert set_env["HOME"] == sandbox.HOME and set_env["PYTHONPATH"] == sandbox.STAGE
+    assert not any(str(tmp_path) in value for value in set_env.values())
+    assert options[options.index("--chdir") + 1] == sandbox.HOME
+
+
+def test_the_staged_modules_are_the_sandboxed_folder_and_course_lib_only(tmp_path):
+    """The trust boundary is a folder: autograder/sandboxed is staged whole, nothing else of the grader."""
+    stage = sandbox.stage_public_modules(ROOT, tmp_path / "stage")
+    assert sorted(p.name for p in (stage / "autograder").iterdir()) == ["__init__.py", "sandboxed"]
+    staged = {p.name for p in (stage / "autograder" / "sandboxed").glob("*.py")}
+    assert staged == {p.name for p in (ROOT / "autograder" / "sandboxed").glob("*.py")}
+    assert (stage / "course_lib" / "probes.py").exists()
+    assert not any("hidden" in str(p) or "reference" in p.name or "pipeline" in str(p) for p in stage.rglob("*"))

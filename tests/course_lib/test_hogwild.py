@@ -1,0 +1,166 @@
+"""course_lib.hogwild from a real Jupyter kernel, as a notebook uses it: the notebook's own
+optimizer class and update function reach the workers with both start methods; a worker that
+raises, an interrupted cell and a killed kernel leave no process behind."""
+import queue
+import textwrap
+import time
+
+import psutil
+import pytest
+
+# What a notebook cell defines: a shared Adam (the reference's shape), an A3C update, the settings.
+DEFINITIONS = textwrap.dedent('''
+    import math, os, time
+    from dataclasses import dataclass
+    import numpy as np
+    import torch
+    from course_lib import envs, hogwild, networks
+
+    class NotebookAdam(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
+            super().__init__(params, dict(lr=lr, betas=betas, eps=eps))
+            for group in self.param_groups:
+                for p in group["params"]:
+                    self.state[p]["step"] = torch.zeros(()).share_memory_()
+                    self.state[p]["m"] = torch.zeros_like(p.data).share_memory_()
+                    self.state[p]["v"] = torch.zeros_like(p.data).share_memory_()
+
+        @torch.no_grad()
+        def step(self):
+            for group in self.param_groups:
+                b1, b2 = group["betas"]
+                for p in group["params"]:
+                    s = self.state[p]
+                    s["step"] += 1
+                    t = s["step"].item()
+                    s["m"].mul_(b1).add_(p.grad, alpha=1 - b1)
+                    s["v"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                    p.addcdiv_(s["m"], (s["v"].sqrt() / math.sqrt(1 - b2 ** t)).add_(group["eps"]),
+                               value=-group["lr"] / (1 - b1 ** t))
+
+    def update(local, shared, optimizer, batch, cfg):
+        update.calls = getattr(update, "calls", 0) + 1  # this worker's own count
+        if cfg.fail_after and update.calls > cfg.fail_after:
+            raise ValueError("the student's update broke")
+        dist, values = local(batch.obs.flatten(0, 1))
+        loss = -(dist.log_prob(batch.actions.flatten())).mean() + values.pow(2).mean()
+        local.zero_grad()
+        loss.backward()
+        for lp, sp in zip(local.parameters(), shared.parameters()):
+            sp.grad = lp.grad.clone()
+        optimizer.step()
+        local.load_state_dict(shared.state_dict())
+        time.sleep(cfg.pause)
+
+    def shared_steps():
+        return int(next(iter(OPTIMIZER.state.values()))["step"].item())
+
+    @dataclass
+    class Cfg:
+        seed: int = 0
+        num_steps: int = 5
+        max_env_steps: int = 400
+        fail_after: int = 0
+        pause: float = 0.0
+
+    make_model = lambda: networks.MLPActorCritic(obs_dim=4, n_actions=2, hidden=8)
+    make_env = lambda seed: envs.make_cartpole_vec(1, seed=seed)
+    SHARED = make_model()
+    OPTIMIZER = NotebookAdam(SHARED.parameters(), lr=1e-3)
+''')
+
+
+
+
+def run(kc, code, timeout=120):
+    """Execute ``code`` in the kernel of ``kc``; return (status, text printed, error value)."""
+    from conftest import Kernel
+
+    kernel = Kernel.__new__(Kernel)
+    kernel.kc = kc
+    return kernel.run(code, timeout)
+
+
+def workers_of(pid):
+    """The kernel's worker processes (multiprocessing's resource tracker is not one of them)."""
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE
+            and "resource_tracker" not in " ".join(c.cmdline())]
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_workers_train_the_shared_model_with_the_notebooks_own_code(kernel, start_method):
+    km, kc = kernel
+    assert run(kc, DEFINITIONS)[0] == "ok"
+    status, out, error = run(kc, f'''
+before = [p.detach().clone() for p in SHARED.parameters()]
+result = hogwild.train(SHARED, make_model, make_env, update, Cfg(), optimizer=OPTIMIZER, workers=2,
+                       start_method="{start_method}")
+moved = any(not torch.equal(a, b) for a, b in zip(before, SHARED.parameters()))
+print(result.steps, result.workers, moved, shared_steps(), len(result.staleness), sorted({{e.worker for e in result.episodes}}))
+''')
+    assert status == "ok", error
+    steps, workers, moved, shared_steps, updates, episode_workers = out.split(maxsplit=5)
+    assert int(steps) >= 400 and workers == "2" and moved == "True"
+    assert int(shared_steps) == int(updates) >= 80  # one shared step count, advanced by every update of both workers
+    assert workers_of(km.provisioner.process.pid) == []
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_a_worker_that_raises_shows_its_traceback_and_stops_the_others(kernel, start_method):
+    km, kc = kernel
+    assert run(kc, DEFINITIONS)[0] == "ok"
+    status, _, error = run(kc, f'''
+hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, fail_after=20), optimizer=OPTIMIZER,
+              workers=2, start_method="{start_method}")''')
+    assert status == "error"
+    assert "failed:" in error and "ValueError: the student's update broke" in error and "in update" in error
+    assert workers_of(km.provisioner.process.pid) == []
+
+
+def test_interrupting_the_cell_stops_every_worker(kernel):
+    km, kc = kernel
+    assert run(kc, DEFINITIONS)[0] == "ok"
+    training = kc.execute("hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
+                          "optimizer=OPTIMIZER, workers=2)")
+    pid = km.provisioner.process.pid
+    deadline = time.time() + 60
+    while len(workers_of(pid)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert len(workers_of(pid)) == 2
+    km.interrupt_kernel()
+    deadline = time.time() + 30
+    while workers_of(pid) and time.time() < deadline:
+        time.sleep(0.2)
+    assert workers_of(pid) == []
+    while True:  # the interrupted cell ends with KeyboardInterrupt (queued cells would be aborted before that)
+        msg = kc.get_iopub_msg(timeout=30)
+        if msg["parent_header"].get("msg_id") == training and msg["msg_type"] == "error":
+            assert msg["content"]["ename"] == "KeyboardInterrupt"
+        if msg["parent_header"].get("msg_id") == training and msg["content"].get("execution_state") == "idle":
+            break
+    reply = kc.execute_interactive("alive = 6 * 7", user_expressions={"alive": "alive"}, timeout=60)
+    assert reply["content"]["user_expressions"]["alive"]["data"]["text/plain"] == "42"  # the kernel survives
+
+
+def test_killing_the_kernel_leaves_no_worker_behind(kernel):
+    km, kc = kernel
+    assert run(kc, DEFINITIONS)[0] == "ok"
+    kc.execute("hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
+               "optimizer=OPTIMIZER, workers=2, start_method='fork')")
+    pid = km.provisioner.process.pid
+    deadline = time.time() + 60
+    while len(workers_of(pid)) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    workers = workers_of(pid)
+    assert len(workers) == 2
+    psutil.Process(pid).kill()  # what a kernel restart does to the old kernel
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == [], [p.pid for p in alive]
+    try:
+        kc.get_iopub_msg(timeout=0.1)
+    except queue.Empty:
+        pass

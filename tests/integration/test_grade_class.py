@@ -1,0 +1,317 @@
+"""The grading command on the fixture class: every student and notebook gets the expected status
+and points, nothing hostile gets out of its sandbox, no attack on the scores works, and a re-run
+gives the same grades."""
+import csv
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from autograder.cells import grade_id_of
+from autograder.pipeline import Options, grade_class
+from autograder.pipeline.report import max_points
+from autograder.sandboxed import launcher as sandbox
+from fixtures import NEEDS_SANDBOX, ROOT, UNMAPPED, build, expected
+
+pytestmark = pytest.mark.slow  # the class is graded once for the module: minutes
+
+# With bubblewrap, prlimit and root (`make test` installs bubblewrap when it runs as root) the whole
+# class is graded in the sandbox; without, the students that are safe outside it, unsandboxed.
+SANDBOXED = sandbox.available() and os.environ.get("COURSE_TEST_SANDBOX") != "off"
+OPTIONS = Options(workers=2, cell_timeout=20, notebook_timeout=240, sandbox="on" if SANDBOXED else "off")
+NO_SANDBOX = (f"the grading sandbox needs bubblewrap, prlimit and root: the hostile students "
+              f"({', '.join(sorted(NEEDS_SANDBOX))}) were not graded")
+
+
+def needs_sandbox():
+    """One place, one reason: pytest's summary shows the sandbox-only tests as one line."""
+    if not SANDBOXED:
+        pytest.skip(NO_SANDBOX)
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """A second copy of the course (solutions and hidden checks) on the grading machine, readable by
+    anyone, outside /tmp and outside the repository: a student's code must not find it."""
+    folder = Path(tempfile.mkdtemp(prefix="course-copy-", dir="/var/tmp"))
+    shutil.copytree(ROOT / "solutions", folder / "solutions")
+    shutil.copytree(ROOT / "autograder", folder / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def canary():
+    """A root-owned 0600 file outside the sandbox that the hostile students aim their links at; it
+    is watched (inotify) from before the class is built until the tests look."""
+    from canary import Canary
+
+    folder = Path(tempfile.mkdtemp(prefix="canary-", dir="/var/tmp"))
+    yield Canary(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, planted, canary):
+    root = tmp_path_factory.mktemp("grading")
+    submissions = build(root / "class", planted, sandboxed=SANDBOXED, canary=canary.path)
+    out = root / "results"
+    grades, unmapped = grade_class(submissions, out, OPTIONS, progress=False)
+    return {(g.student, g.notebook): g for g in grades}, unmapped, out, submissions
+
+
+def kernel_output(out, student, notebook):
+    """What a student's notebook printed when the grader ran it (the kernel's own outputs)."""
+    import nbformat
+
+    nb = nbformat.read(out / "work" / student / "autograded" / student / notebook / f"{notebook}.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_every_expected_notebook_is_graded_and_nothing_else(graded):
+    grades, _, _, _ = graded
+    assert set(grades) == set(expected(SANDBOXED))
+
+
+@pytest.mark.parametrize("student, notebook", sorted(expected()))
+def test_status_and_points(graded, student, notebook):
+    if student in NEEDS_SANDBOX:
+        needs_sandbox()
+    status, low, high = expected()[student, notebook]
+    g = graded[0][student, notebook]
+    assert g.status in ((status,) if isinstance(status, str) else status), g.message
+    assert low <= g.total <= high, (g.exercises, g.message)
+    assert g.max_total == sum(max_points(notebook).values())
+
+
+def test_every_status_appears(graded):
+    assert {g.status for g in graded[0].values()} == {"graded", "timeout", "error", "invalid-notebook",
+                                                        "output-too-large"}
+
+
+def test_unmapped_files_are_listed(graded):
+    assert {path for path, _ in graded[1]} == UNMAPPED
+
+
+def test_grades_csv_has_one_row_per_student_and_notebook(graded):
+    grades, _, out, _ = graded
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == len(grades) == len({(r["student"], r["notebook"]) for r in rows})
+    ref = next(r for r in rows if r["student"] == "reference" and r["notebook"] == "01_policy_gradient")
+    assert (ref["status"], ref["total"], ref["returns"], ref["loss"]) == ("graded", "10", "5", "5")
+
+
+def test_repairs_and_problems_are_explained(graded):
+    grades = graded[0]
+    assert "re-added the deleted cell 'returns_hidden'" in grades["deletes_tests", "01_policy_gradient"].message
+    assert "restored the grading metadata" in grades["strips_metadata", "01_policy_gradient"].message
+    assert "not valid JSON" in grades["invalid_json", "01_policy_gradient"].message
+    assert "ran out of time (20 s a cell at most): loss_solution" in grades["hangs", "01_policy_gradient"].message
+    assert "ran out of time (20 s a cell at most): loss_solution" in grades["ignores_interrupt", "01_policy_gradient"].message
+    for student in ("kills_kernel", "calls_exit"):
+        assert "the kernel died in loss_solution" in grades[student, "01_policy_gradient"].message, student
+
+
+def test_feedback_for_everyone_without_hidden_code_or_reference(graded):
+    grades, _, out, _ = graded
+    for student, notebook in grades:
+        text = (out / "feedback" / student / f"{notebook}.html").read_text()
+        assert "from autograder.hidden import" not in text and "BEGIN HIDDEN" not in text, (student, notebook)
+        if student == "blank":
+            assert "BEGIN SOLUTION" not in text and "not written yet" in text
+    wrong_sign = (out / "feedback" / "loss_wrong_sign" / "01_policy_gradient.html").read_text()
+    assert "the sign is flipped" in wrong_sign
+    killed = (out / "feedback" / "kills_kernel" / "01_policy_gradient.html").read_text()
+    assert "the kernel died while running this cell" in killed  # shown under the cell that did it
+
+
+@pytest.mark.sandbox
+def test_hostile_code_stays_in_its_sandbox(graded, planted):
+    needs_sandbox()
+    _, _, out, submissions = graded
+    report = kernel_output(out, "snooper", "01_policy_gradient")
+    attempts = [line for line in report.splitlines() if ": blocked (" in line or ": OK " in line]
+    assert len(attempts) == 11 and not any(": OK " in line for line in attempts), report
+    assert "read another checkout: blocked (" in report
+    for place in (ROOT, out, submissions, planted):
+        assert not (place / "hacked.txt").exists()
+
+
+@pytest.mark.sandbox
+def test_a_second_checkout_on_the_grading_machine_cannot_be_found(graded):
+    """The planted copy of the solutions is readable by anyone on the host, but not in the sandbox:
+    the student who searches the whole file system for it finds nothing, and gets a wrong answer's points."""
+    needs_sandbox()
+    grades, _, out, _ = graded
+    assert "found a solution at: None" in kernel_output(out, "reads_other_checkout", "01_policy_gradient")
+    assert grades["reads_other_checkout", "01_policy_gradient"].exercises["returns"] < 1.0
+
+
+def test_the_reference_is_nowhere_in_the_students_processes(graded):
+    """Not in the answers process (so a wrong answer keeps a wrong answer's points, sandbox or not),
+    and not in the sandboxed kernel either (the hidden checks are never loaded there)."""
+    grades, _, out, _ = graded
+    assert grades["calls_reference", "01_policy_gradient"].exercises["returns"] < 1.0
+    needs_sandbox()  # an unsandboxed kernel can import anything on the machine
+    assert "found the reference: False" in kernel_output(out, "calls_reference", "01_policy_gradient")
+
+
+@pytest.mark.parametrize("student", ["patches_allclose", "patches_hidden_checks", "input_transformer"])
+def test_tampering_with_the_kernel_changes_no_score(graded, student):
+    """Patched comparisons, fake hidden-check modules and an input transformer that makes every later
+    cell swallow its errors all act on the kernel; the scores come from elsewhere."""
+    grades, _, out, _ = graded
+    assert grades[student, "01_policy_gradient"].exercises["returns"] < 1.0
+    text = (out / "feedback" / student / "01_policy_gradient.html").read_text()
+    assert "discounted_returns (hidden checks): 0" in text  # the feedback shows the scorer's report
+
+
+@pytest.mark.sandbox
+def test_a_notebook_cannot_rewrite_another_notebooks_graded_copy(graded):
+    needs_sandbox()
+    grades, _, out, _ = graded
+    assert "rewrote: []" in kernel_output(out, "rewrites_other_notebook", "02_a2c")
+    text = (out / "feedback" / "rewrites_other_notebook" / "01_policy_gradient.html").read_text()
+    assert "HACKED" not in text and "All sanity checks passed" in text
+    assert grades["rewrites_other_notebook", "01_policy_gradient"].total == 10.0
+
+
+def test_graded_cells_show_the_scorers_outputs(graded):
+    """The kernel does not run hidden checks (test_execute); the feedback shows the scorer's report there."""
+    import nbformat
+
+    from autograder.pipeline.execute import HIDDEN_NOTE
+
+    _, _, out, _ = graded
+    path = out / "work" / "reference" / "autograded" / "reference" / "01_policy_gradient" / "01_policy_gradient.ipynb"
+    hidden = next(c for c in nbformat.read(path, as_version=4).cells if grade_id_of(c) == "returns_hidden")
+    text = "".join(o.get("text", "") for o in hidden.outputs)
+    assert "discounted_returns (hidden checks): 4 / 4 points" in text and HIDDEN_NOTE not in text
+
+
+def test_regrading_is_idempotent(graded, tmp_path):
+    grades, _, out, submissions = graded
+    few = tmp_path / "few"
+    for student in ("reference", "loss_wrong_sign"):
+        shutil.copytree(submissions / student, few / student)
+    again, _ = grade_class(few, out, OPTIONS, progress=False)
+    assert [(g.student, g.notebook, g.total, g.status) for g in again] == \
+        [(g.student, g.notebook, g.total, g.status) for (s, _), g in sorted(grades.items()) if s in ("loss_wrong_sign", "reference")]
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert len(rows) == len(grades)  # the others keep their rows, nobody is duplicated
+
+
+def test_long_student_ids_in_deep_folders(tmp_path):
+    """Kernel sockets must not live under the results folder: Unix socket paths stop at 108 bytes."""
+    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "results"
+    student = "s" * 60
+    (tmp_path / "class" / student).mkdir(parents=True)
+    shutil.copy2(ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student / "01_policy_gradient.ipynb")
+    [grade], _ = grade_class(tmp_path / "class", deep, OPTIONS, progress=False)
+    assert (grade.status, grade.total) == ("graded", 0.0), grade.message
+
+
+def test_a_notebook_past_its_budget_is_stopped_and_its_answers_still_scored(tmp_path):
+    """Slow cells, each under the cell timeout, together past the notebook's: the run stops (the
+    cells not started are not run and marked), nothing waits for the hard limit on the nbgrader
+    run, and the answers are scored as usual: points never depend on the kernel's run."""
+    import nbformat
+
+    nb = nbformat.read(ROOT / "solutions" / "01_policy_gradient.ipynb", as_version=4)
+    after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
+    nb.cells[after + 1:after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(8)]
+    (tmp_path / "class" / "slow").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
+    [grade], _ = grade_class(tmp_path / "class", tmp_path / "out",
+                             Options(workers=1, cell_timeout=10, notebook_timeout=25, sandbox=OPTIONS.sandbox),
+                             progress=False)
+    assert (grade.status, grade.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), grade.message
+    assert "the notebook used up its 25 s" in grade.message and "were not run" in grade.message
+
+
+# --------------------------------------------------------------------------- the host side trusts nothing
+@pytest.mark.sandbox
+def test_files_left_behind_never_reach_the_host(graded, canary):
+    """Links to a root-owned host file, FIFOs and sockets, left in every folder the student's code
+    can write (its working folder, home, /tmp, /dev/shm), by the kernel and by the answers process:
+    nobody opened the file, read it or changed it, and the class finished with every grade."""
+    needs_sandbox()
+    grades, _, out, _ = graded
+    for student in ("plants_links", "plants_fifos"):
+        text = kernel_output(out, student, "01_policy_gradient")
+        assert "planted: ['01_policy_gradient.ipynb'" in text and "read the canary: blocked" in text, text
+        assert grades[student, "01_policy_gradient"].total == 10.0
+    assert canary.events() == [] and canary.unchanged()
+
+
+@pytest.mark.sandbox
+def test_the_sandbox_shows_no_path_of_the_grading_run(graded, planted):
+    """Not in bwrap's command line (/proc/1/cmdline), the environment, the mounts, the working folder:
+    none of the results, the submissions, the repository's folders (only its Python environment is
+    mounted, at its own path), or another checkout."""
+    needs_sandbox()
+    _, _, out, submissions = graded
+    text = kernel_output(out, "shows_host_paths", "01_policy_gradient")
+    assert "--- pid 1: bwrap --args" in text and "--- cwd: /home/student" in text, text
+    for path in (out, submissions, planted, ROOT / "solutions", ROOT / "autograder", ROOT / "course_lib",
+                 ROOT / "notebooks", Path.home()):
+        assert str(path) not in text, path
+    assert "COURSE_SANDBOX_STAGE" not in text and "PYTHONPATH': '/opt/grading'" in text
+
+
+def test_output_without_a_bound_is_cut_and_said_so(graded):
+    grades, _, out, _ = graded
+    flood = grades["floods_output", "01_policy_gradient"]
+    assert flood.status == "output-too-large" and "output too large in returns_solution" in flood.message
+    autograded = out / "work" / "floods_output" / "autograded" / "floods_output" / "01_policy_gradient"
+    assert (autograded / "01_policy_gradient.ipynb").stat().st_size < 40 * 1024**2
+    page = (out / "feedback" / "floods_output" / "01_policy_gradient.html").read_text()
+    assert "OutputTooLargeError" in page and "All sanity checks passed" in page  # the cells after it still ran
+
+
+def test_markers_in_an_answer_break_nothing(graded):
+    grades, _, out, _ = graded
+    assert grades["markers_in_answer", "01_policy_gradient"].total == 10.0
+    page = (out / "feedback" / "markers_in_answer" / "01_policy_gradient.html").read_text()
+    assert "the cell with the markers ran" in page and "No feedback page" not in page
+
+
+def test_a_submission_that_breaks_the_grader_costs_only_its_student(tmp_path, monkeypatch):
+    """Every finished student's grades are in grades.csv as soon as they are known, and one whose
+    grading raises gets an error row with the reason; the others are graded."""
+    from autograder import pipeline as grading
+    from autograder.pipeline.report import NotebookGrade
+
+    for student in ("ann", "bob", "cid"):
+        (tmp_path / "class" / student).mkdir(parents=True)
+        shutil.copy2(ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student)
+    seen = []
+
+    def grade_student(self, student, subs, releases, uid):
+        import time
+
+        if student == "cid":  # the last one: the others' rows must be on disk while it is being graded
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                rows = (self.out / "grades.csv").read_text()
+                if "\nann," in rows and "\nbob," in rows:
+                    break
+                time.sleep(0.1)
+            seen.extend(name for name in ("ann", "bob") if f"\n{name}," in rows)
+        if student == "bob":
+            raise RuntimeError("the grader tripped")
+        return [NotebookGrade.from_cells(student, s.notebook, {"returns_visible": 1.0}, max_points(s.notebook))
+                for s in subs]
+
+    monkeypatch.setattr(grading.Grader, "grade_student", grade_student)
+    grades, _ = grade_class(tmp_path / "class", tmp_path / "out", Options(workers=2, sandbox="off"), progress=False)
+    assert seen == ["ann", "bob"]
+    bob = next(g for g in grades if g.student == "bob")
+    assert bob.status == "error" and "the grader failed" in bob.message and "the grader tripped" in bob.message
+    assert (tmp_path / "out" / "work" / "bob" / "grader.log").exists()
+    rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
+    assert [(r["student"], r["status"]) for r in rows] == [("ann", "graded"), ("bob", "error"), ("cid", "graded")]

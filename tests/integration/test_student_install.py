@@ -1,0 +1,52 @@
+"""What a student installs on Colab (the first cell's `pip install course_lib`) leaves Colab's
+running kernel alone: resolved in a fresh virtual environment that holds Colab's pinned versions,
+it installs course_lib and what Colab lacks, and changes none of the pinned packages. The
+instructor's tools (nbgrader, JupyterLab, nbclient) are an extra, never part of it."""
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+PINS = ROOT / "tests" / "data" / "colab_pins.txt"
+TORCH_STAND_IN = "torch==2.13.0"  # the CPU build on this machine's disk (see colab_pins.txt)
+
+
+def pins() -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in PINS.read_text().splitlines()]
+    return dict(line.split("==") for line in lines if line)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pip(venv: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", *args], capture_output=True, text=True,
+                          timeout=900)
+
+
+@pytest.fixture(scope="module")
+def colab_like(tmp_path_factory):
+    venv = tmp_path_factory.mktemp("colab") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    done = pip(venv, "install", "--quiet", TORCH_STAND_IN, *(f"{k}=={v}" for k, v in pins().items()))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return venv
+
+
+def test_the_student_install_changes_none_of_colabs_pinned_packages(colab_like, tmp_path):
+    report = tmp_path / "report.json"
+    done = pip(colab_like, "install", "--dry-run", "--quiet", "--report", str(report), str(ROOT))
+    assert done.returncode == 0, done.stdout + done.stderr
+    installs = {canonical(item["metadata"]["name"]): item["metadata"]["version"]
+                for item in json.loads(report.read_text())["install"]}
+    changed = {name: installs[canonical(name)] for name in [*pins(), "torch"] if canonical(name) in installs}
+    assert changed == {}, f"the student install would change Colab's {changed}"
+    assert "course-lib" in installs
+    assert not {"nbgrader", "jupyterlab", "nbclient"} & set(installs), "instructor tools in the student install"
