@@ -66,11 +66,10 @@ def _recent(kills) -> float:
 
 
 def sb3(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[tuple[float, int, float]], float]:
+    from speed import _doom_factory
     from stable_baselines3 import A2C
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.vec_env import SubprocVecEnv
-
-    from speed import _doom_factory
 
     class Record(BaseCallback):
         def _on_training_start(self) -> None:
@@ -126,7 +125,7 @@ def main() -> None:
             curve, final = train(args.minutes, seed, args.shot_cost, args.shot_cost_warmup)
             steps = curve[-1][1] if curve else 0
             rows.append(f"| {name} | {seed} | " + " | ".join(at(curve, 0, 60 * m) for m in MARKS if m <= args.minutes)
-                        + f" | " + " | ".join(at(curve, 1, s) for s in (250_000, 500_000, 1_000_000))
+                        + " | " + " | ".join(at(curve, 1, s) for s in (250_000, 500_000, 1_000_000))
                         + f" | {steps:,} | {final:.1f} |")
             print(rows[-1], flush=True)
     header = (f"\n## {date.today()}, {os.cpu_count()} cores, {args.minutes:g} minutes each, "

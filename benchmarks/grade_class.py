@@ -22,10 +22,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from autograder import sandbox  # noqa: E402
-from autograder.fixture_class import MISTAKES, build  # noqa: E402
-from autograder.grade import Options, grade_class  # noqa: E402
-from autograder.release import assignment_ids  # noqa: E402
+from autograder.paths import assignment_ids  # noqa: E402
+from autograder.pipeline import Options, grade_class  # noqa: E402
+from autograder.sandboxed import launcher as sandbox  # noqa: E402
+from fixtures import MISTAKES, build  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "grade_class.md"
 PARTS = ("kernels and nbgrader (s)", "first cells: imports (s)", "other cells (s)", "scoring (s)", "feedback (s)")
@@ -75,8 +75,8 @@ def make_class(out: Path, students: int) -> Path:
         student = klass / f"s{i:03d}"
         student.mkdir(parents=True)
         for nb in assignment_ids():  # every notebook: from this student's kind where it exists
-            source = next((fixture / k / f"{nb}.ipynb" for k in kinds[i % len(kinds):] + kinds
-                           if (fixture / k / f"{nb}.ipynb").exists()))
+            source = next(fixture / k / f"{nb}.ipynb" for k in kinds[i % len(kinds):] + kinds
+                           if (fixture / k / f"{nb}.ipynb").exists())
             shutil.copy2(source, student / f"{nb}.ipynb")
     return klass
 

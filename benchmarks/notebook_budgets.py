@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from autograder.release import SOLUTIONS, course_env  # noqa: E402
+from autograder.paths import SOLUTIONS, course_env  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "notebook_budgets.md"
 SCORE = re.compile(r"mean return over (\d+) (?:greedy )?episodes: (-?[\d.]+)")
