@@ -9,6 +9,7 @@
 
 Exit status 1 when a notebook fails to run or a grade is not what it must be.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,7 +69,9 @@ def main() -> int:
     print()
     print(table(grades))
     for g in grades:
-        expected_ok = (g.total == g.max_total) if g.student == "reference" else all(v == 0 for v in g.exercises.values())
+        expected_ok = (
+            (g.total == g.max_total) if g.student == "reference" else all(v == 0 for v in g.exercises.values())
+        )
         if not expected_ok or g.status != "graded":
             ok = False
             print(f"UNEXPECTED: {g.student} got {g.total:g}/{g.max_total:g} on {g.notebook} ({g.status})")

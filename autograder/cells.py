@@ -5,6 +5,7 @@ that is not a solution (a visible check, or a hidden one whose block the student
 Each exercise owns the graded cells whose grade id starts with its name (``returns_visible`` and
 ``returns_hidden`` make the exercise ``returns``).
 """
+
 from __future__ import annotations
 
 from nbgrader.utils import is_grade, is_solution
@@ -26,7 +27,9 @@ def points_of(cell) -> float:
 
 def is_answer_cell(cell) -> bool:
     """A code cell the student writes (nbgrader's solution cell), with a grade id."""
-    return cell.get("cell_type") == "code" and bool(nbgrader_meta(cell)) and is_solution(cell) and bool(grade_id_of(cell))
+    return (
+        cell.get("cell_type") == "code" and bool(nbgrader_meta(cell)) and is_solution(cell) and bool(grade_id_of(cell))
+    )
 
 
 def is_test_cell(cell) -> bool:
@@ -50,5 +53,4 @@ def exercise_of(grade_id: str) -> str:
 
 def graded_points(nb) -> dict[str, float]:
     """Points of every graded cell of a notebook, by grade id."""
-    return {grade_id_of(c): points_of(c) for c in nb.cells
-            if nbgrader_meta(c) and is_grade(c) and grade_id_of(c)}
+    return {grade_id_of(c): points_of(c) for c in nb.cells if nbgrader_meta(c) and is_grade(c) and grade_id_of(c)}

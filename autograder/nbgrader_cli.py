@@ -1,4 +1,5 @@
 """Run an nbgrader command on a course folder, with a deadline, and everything it started stopped after."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,9 @@ from pathlib import Path
 from autograder.paths import course_env
 
 
-def nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None,
-             check: bool = True) -> subprocess.CompletedProcess:
+def nbgrader(
+    course_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None, check: bool = True
+) -> subprocess.CompletedProcess:
     """``nbgrader ARGS`` on ``course_dir``, with the ``nbgrader_config.py`` found there.
 
     Output (stdout and stderr together) is captured. ``check``: raise when nbgrader fails. After
@@ -19,8 +21,15 @@ def nbgrader(course_dir: Path, *args: str, env: dict[str, str] | None = None, ti
     are killed and ``subprocess.TimeoutExpired`` is raised.
     """
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}", "--log-level=WARN"]
-    proc = subprocess.Popen(cmd, cwd=course_dir, env=course_env() if env is None else env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=course_dir,
+        env=course_env() if env is None else env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -22,8 +22,9 @@ from nbgrader.preprocessors import Execute  # noqa: E402
 
 from autograder.pipeline.execute import GradingExecute  # noqa: E402
 
-c.Autograde.autograde_preprocessors = [GradingExecute if p is Execute else p
-                                       for p in Autograde.autograde_preprocessors.default()]
+c.Autograde.autograde_preprocessors = [
+    GradingExecute if p is Execute else p for p in Autograde.autograde_preprocessors.default()
+]
 
 # Feedback shows each test cell's source: strip the hidden-test blocks first (they only call
 # autograder.hidden, but students need not see even that).

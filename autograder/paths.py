@@ -1,4 +1,5 @@
 """Where the course's sources are, which notebooks it has, and the environment its tools run in."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ Each reference lives in one place: the solution cell of ``solutions/NN_*.ipynb``
 checks (and the scripts that train the shipped agents) execute those cells instead of keeping a
 second copy that could drift from what the notebook teaches.
 """
+
 from __future__ import annotations
 
 import functools

@@ -12,6 +12,7 @@ printed and appended to ``benchmarks/results/doom_live.md``.
 
     python benchmarks/doom_live.py --minutes 20 --seeds 0
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,11 @@ def course(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[li
     model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
     curve, episodes, last = [], [], 0.0
-    with closing(envs.make_doom_vec(cfg.num_envs, seed=seed, groups=2, asynchronous=True, shot_cost=shot_cost,
-                                     shot_cost_warmup=warmup)) as games:
+    with closing(
+        envs.make_doom_vec(
+            cfg.num_envs, seed=seed, groups=2, asynchronous=True, shot_cost=shot_cost, shot_cost_warmup=warmup
+        )
+    ) as games:
         runner = runners.RolloutRunner(games, model, cfg.num_steps, seed=seed)
         while time.time() - runner.started < minutes * 60:
             batch = runner.collect()
@@ -88,8 +92,9 @@ def sb3(minutes: float, seed: int, shot_cost: float, warmup: int) -> tuple[list[
 
     torch.manual_seed(seed)
     n = NOTEBOOK.num_envs
-    games = SubprocVecEnv([_doom_factory(n * seed + k, shot_cost, envs.shot_cost_warmup_per_game(warmup, n))
-                           for k in range(n)])
+    games = SubprocVecEnv(
+        [_doom_factory(n * seed + k, shot_cost, envs.shot_cost_warmup_per_game(warmup, n)) for k in range(n)]
+    )
     model = A2C("CnnPolicy", games, seed=seed, verbose=0, device="cpu")
     record = Record()
     model.learn(total_timesteps=10**9, callback=record)
@@ -112,11 +117,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=20.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--shot-cost", type=float, default=NOTEBOOK.shot_cost,
-                        help=f"reward per round fired (default: notebook 5's, {NOTEBOOK.shot_cost:g})")
-    parser.add_argument("--shot-cost-warmup", type=int, default=NOTEBOOK.shot_cost_warmup,
-                        help="steps of all the games over which the price rises from 0 "
-                             f"(default: notebook 5's, {NOTEBOOK.shot_cost_warmup:,})")
+    parser.add_argument(
+        "--shot-cost",
+        type=float,
+        default=NOTEBOOK.shot_cost,
+        help=f"reward per round fired (default: notebook 5's, {NOTEBOOK.shot_cost:g})",
+    )
+    parser.add_argument(
+        "--shot-cost-warmup",
+        type=int,
+        default=NOTEBOOK.shot_cost_warmup,
+        help="steps of all the games over which the price rises from 0 "
+        f"(default: notebook 5's, {NOTEBOOK.shot_cost_warmup:,})",
+    )
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
@@ -124,17 +137,25 @@ def main() -> None:
         for name, train in (("course (notebook 5)", course), ("Stable-Baselines3 A2C", sb3)):
             curve, final = train(args.minutes, seed, args.shot_cost, args.shot_cost_warmup)
             steps = curve[-1][1] if curve else 0
-            rows.append(f"| {name} | {seed} | " + " | ".join(at(curve, 0, 60 * m) for m in MARKS if m <= args.minutes)
-                        + " | " + " | ".join(at(curve, 1, s) for s in (250_000, 500_000, 1_000_000))
-                        + f" | {steps:,} | {final:.1f} |")
+            rows.append(
+                f"| {name} | {seed} | "
+                + " | ".join(at(curve, 0, 60 * m) for m in MARKS if m <= args.minutes)
+                + " | "
+                + " | ".join(at(curve, 1, s) for s in (250_000, 500_000, 1_000_000))
+                + f" | {steps:,} | {final:.1f} |"
+            )
             print(rows[-1], flush=True)
-    header = (f"\n## {date.today()}, {os.cpu_count()} cores, {args.minutes:g} minutes each, "
-              f"{args.shot_cost:g} per round fired after a warm-up of {args.shot_cost_warmup:,} steps\n\n"
-              "Kills per episode (mean of the last 20 training episodes) after N minutes and after N steps; "
-              "the final column: mean kills over 10 evaluation episodes after training (sampled actions).\n\n"
-              "| loop | seed | " + " | ".join(f"{m} min" for m in MARKS if m <= args.minutes)
-              + " | 250k steps | 500k steps | 1M steps | steps in all | evaluation |\n|"
-              + "---|" * (2 + len([m for m in MARKS if m <= args.minutes]) + 5) + "\n")
+    header = (
+        f"\n## {date.today()}, {os.cpu_count()} cores, {args.minutes:g} minutes each, "
+        f"{args.shot_cost:g} per round fired after a warm-up of {args.shot_cost_warmup:,} steps\n\n"
+        "Kills per episode (mean of the last 20 training episodes) after N minutes and after N steps; "
+        "the final column: mean kills over 10 evaluation episodes after training (sampled actions).\n\n"
+        "| loop | seed | "
+        + " | ".join(f"{m} min" for m in MARKS if m <= args.minutes)
+        + " | 250k steps | 500k steps | 1M steps | steps in all | evaluation |\n|"
+        + "---|" * (2 + len([m for m in MARKS if m <= args.minutes]) + 5)
+        + "\n"
+    )
     with RESULTS.open("a") as f:
         f.write(header + "\n".join(rows) + "\n")
     print("appended to", RESULTS.relative_to(ROOT))

@@ -9,6 +9,7 @@ cells, which import the libraries, and the other cells, in fast mode), scoring, 
     python benchmarks/grade_class.py --students 50
     python benchmarks/grade_class.py --students 10 --workers 2      # one pass only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +37,10 @@ def _seconds(cell) -> float:
     try:
         from datetime import datetime
 
-        start, end = (datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
-                      for k in ("iopub.execute_input", "shell.execute_reply"))
+        start, end = (
+            datetime.fromisoformat(timing[k].replace("Z", "+00:00"))
+            for k in ("iopub.execute_input", "shell.execute_reply")
+        )
         return (end - start).total_seconds()
     except (KeyError, ValueError):
         return 0.0
@@ -75,8 +78,11 @@ def make_class(out: Path, students: int) -> Path:
         student = klass / f"s{i:03d}"
         student.mkdir(parents=True)
         for nb in assignment_ids():  # every notebook: from this student's kind where it exists
-            source = next(fixture / k / f"{nb}.ipynb" for k in kinds[i % len(kinds):] + kinds
-                           if (fixture / k / f"{nb}.ipynb").exists())
+            source = next(
+                fixture / k / f"{nb}.ipynb"
+                for k in kinds[i % len(kinds) :] + kinds
+                if (fixture / k / f"{nb}.ipynb").exists()
+            )
             shutil.copy2(source, student / f"{nb}.ipynb")
     return klass
 
@@ -89,10 +95,15 @@ def main() -> None:
     cores = os.cpu_count() or 1
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as f:  # each measurement is written as soon as it is made
-        f.write(f"\n## {date.today()}: {args.students} students x {len(assignment_ids())} notebooks, {cores} cores, "
-                f"sandbox {'on' if sandbox.available() else 'off'}\n\n"
-                "| workers | wall time (s) | per student (s) | notebooks graded | "
-                + " | ".join(PARTS) + " |\n|" + "---|" * (4 + len(PARTS)) + "\n")
+        f.write(
+            f"\n## {date.today()}: {args.students} students x {len(assignment_ids())} notebooks, {cores} cores, "
+            f"sandbox {'on' if sandbox.available() else 'off'}\n\n"
+            "| workers | wall time (s) | per student (s) | notebooks graded | "
+            + " | ".join(PARTS)
+            + " |\n|"
+            + "---|" * (4 + len(PARTS))
+            + "\n"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         klass = make_class(Path(tmp), args.students)
         walls = {}
@@ -103,8 +114,11 @@ def main() -> None:
             print(f"{workers} worker(s): {wall:.0f} s, {wall / args.students:.1f} s per student", flush=True)
             split = breakdown(Path(tmp) / f"out{workers}" / "work")
             with RESULTS.open("a") as f:
-                f.write(f"| {workers} | {wall:.0f} | {wall / args.students:.1f} | {len(grades)} | "
-                        + " | ".join(f"{split[k]:.1f}" for k in PARTS) + " |\n")
+                f.write(
+                    f"| {workers} | {wall:.0f} | {wall / args.students:.1f} | {len(grades)} | "
+                    + " | ".join(f"{split[k]:.1f}" for k in PARTS)
+                    + " |\n"
+                )
         if 1 in walls and cores in walls and cores > 1:
             with RESULTS.open("a") as f:
                 f.write(f"\n{cores} workers grade the class {walls[1] / walls[cores]:.2f}x as fast as 1 worker.\n")

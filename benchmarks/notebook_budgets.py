@@ -5,6 +5,7 @@ Run by hand on an otherwise idle machine; results go to benchmarks/results/noteb
     python benchmarks/notebook_budgets.py 01_policy_gradient --seeds 0 1 2
     python benchmarks/notebook_budgets.py 02_a2c --until "## Part B" --seeds 0 1 2   # CartPole part only
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,10 @@ def main() -> None:
         seconds, train_seconds, score = run(args.notebook, seed, args.until)
         rows.append(f"| {name} | {seed} | {seconds:.0f} | {train_seconds} | {score:.1f} |")
         print(rows[-1], flush=True)
-    header = (f"\n## {name}, {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}\n\n"
-              "| notebook | seed | whole notebook (s) | training (s) | final evaluation |\n|---|---|---|---|---|\n")
+    header = (
+        f"\n## {name}, {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}\n\n"
+        "| notebook | seed | whole notebook (s) | training (s) | final evaluation |\n|---|---|---|---|---|\n"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with RESULTS.open("a") as f:
         f.write(header + "\n".join(rows) + "\n")

@@ -20,6 +20,7 @@ and appended to ``benchmarks/results/speed.md``. Run it on an otherwise idle mac
     python benchmarks/speed.py                 # about 15 minutes on 2 cores
     python benchmarks/speed.py --only pong --seconds 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -110,12 +111,26 @@ def pong(seconds: float) -> dict[str, float]:
         model = networks.NatureCNNActorCritic(6)
         optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
         layout = f"2 groups of {n // 2}, overlapped" if groups == 2 else f"one vector env of {n}"
-        out[f"course A2C ({layout})"] = course_loop(envs.make_atari_vec("pong", n, seed=0, groups=groups), model,
-                                                    optimizer, reference("02_a2c").a2c_update, cfg, cfg.num_steps,
-                                                    seconds)
+        out[f"course A2C ({layout})"] = course_loop(
+            envs.make_atari_vec("pong", n, seed=0, groups=groups),
+            model,
+            optimizer,
+            reference("02_a2c").a2c_update,
+            cfg,
+            cfg.num_steps,
+            seconds,
+        )
     vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=n, seed=0), n_stack=4)
-    sb3 = A2C("CnnPolicy", vec, ent_coef=0.01, vf_coef=0.25, seed=0, verbose=0, device="cpu",
-              policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)))
+    sb3 = A2C(
+        "CnnPolicy",
+        vec,
+        ent_coef=0.01,
+        vf_coef=0.25,
+        seed=0,
+        verbose=0,
+        device="cpu",
+        policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)),
+    )
     out["Stable-Baselines3 A2C (zoo Atari settings, DummyVecEnv)"] = sb3_rate(sb3, seconds, 400)
     return out
 
@@ -132,9 +147,9 @@ def doom(seconds: float) -> dict[str, float]:
         model = networks.NatureCNNActorCritic(**networks.DOOM_NETWORK)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, eps=1e-5)
         layout = f"2 groups of {n // 2}, overlapped" if groups == 2 else f"one vector env of {n}"
-        out[f"course loop, notebook 5 ({layout})"] = course_loop(envs.make_doom_vec(n, seed=0, groups=groups), model,
-                                                                 optimizer, ref.doom_update, cfg, cfg.num_steps,
-                                                                 seconds)
+        out[f"course loop, notebook 5 ({layout})"] = course_loop(
+            envs.make_doom_vec(n, seed=0, groups=groups), model, optimizer, ref.doom_update, cfg, cfg.num_steps, seconds
+        )
     vec = VecMonitor(SubprocVecEnv([_doom_factory(k) for k in range(n)]))
     sb3 = A2C("CnnPolicy", vec, seed=0, verbose=0, device="cpu")
     out[f"Stable-Baselines3 A2C (defaults, {n} envs in SubprocVecEnv)"] = sb3_rate(sb3, seconds, 400)
@@ -148,6 +163,7 @@ def _doom_factory(k: int, shot_cost: float = 0.0, warmup: int = 0):
         env = _doom_env("defend_the_center", 4, DOOM_SIZE, 4, None, shot_cost=shot_cost, shot_cost_warmup=warmup)
         env.reset(seed=k)
         return env
+
     return make
 
 
@@ -181,11 +197,17 @@ def a3c_to_solve(seed: int) -> float:
     cfg = replace(notebook_settings("03_a3c", "A3CConfig"), seed=seed, max_env_steps=2_000_000)  # runs until solved
     torch.manual_seed(seed)
     shared = networks.MLPActorCritic(obs_dim=4, n_actions=2)
-    result = hogwild.train(shared, lambda: networks.MLPActorCritic(obs_dim=4, n_actions=2),
-                           lambda s: envs.make_cartpole_vec(1, seed=s), ref.a3c_update, cfg,
-                           optimizer=ref.SharedAdam(shared.parameters(), lr=cfg.lr), workers=cfg.workers,
-                           start_method="fork",
-                           stop_when=lambda r: _solved([e.ret for e in r.episodes]))
+    result = hogwild.train(
+        shared,
+        lambda: networks.MLPActorCritic(obs_dim=4, n_actions=2),
+        lambda s: envs.make_cartpole_vec(1, seed=s),
+        ref.a3c_update,
+        cfg,
+        optimizer=ref.SharedAdam(shared.parameters(), lr=cfg.lr),
+        workers=cfg.workers,
+        start_method="fork",
+        stop_when=lambda r: _solved([e.ret for e in r.episodes]),
+    )
     return result.seconds
 
 
@@ -200,8 +222,9 @@ def sb3_to_solve(seed: int) -> float:
             returns = [info["r"] for info in self.model.ep_info_buffer]
             return not _solved(returns) and time.perf_counter() - start < CAP
 
-    model = A2C("MlpPolicy", make_vec_env("CartPole-v1", n_envs=8, seed=seed), ent_coef=0.0, seed=seed, verbose=0,
-                device="cpu")
+    model = A2C(
+        "MlpPolicy", make_vec_env("CartPole-v1", n_envs=8, seed=seed), ent_coef=0.0, seed=seed, verbose=0, device="cpu"
+    )
     start = time.perf_counter()
     model.learn(total_timesteps=5_000_000, callback=Solved())
     return time.perf_counter() - start
@@ -209,9 +232,11 @@ def sb3_to_solve(seed: int) -> float:
 
 def cartpole(seeds: list[int]) -> dict[str, list[float]]:
     torch.set_num_threads(1)  # tiny networks, as in the notebooks
-    out = {"course A2C (notebook 2, Part A)": [a2c_to_solve(s) for s in seeds],
-           "course A3C (notebook 3, 2 workers)": [a3c_to_solve(s) for s in seeds],
-           "Stable-Baselines3 A2C (zoo settings)": [sb3_to_solve(s) for s in seeds]}
+    out = {
+        "course A2C (notebook 2, Part A)": [a2c_to_solve(s) for s in seeds],
+        "course A3C (notebook 3, 2 workers)": [a3c_to_solve(s) for s in seeds],
+        "Stable-Baselines3 A2C (zoo settings)": [sb3_to_solve(s) for s in seeds],
+    }
     torch.set_num_threads(os.cpu_count() or 1)
     return out
 
@@ -229,8 +254,12 @@ def rate_table(title: str, rates: dict[str, float]) -> str:
 
 def time_table(results: dict[str, list[float]], seeds: list[int]) -> str:
     sb3 = np.mean(results["Stable-Baselines3 A2C (zoo settings)"])
-    rows = ["### CartPole-v1: seconds of training until the last 20 episodes average 475", "",
-            f"| method | seeds {', '.join(map(str, seeds))} (s) | mean (s) | SB3 / it |", "|---|---|---|---|"]
+    rows = [
+        "### CartPole-v1: seconds of training until the last 20 episodes average 475",
+        "",
+        f"| method | seeds {', '.join(map(str, seeds))} (s) | mean (s) | SB3 / it |",
+        "|---|---|---|---|",
+    ]
     for name, seconds in results.items():
         capped = ", ".join(f"{s:.1f}" + ("+" if s >= CAP else "") for s in seconds)
         rows.append(f"| {name} | {capped} | {np.mean(seconds):.1f} | {sb3 / np.mean(seconds):.2f} |")
@@ -244,8 +273,10 @@ def main() -> None:
     parser.add_argument("--only", choices=["pong", "doom", "cartpole"], nargs="+", default=["pong", "doom", "cartpole"])
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    sections = [f"\n## {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-                f"torch {torch.__version__}, {args.seconds:.0f} s per loop\n"]
+    sections = [
+        f"\n## {date.today()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"torch {torch.__version__}, {args.seconds:.0f} s per loop\n"
+    ]
     if "pong" in args.only:
         rates = pong(args.seconds)
         sections.append(rate_table("Pong (notebook 2, Part B)", rates))

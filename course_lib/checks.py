@@ -5,6 +5,7 @@ what came back, and the student's own line when their code raised. The same help
 hidden checks at grading time, where the student's function runs in another process: errors from
 there arrive as ``StudentCodeError``, and ``run_probe`` runs a helper next to the student's code.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,8 +34,10 @@ class StudentCodeError(Exception):
 
 
 # Frames in these folders are library code, never "the student's line".
-_LIBRARY_DIRS = tuple({str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)} |
-                      {str(Path(__file__).resolve().parent)})
+_LIBRARY_DIRS = tuple(
+    {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    | {str(Path(__file__).resolve().parent)}
+)
 
 
 def _is_library(filename: str, library_dirs: tuple[str, ...]) -> bool:
@@ -74,7 +77,9 @@ def run_probe(probe: Callable, target, *args, **kwargs):
                 return target.remote_probe(probe, *args, **kwargs)
             return probe(target, *args, **kwargs)
     except NotImplementedError:
-        raise CheckFailed(f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code.") from None
+        raise CheckFailed(
+            f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code."
+        ) from None
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as a failed check
@@ -142,15 +147,19 @@ def call(fn: Callable, *args, name: str | None = None, check_inplace: bool = Tru
         with stderr_to_stdout():
             out = fn(*copies, **kwargs)
     except NotImplementedError:
-        raise CheckFailed(f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code.") from None
+        raise CheckFailed(
+            f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code."
+        ) from None
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as a failed check
         raise CheckFailed(f"`{name}` raised {describe_error(exc)}") from None
     for i, (a, c) in enumerate(zip(args, copies)):
         if check_inplace and torch.is_tensor(a) and (c.shape != a.shape or not torch.equal(c.detach(), a.detach())):
-            raise CheckFailed(f"`{name}` changed its input #{i + 1} in place. Work on new tensors "
-                              "(e.g. `torch.zeros_like(x)`) instead of writing into the inputs.")
+            raise CheckFailed(
+                f"`{name}` changed its input #{i + 1} in place. Work on new tensors "
+                "(e.g. `torch.zeros_like(x)`) instead of writing into the inputs."
+            )
     return out
 
 
@@ -162,8 +171,15 @@ def expect_tensor(x: Any, shape: tuple | None = None, name: str = "the result") 
     expect(bool(torch.isfinite(x).all()), f"{name} contains NaN or inf: {_fmt(x)}.")
 
 
-def expect_close(actual: torch.Tensor, expected: torch.Tensor, case: str, hint: str = "",
-                 atol: float = 1e-5, rtol: float = 1e-4, inputs: dict[str, torch.Tensor] | None = None) -> None:
+def expect_close(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    case: str,
+    hint: str = "",
+    atol: float = 1e-5,
+    rtol: float = 1e-4,
+    inputs: dict[str, torch.Tensor] | None = None,
+) -> None:
     """``actual`` matches ``expected`` within tolerances (any float dtype); the message names the
     case, the first wrong element, the ``inputs`` around it, and a hint."""
     expect_tensor(actual, tuple(expected.shape))
@@ -180,9 +196,11 @@ def expect_close(actual: torch.Tensor, expected: torch.Tensor, case: str, hint: 
             else:
                 message += f"  (off by {number(difference, 3)})"
         if want.numel() > 12:
-            message += (f"\n  first wrong element: index {list(index)} ({int(wrong.sum())} of {want.numel()} wrong): "
-                        f"expected {number(want[index].item())}, got {number(got[index].item())} "
-                        f"(off by {number(difference, 3)})")
+            message += (
+                f"\n  first wrong element: index {list(index)} ({int(wrong.sum())} of {want.numel()} wrong): "
+                f"expected {number(want[index].item())}, got {number(got[index].item())} "
+                f"(off by {number(difference, 3)})"
+            )
         message += _around(index, tuple(want.shape), inputs or {})
         raise CheckFailed(message + (f"\n  Hint: {hint}" if hint else ""))
 
@@ -207,4 +225,3 @@ def _around(index: tuple, shape: tuple, inputs: dict[str, torch.Tensor]) -> str:
 
 def passed(message: str = "All sanity checks passed.") -> None:
     print("\u2714 " + message)
-

@@ -5,6 +5,7 @@
   constant, negative is worse than a constant (the critic is hurting the advantages).
 * gradient norm: spikes show the updates that clipping (``max_grad_norm``) has to tame.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict

@@ -9,6 +9,7 @@ Every vector env made here follows two conventions the runners rely on:
   ``info["episode"]["r"]`` is the score a human would read off the screen (for Pong: -21..21),
   even when the agent trains on clipped rewards.
 """
+
 from __future__ import annotations
 
 import os
@@ -141,8 +142,12 @@ def make_atari(game: str = "pong", seed: int | None = None, render_mode: str | N
     env = gym.make(env_id, frameskip=1, repeat_action_probability=0.0, render_mode=render_mode)
     env = gym.wrappers.RecordEpisodeStatistics(env)
     env = gym.wrappers.AtariPreprocessing(
-        env, noop_max=ATARI_DEFAULTS["noop_max"], frame_skip=ATARI_DEFAULTS["frameskip"],
-        screen_size=ATARI_DEFAULTS["img_height"], grayscale_obs=True, scale_obs=False,
+        env,
+        noop_max=ATARI_DEFAULTS["noop_max"],
+        frame_skip=ATARI_DEFAULTS["frameskip"],
+        screen_size=ATARI_DEFAULTS["img_height"],
+        grayscale_obs=True,
+        scale_obs=False,
     )
     env = gym.wrappers.FrameStackObservation(env, ATARI_DEFAULTS["stack_num"])
     env.metadata = {**env.metadata, "step_seconds": ATARI_DEFAULTS["frameskip"] / 60}  # 60 frames a second
@@ -196,8 +201,11 @@ class DoomEpisodeEnd(gym.Wrapper):
             timed_out = game.is_episode_timeout_reached()
             terminated, truncated = not timed_out, timed_out
             obs = {**obs, "screen": self._last_screen}
-            info = {**info, "kills": int(game.get_game_variable(vizdoom.GameVariable.KILLCOUNT)),
-                    "died": bool(game.is_player_dead())}
+            info = {
+                **info,
+                "kills": int(game.get_game_variable(vizdoom.GameVariable.KILLCOUNT)),
+                "died": bool(game.is_player_dead()),
+            }
         else:
             self._last_screen = obs["screen"]
         return obs, reward, terminated, truncated, info
@@ -247,8 +255,16 @@ class DoomShotCost(gym.Wrapper):
         return obs, reward - self.price() * fired, terminated, truncated, info
 
 
-def _doom_env(scenario: str, frame_skip: int, size: int, stack: int, render_mode: str | None,
-              episode_timeout: int | None = None, shot_cost: float = 0.0, shot_cost_warmup: int = 0) -> gym.Env:
+def _doom_env(
+    scenario: str,
+    frame_skip: int,
+    size: int,
+    stack: int,
+    render_mode: str | None,
+    episode_timeout: int | None = None,
+    shot_cost: float = 0.0,
+    shot_cost_warmup: int = 0,
+) -> gym.Env:
     import vizdoom
     from vizdoom.gymnasium_wrapper.base_gymnasium_env import VizdoomEnv
 
@@ -278,8 +294,13 @@ DOOM_SIZE = 64  # the agent's frames: 64 x 64 gray, 4 stacked
 
 
 def make_doom(
-    scenario: str = DOOM_SCENARIO, seed: int | None = None, frame_skip: int = 4, size: int = DOOM_SIZE,
-    stack: int = 4, render_mode: str | None = None, episode_timeout: int | None = None,
+    scenario: str = DOOM_SCENARIO,
+    seed: int | None = None,
+    frame_skip: int = 4,
+    size: int = DOOM_SIZE,
+    stack: int = 4,
+    render_mode: str | None = None,
+    episode_timeout: int | None = None,
 ) -> gym.Env:
     """One ViZDoom env: gray ``[stack, size, size]`` uint8 observations, 4 discrete actions.
 
@@ -352,11 +373,20 @@ class DoomFilmed(gym.Wrapper):
         import vizdoom
 
         frame = np.ascontiguousarray(self.twin.get_state().screen_buffer)
-        kills, ammo, health = (int(self.twin.get_game_variable(getattr(vizdoom.GameVariable, v)))
-                               for v in ("KILLCOUNT", "AMMO2", "HEALTH"))
+        kills, ammo, health = (
+            int(self.twin.get_game_variable(getattr(vizdoom.GameVariable, v))) for v in ("KILLCOUNT", "AMMO2", "HEALTH")
+        )
         frame[:22] //= 3  # a dark band for the text
-        cv2.putText(frame, f"kills {kills}   ammo {ammo}   health {max(health, 0)}", (8, 16),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(
+            frame,
+            f"kills {kills}   ammo {ammo}   health {max(health, 0)}",
+            (8, 16),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (255, 255, 255),
+            1,
+            cv2.LINE_AA,
+        )
         return frame
 
     def close(self):
@@ -364,11 +394,22 @@ class DoomFilmed(gym.Wrapper):
         super().close()
 
 
-def make_doom_filmed(seed: int | None = None, scenario: str = DOOM_SCENARIO, resolution: str = "RES_320X240",
-                     **kwargs) -> DoomFilmed:
+def make_doom_filmed(
+    seed: int | None = None, scenario: str = DOOM_SCENARIO, resolution: str = "RES_320X240", **kwargs
+) -> DoomFilmed:
     """``make_doom`` and its colour twin (``DoomFilmed``): the agent plays, the twin is filmed."""
-    env = DoomFilmed(_doom_env(scenario, kwargs.pop("frame_skip", 4), kwargs.pop("size", DOOM_SIZE),
-                               kwargs.pop("stack", 4), None, kwargs.pop("episode_timeout", None)), scenario, resolution)
+    env = DoomFilmed(
+        _doom_env(
+            scenario,
+            kwargs.pop("frame_skip", 4),
+            kwargs.pop("size", DOOM_SIZE),
+            kwargs.pop("stack", 4),
+            None,
+            kwargs.pop("episode_timeout", None),
+        ),
+        scenario,
+        resolution,
+    )
     env.metadata = {**env.metadata, "step_seconds": env.frame_skip / 35}
     env.reset(seed=seed)
     return env
@@ -452,9 +493,11 @@ def start_processes(env_fns, seed: int | None, timeout: float, what: str = "envi
         started.set()
         _stop_processes(envs, before)
         if expired.is_set() or isinstance(exc, __import__("multiprocessing").TimeoutError):
-            raise StartTimeout(f"the {what} did not start within {timeout:.0f} s (a game engine that hangs at its "
-                               "start, or a machine too busy): they were stopped. Run the cell again; if it "
-                               "happens again, restart the kernel.") from None
+            raise StartTimeout(
+                f"the {what} did not start within {timeout:.0f} s (a game engine that hangs at its "
+                "start, or a machine too busy): they were stopped. Run the cell again; if it "
+                "happens again, restart the kernel."
+            ) from None
         raise
     started.set()
     if expired.is_set():
@@ -479,9 +522,18 @@ def _stop_processes(envs, before: set[int]) -> None:
 
 
 def make_doom_vec(
-    num_envs: int = 4, seed: int | None = None, scenario: str = DOOM_SCENARIO, frame_skip: int = 4,
-    size: int = DOOM_SIZE, stack: int = 4, asynchronous: bool | None = None, episode_timeout: int | None = None,
-    groups: int = 1, shot_cost: float = 0.0, shot_cost_warmup: int = 0, start_timeout: float = 120.0,
+    num_envs: int = 4,
+    seed: int | None = None,
+    scenario: str = DOOM_SCENARIO,
+    frame_skip: int = 4,
+    size: int = DOOM_SIZE,
+    stack: int = 4,
+    asynchronous: bool | None = None,
+    episode_timeout: int | None = None,
+    groups: int = 1,
+    shot_cost: float = 0.0,
+    shot_cost_warmup: int = 0,
+    start_timeout: float = 120.0,
 ) -> gym.vector.VectorEnv:
     """Several ViZDoom games in parallel, each in its own process when ``asynchronous``.
 
@@ -502,10 +554,24 @@ def make_doom_vec(
         asynchronous = not fast_mode()
     warmup_per_game = shot_cost_warmup_per_game(shot_cost_warmup, num_envs)
     if groups > 1:
-        return _grouped(lambda n, s: make_doom_vec(n, s, scenario, frame_skip, size, stack, asynchronous,
-                                                   episode_timeout, shot_cost=shot_cost,
-                                                   shot_cost_warmup=warmup_per_game * n, start_timeout=start_timeout),
-                        num_envs, groups, seed)
+        return _grouped(
+            lambda n, s: make_doom_vec(
+                n,
+                s,
+                scenario,
+                frame_skip,
+                size,
+                stack,
+                asynchronous,
+                episode_timeout,
+                shot_cost=shot_cost,
+                shot_cost_warmup=warmup_per_game * n,
+                start_timeout=start_timeout,
+            ),
+            num_envs,
+            groups,
+            seed,
+        )
 
     def make_one():
         return _doom_env(scenario, frame_skip, size, stack, None, episode_timeout, shot_cost, warmup_per_game)
@@ -518,4 +584,3 @@ def make_doom_vec(
     envs.reset(seed=seed)
     envs.action_space.seed(seed)
     return envs
-

@@ -23,6 +23,7 @@ plumbing that makes that work from notebook cells:
   worker, and every update with its *staleness*: how many updates other workers applied to the
   shared model between this worker's copy of the weights and its own step.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,8 +75,17 @@ def _rebuild_optimizer(cls: type, state: dict):
     return optimizer
 
 
-def _worker_main(rank: int, code: bytes, shared_model: torch.nn.Module, optimizer_state: dict | None,
-                 counter, updates, stop, messages, parent: int) -> None:
+def _worker_main(
+    rank: int,
+    code: bytes,
+    shared_model: torch.nn.Module,
+    optimizer_state: dict | None,
+    counter,
+    updates,
+    stop,
+    messages,
+    parent: int,
+) -> None:
     """A worker process: its own env and local model, n-step rollouts, updates of the shared model."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
@@ -108,11 +118,19 @@ def _worker_main(rank: int, code: bytes, shared_model: torch.nn.Module, optimize
         messages.put(("done", rank))
 
 
-def train(shared_model: torch.nn.Module, make_model: Callable[[], torch.nn.Module],
-          make_env: Callable[[int], Any], update: Callable, cfg, optimizer=None,
-          make_optimizer: Callable | None = None, workers: int | None = None,
-          start_method: str | None = None, stop_when: Callable[[HogwildResult], bool] | None = None,
-          desc: str = "A3C") -> HogwildResult:
+def train(
+    shared_model: torch.nn.Module,
+    make_model: Callable[[], torch.nn.Module],
+    make_env: Callable[[int], Any],
+    update: Callable,
+    cfg,
+    optimizer=None,
+    make_optimizer: Callable | None = None,
+    workers: int | None = None,
+    start_method: str | None = None,
+    stop_when: Callable[[HogwildResult], bool] | None = None,
+    desc: str = "A3C",
+) -> HogwildResult:
     """Run ``workers`` processes until ``cfg.max_env_steps`` steps in all (or an error, or an interrupt).
 
     shared_model: the model in shared memory (``share_memory()`` is called here);
@@ -128,16 +146,28 @@ def train(shared_model: torch.nn.Module, make_model: Callable[[], torch.nn.Modul
     workers = workers or default_workers()
     context = mp.get_context(start_method or "spawn")
     shared_model.share_memory()
-    code = cloudpickle.dumps({"cfg": cfg, "make_model": make_model, "make_env": make_env, "update": update,
-                              "optimizer_class": None if optimizer is None else type(optimizer),
-                              "make_optimizer": make_optimizer})
+    code = cloudpickle.dumps(
+        {
+            "cfg": cfg,
+            "make_model": make_model,
+            "make_env": make_env,
+            "update": update,
+            "optimizer_class": None if optimizer is None else type(optimizer),
+            "make_optimizer": make_optimizer,
+        }
+    )
     optimizer_state = None if optimizer is None else dict(optimizer.__dict__)
     counter, updates = context.Value("q", 0), context.Value("q", 0)
     stop, messages = context.Event(), context.Queue()
-    processes = [context.Process(target=_worker_main, daemon=True, name=f"a3c-worker-{rank}",
-                                 args=(rank, code, shared_model, optimizer_state, counter, updates, stop, messages,
-                                       os.getpid()))
-                 for rank in range(workers)]
+    processes = [
+        context.Process(
+            target=_worker_main,
+            daemon=True,
+            name=f"a3c-worker-{rank}",
+            args=(rank, code, shared_model, optimizer_state, counter, updates, stop, messages, os.getpid()),
+        )
+        for rank in range(workers)
+    ]
     result = HogwildResult(workers=workers)
     bar = runtime.progress(total=cfg.max_env_steps, desc=desc, unit="step")
     start = time.time()
@@ -163,8 +193,9 @@ def train(shared_model: torch.nn.Module, make_model: Callable[[], torch.nn.Modul
                 _, _, staleness, episodes, step = message
                 result.staleness.append(staleness)
                 seconds = time.time() - start
-                result.episodes += [WorkerEpisode(ret, length, step, seconds=seconds, worker=rank)
-                                    for ret, length in episodes]
+                result.episodes += [
+                    WorkerEpisode(ret, length, step, seconds=seconds, worker=rank) for ret, length in episodes
+                ]
                 if episodes and stop_when is not None and not stop.is_set() and stop_when(result):
                     stop.set()  # solved: the workers finish their update and stop
             elif kind == "error" and error is None:

@@ -8,6 +8,7 @@ Initialisation follows the A2C/PPO recipe: orthogonal weights with gain sqrt(2) 
 0.01 on the policy head (so the first policy is near uniform and explores) and 1 on the value
 head; zero biases.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ class MLPActorCritic(nn.Module):
         super().__init__()
 
         def torso():
-            return nn.Sequential(layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(),
-                                 layer_init(nn.Linear(hidden, hidden)), nn.Tanh())
+            return nn.Sequential(
+                layer_init(nn.Linear(obs_dim, hidden)), nn.Tanh(), layer_init(nn.Linear(hidden, hidden)), nn.Tanh()
+            )
 
         self.torso = torso()
         self.policy_head = layer_init(nn.Linear(hidden, n_actions), gain=0.01)
@@ -64,9 +66,15 @@ class NatureCNNActorCritic(nn.Module):
 
     def __init__(self, n_actions: int, in_channels: int = 4, size: int = 84, hidden: int = 512):
         super().__init__()
-        convs = [layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)), nn.ReLU(),
-                 layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-                 layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(), nn.Flatten()]
+        convs = [
+            layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(32, 64, 4, stride=2)),
+            nn.ReLU(),
+            layer_init(nn.Conv2d(64, 64, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        ]
         with torch.no_grad():
             flat = nn.Sequential(*convs)(torch.zeros(1, in_channels, size, size)).shape[1]  # 64 * 7 * 7 at 84
         self.torso = nn.Sequential(*convs, layer_init(nn.Linear(flat, hidden)), nn.ReLU())
@@ -98,8 +106,10 @@ def load_checkpoint(model: nn.Module, path, device: torch.device | str = "cpu") 
 
 
 DOOM_NETWORK = dict(n_actions=4, size=64, hidden=256)  # notebook 5 and its pretrained agent
-PRETRAINED = {"pong_a2c": lambda: NatureCNNActorCritic(n_actions=6),
-              "doom_a2c": lambda: NatureCNNActorCritic(**DOOM_NETWORK)}
+PRETRAINED = {
+    "pong_a2c": lambda: NatureCNNActorCritic(n_actions=6),
+    "doom_a2c": lambda: NatureCNNActorCritic(**DOOM_NETWORK),
+}
 
 
 def pretrained_path(name: str, suffix: str = ".pt") -> Path:

@@ -1,4 +1,5 @@
 """Learning curves against environment steps, and the diagnostics panel of an actor-critic."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,16 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return out
 
 
-def plot_learning_curve(episodes: Sequence[EpisodeStats], window: int = 20, target: float | None = None,
-                        title: str = "Learning curve", ax=None, label: str | None = None, score: str = "ret",
-                        ylabel: str = "episode return"):
+def plot_learning_curve(
+    episodes: Sequence[EpisodeStats],
+    window: int = 20,
+    target: float | None = None,
+    title: str = "Learning curve",
+    ax=None,
+    label: str | None = None,
+    score: str = "ret",
+    ylabel: str = "episode return",
+):
     """Raw episode return (or another ``score`` of the episodes, such as Doom's ``kills``) against
     the environment step it finished at, smoothed over ``window``."""
     plt = _pyplot()
@@ -73,8 +81,14 @@ def show_frames(stack, screen=None, title: str = "what the agent sees"):
     return fig
 
 
-def plot_runs(runs: dict[str, Sequence[EpisodeStats]], window: int = 20, target: float | None = None,
-              title: str = "", score: str = "ret", ylabel: str = "episode return"):
+def plot_runs(
+    runs: dict[str, Sequence[EpisodeStats]],
+    window: int = 20,
+    target: float | None = None,
+    title: str = "",
+    score: str = "ret",
+    ylabel: str = "episode return",
+):
     """Several runs' smoothed curves on shared axes: against environment steps (left) and against
     wall-clock seconds of training (right), where one method can win on one and lose on the other."""
     plt = _pyplot()
@@ -127,7 +141,6 @@ def plot_diagnostics(history: History, names: Sequence[str] = DIAGNOSTICS, windo
     return fig
 
 
-
 def plot_curve_file(path: str | Path, window: int = 50):
     """The learning curve saved with a pretrained agent (``{"meta": ..., "episodes": [[step, return], ...]}``)."""
     data = json.loads(Path(path).read_text())
@@ -139,8 +152,12 @@ def plot_curve_file(path: str | Path, window: int = 50):
     return plot_learning_curve(episodes, window=window, title=title, ylabel=f"episode {meta.get('score', 'return')}")
 
 
-def plot_bias_variance(lambdas: Sequence[float], bias2: Sequence[float], variance: Sequence[float],
-                       title: str = "Bias and variance of an advantage estimator"):
+def plot_bias_variance(
+    lambdas: Sequence[float],
+    bias2: Sequence[float],
+    variance: Sequence[float],
+    title: str = "Bias and variance of an advantage estimator",
+):
     """Squared bias, variance and their sum (the mean squared error) against lambda."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -150,7 +167,9 @@ def plot_bias_variance(lambdas: Sequence[float], bias2: Sequence[float], varianc
     ax.plot(lambdas, variance, "o-", color="tab:orange", label="variance")
     ax.plot(lambdas, mse, "o--", color="tab:gray", label="their sum (mean squared error)")
     best = int(np.argmin(mse))
-    ax.plot([lambdas[best]], [mse[best]], "*", ms=14, color="tab:red", label=f"smallest error: lambda = {lambdas[best]:g}")
+    ax.plot(
+        [lambdas[best]], [mse[best]], "*", ms=14, color="tab:red", label=f"smallest error: lambda = {lambdas[best]:g}"
+    )
     ax.set_xlabel("lambda")
     ax.set_ylabel("per step, averaged over steps")
     ax.set_title(title)
@@ -162,9 +181,12 @@ def plot_bias_variance(lambdas: Sequence[float], bias2: Sequence[float], varianc
 def load_sweep(path: str | Path) -> dict:
     """A sweep saved by ``pretrain.gae_sweep``: {"meta": ..., "runs": {lambda: {seed: [EpisodeStats]}}}."""
     data = json.loads(Path(path).read_text())
-    runs = {float(lam): {int(seed): [EpisodeStats(float(r), 0, int(s)) for s, r in episodes]
-                         for seed, episodes in seeds.items()}
-            for lam, seeds in data["runs"].items()}
+    runs = {
+        float(lam): {
+            int(seed): [EpisodeStats(float(r), 0, int(s)) for s, r in episodes] for seed, episodes in seeds.items()
+        }
+        for lam, seeds in data["runs"].items()
+    }
     return {"meta": data.get("meta", {}), "runs": runs}
 
 
@@ -186,8 +208,10 @@ def area_under_curve(episodes: Sequence[EpisodeStats], max_steps: int, points: i
 def sweep_auc(sweep: dict) -> dict[float, list[float]]:
     """Area under the curve of every seed, per lambda."""
     max_steps = sweep["meta"]["max_env_steps"]
-    return {lam: [area_under_curve(episodes, max_steps) for episodes in seeds.values()]
-            for lam, seeds in sorted(sweep["runs"].items())}
+    return {
+        lam: [area_under_curve(episodes, max_steps) for episodes in seeds.values()]
+        for lam, seeds in sorted(sweep["runs"].items())
+    }
 
 
 def plot_sweep(sweep: dict, mine: dict[float, Sequence[EpisodeStats]] | None = None, title: str = ""):
@@ -206,8 +230,14 @@ def plot_sweep(sweep: dict, mine: dict[float, Sequence[EpisodeStats]] | None = N
             ax.plot(grid, np.nanmean(curves, axis=0), color=color, label=f"lambda = {lam:g} ({len(seeds)} seeds)")
             ax.fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), color=color, alpha=0.15)
     for lam, episodes in (mine or {}).items():
-        ax.plot(grid, curve_on_grid(episodes, grid), "--", lw=2, color=color_of.get(lam, "black"),
-                label=f"your run, lambda = {lam:g}")
+        ax.plot(
+            grid,
+            curve_on_grid(episodes, grid),
+            "--",
+            lw=2,
+            color=color_of.get(lam, "black"),
+            label=f"your run, lambda = {lam:g}",
+        )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return (mean of last 20)")
     ax.set_title(title)

@@ -11,6 +11,7 @@ report, made from outside. What the driver needs in the student's process, the *
 make there (``BUILDERS``: models whose weights live in shared memory files the grader reads and
 writes, an optimizer, a rollout); they only build, and nothing they report is believed.
 """
+
 from __future__ import annotations
 
 import math
@@ -30,10 +31,19 @@ def _parameters(values: list[torch.Tensor]) -> list[torch.nn.Parameter]:
 
 def _entry(value) -> dict:
     is_tensor = torch.is_tensor(value)
-    scalar = (float(value.reshape(-1)[0]) if is_tensor and value.numel() == 1
-              else float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None)
-    return {"tensor": is_tensor, "shared": bool(is_tensor and value.is_shared()),
-            "shape": list(value.shape) if is_tensor else [], "value": scalar}
+    scalar = (
+        float(value.reshape(-1)[0])
+        if is_tensor and value.numel() == 1
+        else float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+        else None
+    )
+    return {
+        "tensor": is_tensor,
+        "shared": bool(is_tensor and value.is_shared()),
+        "shape": list(value.shape) if is_tensor else [],
+        "value": scalar,
+    }
 
 
 def describe_state(optimizer, params) -> dict:
@@ -42,13 +52,17 @@ def describe_state(optimizer, params) -> dict:
     state = getattr(optimizer, "state", {})
     per_param = [{str(k): _entry(v) for k, v in state.get(p, {}).items()} for p in params]
     skip = {"state", "param_groups", "defaults"}
-    attributes = {k: _entry(v) for k, v in vars(optimizer).items()
-                  if k not in skip and not k.startswith("_") and (torch.is_tensor(v) or type(v) in (int, float))}
+    attributes = {
+        k: _entry(v)
+        for k, v in vars(optimizer).items()
+        if k not in skip and not k.startswith("_") and (torch.is_tensor(v) or type(v) in (int, float))
+    }
     return {"per_param": per_param, "attributes": attributes}
 
 
-def optimizer_steps(optimizer_class, start: list[torch.Tensor], grads: list[list[torch.Tensor]],
-                    lr: float = 1e-2) -> dict:
+def optimizer_steps(
+    optimizer_class, start: list[torch.Tensor], grads: list[list[torch.Tensor]], lr: float = 1e-2
+) -> dict:
     """The optimizer made on parameters ``start``, stepped once per entry of ``grads``, in this
     process: its state before the first step, and the parameters after every step."""
     params = _parameters(start)
@@ -84,8 +98,14 @@ def _take_turns(rank: int, workers: int, code: bytes, params, state: dict, grads
             turn.value = len(grads) + 1  # release the others
 
 
-def optimizer_in_workers(optimizer_class, start: list[torch.Tensor], grads: list[list[torch.Tensor]],
-                         lr: float = 1e-2, workers: int = 2, start_method: str = "fork") -> dict:
+def optimizer_in_workers(
+    optimizer_class,
+    start: list[torch.Tensor],
+    grads: list[list[torch.Tensor]],
+    lr: float = 1e-2,
+    workers: int = 2,
+    start_method: str = "fork",
+) -> dict:
     """The optimizer made here on shared parameters, *before* any worker starts; then ``workers``
     processes take turns to apply one step each (worker 0 the first, worker 1 the second, ...).
     With one shared state this equals one process applying every step; with private states it
@@ -99,9 +119,14 @@ def optimizer_in_workers(optimizer_class, start: list[torch.Tensor], grads: list
     turn, errors = context.Value("q", 0), context.Queue()
     shared_grads = [[g.detach().clone().float().share_memory_() for g in step] for step in grads]
     code = cloudpickle.dumps(type(optimizer))
-    processes = [context.Process(target=_take_turns, daemon=True,
-                                 args=(rank, workers, code, params, dict(optimizer.__dict__), shared_grads, turn, errors))
-                 for rank in range(workers)]
+    processes = [
+        context.Process(
+            target=_take_turns,
+            daemon=True,
+            args=(rank, workers, code, params, dict(optimizer.__dict__), shared_grads, turn, errors),
+        )
+        for rank in range(workers)
+    ]
     try:
         for process in processes:
             process.start()
@@ -115,12 +140,24 @@ def optimizer_in_workers(optimizer_class, start: list[torch.Tensor], grads: list
     problems = []
     while not errors.empty():
         problems.append(errors.get())
-    return {"state_before": before, "params": [p.detach().clone() for p in params],
-            "state_after": describe_state(optimizer, params), "errors": problems, "steps_done": int(turn.value)}
+    return {
+        "state_before": before,
+        "params": [p.detach().clone() for p in params],
+        "state_after": describe_state(optimizer, params),
+        "errors": problems,
+        "steps_done": int(turn.value),
+    }
 
 
-def one_update(update_fn, model_kwargs: dict, shared_state: dict, local_state: dict, batch: dict,
-               cfg: types.SimpleNamespace, lr: float = 0.1) -> dict:
+def one_update(
+    update_fn,
+    model_kwargs: dict,
+    shared_state: dict,
+    local_state: dict,
+    batch: dict,
+    cfg: types.SimpleNamespace,
+    lr: float = 0.1,
+) -> dict:
     """One call of a worker's update ``update_fn(local, shared, optimizer, batch, cfg)`` on small
     actor-critics, with plain SGD on the shared model: both models' weights after it, the gradient
     it handed to the shared model, and what it returned."""
@@ -132,10 +169,12 @@ def one_update(update_fn, model_kwargs: dict, shared_state: dict, local_state: d
     local.load_state_dict(local_state)
     optimizer = torch.optim.SGD(shared.parameters(), lr=lr)
     logs = update_fn(local, shared, optimizer, Rollout(**batch), cfg)
-    return {"shared": {k: v.detach().clone() for k, v in shared.state_dict().items()},
-            "local": {k: v.detach().clone() for k, v in local.state_dict().items()},
-            "shared_grads": {k: None if p.grad is None else p.grad.detach().clone() for k, p in shared.named_parameters()},
-            "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__}}
+    return {
+        "shared": {k: v.detach().clone() for k, v in shared.state_dict().items()},
+        "local": {k: v.detach().clone() for k, v in local.state_dict().items()},
+        "shared_grads": {k: None if p.grad is None else p.grad.detach().clone() for k, p in shared.named_parameters()},
+        "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__},
+    }
 
 
 def rollout_fields(batch) -> dict[str, torch.Tensor]:
@@ -145,8 +184,9 @@ def rollout_fields(batch) -> dict[str, torch.Tensor]:
     return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch) if f.name != "episodes"}
 
 
-def one_step(update_fn, model_kwargs: dict, state: dict, batch: dict, cfg: types.SimpleNamespace,
-             lr: float = 0.1) -> dict:
+def one_step(
+    update_fn, model_kwargs: dict, state: dict, batch: dict, cfg: types.SimpleNamespace, lr: float = 0.1
+) -> dict:
     """One call of ``update_fn(model, optimizer, batch, cfg)`` on a small actor-critic with plain SGD:
     the weights after it, the gradients it left on the parameters (after any clipping), and what it
     returned."""
@@ -157,9 +197,11 @@ def one_step(update_fn, model_kwargs: dict, state: dict, batch: dict, cfg: types
     model.load_state_dict(state)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     logs = update_fn(model, optimizer, Rollout(**batch), cfg)
-    return {"params": {k: v.detach().clone() for k, v in model.state_dict().items()},
-            "grads": {k: None if p.grad is None else p.grad.detach().clone() for k, p in model.named_parameters()},
-            "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__}}
+    return {
+        "params": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "grads": {k: None if p.grad is None else p.grad.detach().clone() for k, p in model.named_parameters()},
+        "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__},
+    }
 
 
 # --------------------------------------------------------------------------- builders
@@ -218,9 +260,15 @@ def _layout(value) -> dict:
     if not torch.is_tensor(value):
         number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
         return {"tensor": False, "value": number}
-    entry = {"tensor": True, "dtype": str(value.dtype).removeprefix("torch."), "shape": list(value.shape),
-             "offset": value.storage_offset() * value.element_size(), "file": None,
-             "storage_bytes": value.untyped_storage().nbytes(), "contiguous": value.is_contiguous()}
+    entry = {
+        "tensor": True,
+        "dtype": str(value.dtype).removeprefix("torch."),
+        "shape": list(value.shape),
+        "offset": value.storage_offset() * value.element_size(),
+        "file": None,
+        "storage_bytes": value.untyped_storage().nbytes(),
+        "contiguous": value.is_contiguous(),
+    }
     if value.is_shared() and value.device.type == "cpu":
         try:
             _, handle, _ = value.untyped_storage()._share_filename_cpu_()
@@ -236,6 +284,9 @@ def state_layout(optimizer, params: list[torch.Tensor]) -> dict:
     state = getattr(optimizer, "state", {})
     per_param = [{str(k): _layout(v) for k, v in state.get(p, {}).items()} for p in params]
     skip = {"state", "param_groups", "defaults"}
-    attributes = {k: _layout(v) for k, v in vars(optimizer).items()
-                  if k not in skip and not k.startswith("_") and (torch.is_tensor(v) or type(v) in (int, float))}
+    attributes = {
+        k: _layout(v)
+        for k, v in vars(optimizer).items()
+        if k not in skip and not k.startswith("_") and (torch.is_tensor(v) or type(v) in (int, float))
+    }
     return {"per_param": per_param, "attributes": attributes}

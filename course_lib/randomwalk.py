@@ -11,6 +11,7 @@ so the true advantage A(s, a) = Q(s, a) - V(s) of every step is known.
 (for example the true values plus a deliberate error). ``bias_and_variance`` then measures, for
 an advantage estimator such as GAE, its squared bias and its variance against the truth.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,10 +25,10 @@ LEFT, RIGHT = 0, 1
 @dataclass
 class RandomWalk:
     n_states: int = 9
-    slip: float = 0.2          # the move goes the other way with this probability
+    slip: float = 0.2  # the move goes the other way with this probability
     step_reward: float = 0.0
     gamma: float = 0.97
-    p_right: float = 0.6       # the fixed policy being evaluated: P(choose right)
+    p_right: float = 0.6  # the fixed policy being evaluated: P(choose right)
 
     @property
     def start(self) -> int:
@@ -93,13 +94,21 @@ class RandomWalk:
             s = np.where(terminated[t] > 0, self.start, nxt)
         as_tensor = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
         zeros = torch.zeros(T, walkers)
-        return {"rewards": as_tensor(rewards), "values": as_tensor(critic[states]), "terminated": as_tensor(terminated),
-                "truncated": zeros.clone(), "final_values": zeros.clone(), "last_value": as_tensor(critic[s]),
-                "states": torch.as_tensor(states), "actions": torch.as_tensor(actions)}
+        return {
+            "rewards": as_tensor(rewards),
+            "values": as_tensor(critic[states]),
+            "terminated": as_tensor(terminated),
+            "truncated": zeros.clone(),
+            "final_values": zeros.clone(),
+            "last_value": as_tensor(critic[s]),
+            "states": torch.as_tensor(states),
+            "actions": torch.as_tensor(actions),
+        }
 
 
-def bias_and_variance(estimate, walk: RandomWalk, critic: np.ndarray, walkers: int = 2_000, T: int = 64,
-                      seed: int = 0) -> tuple[float, float]:
+def bias_and_variance(
+    estimate, walk: RandomWalk, critic: np.ndarray, walkers: int = 2_000, T: int = 64, seed: int = 0
+) -> tuple[float, float]:
     """Squared bias and variance of an advantage estimator on ``walk``, with critic values ``critic``.
 
     ``estimate(batch) -> advantages [T, N]``. For every (state, action) it averages the estimates

@@ -12,6 +12,7 @@
 REINFORCE (notebook 1) has no critic, so it cannot bootstrap: it treats a truncation as an end
 and learns from complete episodes only (``Rollout.complete``). Notebook 2 removes that bias.
 """
+
 from __future__ import annotations
 
 import time
@@ -89,8 +90,9 @@ class RolloutRunner:
     only sooner (``benchmarks/results/speed.md``).
     """
 
-    def __init__(self, envs, model: Model, num_steps: int, device: torch.device | str | None = None,
-                 seed: int | None = None):
+    def __init__(
+        self, envs, model: Model, num_steps: int, device: torch.device | str | None = None, seed: int | None = None
+    ):
         self.envs = envs
         self.model = model
         self.num_steps = num_steps
@@ -122,8 +124,15 @@ class RolloutRunner:
         obs_now = [self._to_tensor(self.obs[cols]) for cols in self.columns]  # each observation converted once
         obs_buf = torch.empty((T, N, *obs_now[0].shape[1:]), dtype=obs_now[0].dtype, device=self.device)
         zeros = lambda dtype=torch.float32: torch.zeros((T, N), dtype=dtype, device=self.device)  # noqa: E731
-        self._buf = dict(actions=zeros(torch.long), rewards=zeros(), terminated=zeros(), truncated=zeros(),
-                         values=zeros(), log_probs=zeros(), final_values=zeros())
+        self._buf = dict(
+            actions=zeros(torch.long),
+            rewards=zeros(),
+            terminated=zeros(),
+            truncated=zeros(),
+            values=zeros(),
+            log_probs=zeros(),
+            final_values=zeros(),
+        )
         episodes: list[EpisodeStats] = []
         stepping: dict[int, tuple[int, object]] = {}  # group -> (step, its env step, under way)
 
@@ -135,7 +144,11 @@ class RolloutRunner:
                 action = dist.sample()
                 obs_buf[t, cols] = obs_now[g]
                 b = self._buf
-                b["actions"][t, cols], b["values"][t, cols], b["log_probs"][t, cols] = action, value, dist.log_prob(action)
+                b["actions"][t, cols], b["values"][t, cols], b["log_probs"][t, cols] = (
+                    action,
+                    value,
+                    dist.log_prob(action),
+                )
                 actions = action.cpu().numpy()
                 stepping[g] = (t, self.pool.submit(group.step, actions) if self.pool else _Done(group.step(actions)))
         for g in list(stepping):
@@ -145,8 +158,19 @@ class RolloutRunner:
         self.obs = np.concatenate(self._next_obs) if len(self._next_obs) > 1 else self._next_obs[0]
         _, last_value = self._evaluate(last_obs)
         b = self._buf
-        return Rollout(obs_buf, b["actions"], b["rewards"], b["terminated"], b["truncated"], b["values"],
-                       b["log_probs"], b["final_values"], last_obs, last_value, episodes)
+        return Rollout(
+            obs_buf,
+            b["actions"],
+            b["rewards"],
+            b["terminated"],
+            b["truncated"],
+            b["values"],
+            b["log_probs"],
+            b["final_values"],
+            last_obs,
+            last_value,
+            episodes,
+        )
 
     def _finish(self, g: int, t: int, step, episodes: list[EpisodeStats]) -> torch.Tensor:
         """Record group ``g``'s step ``t`` (its rewards, ends, bootstrap values, finished episodes);
@@ -201,15 +225,28 @@ def episode_stats(info: dict, step: int, seconds: float | None = None) -> list[E
     mask = info.get("_episode", np.ones_like(ep["r"], dtype=bool))
     final = info.get("final_info", {})  # what the ending step said, before the same-step reset
     kills, has_kills = final.get("kills"), final.get("_kills")
-    return [EpisodeStats(float(ep["r"][i]), int(ep["l"][i]), step,
-                         int(kills[i]) if kills is not None and has_kills[i] else None, seconds)
-            for i in np.flatnonzero(mask)]
+    return [
+        EpisodeStats(
+            float(ep["r"][i]),
+            int(ep["l"][i]),
+            step,
+            int(kills[i]) if kills is not None and has_kills[i] else None,
+            seconds,
+        )
+        for i in np.flatnonzero(mask)
+    ]
 
 
 @torch.no_grad()
-def play_episode(env, model: Model, greedy: bool = True, seed: int | None = None,
-                 device: torch.device | str | None = None, max_steps: int = 100_000,
-                 render: bool = False) -> tuple[float, list[np.ndarray]]:
+def play_episode(
+    env,
+    model: Model,
+    greedy: bool = True,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    max_steps: int = 100_000,
+    render: bool = False,
+) -> tuple[float, list[np.ndarray]]:
     """Play one episode in a single env; return its raw return and, with ``render``, its frames.
 
     ``greedy`` picks the most likely action, the usual way to report a trained policy's score.
@@ -232,16 +269,31 @@ def play_episode(env, model: Model, greedy: bool = True, seed: int | None = None
     return (float(info["episode"]["r"]) if "episode" in info else total), frames
 
 
-def evaluate(env, model: Model, episodes: int = 10, greedy: bool = True, seed: int | None = None,
-             device: torch.device | str | None = None, max_steps: int = 100_000) -> list[float]:
+def evaluate(
+    env,
+    model: Model,
+    episodes: int = 10,
+    greedy: bool = True,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+    max_steps: int = 100_000,
+) -> list[float]:
     """Raw returns of ``episodes`` full episodes in a single env (seeds ``seed``, ``seed+1``, ...)."""
-    return [play_episode(env, model, greedy, None if seed is None else seed + k, device, max_steps)[0]
-            for k in range(episodes)]
+    return [
+        play_episode(env, model, greedy, None if seed is None else seed + k, device, max_steps)[0]
+        for k in range(episodes)
+    ]
 
 
 @torch.no_grad()
-def play_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = None,
-             seed: int | None = None, device: torch.device | str | None = None) -> list[EpisodeStats]:
+def play_vec(
+    envs,
+    model: Model,
+    greedy: bool = False,
+    max_steps: int | None = None,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+) -> list[EpisodeStats]:
     """The first episode of each env of a vector env, all played at once; its raw return, length
     and (Doom) kills. With ``max_steps``, an episode still running then reports what it has so far."""
     device = model_device(model, device)
@@ -264,8 +316,14 @@ def play_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = N
     return [found.get(i, EpisodeStats(float(totals[i]), steps, steps)) for i in range(envs.num_envs)]
 
 
-def evaluate_vec(envs, model: Model, greedy: bool = False, max_steps: int | None = None,
-                 seed: int | None = None, device: torch.device | str | None = None) -> list[float]:
+def evaluate_vec(
+    envs,
+    model: Model,
+    greedy: bool = False,
+    max_steps: int | None = None,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+) -> list[float]:
     """The first episode's raw return in each env of a vector env (make it with unclipped rewards).
 
     One episode per env, all played at once: ten Pong games cost about what one does. With

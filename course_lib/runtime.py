@@ -3,6 +3,7 @@
 Why one module: a notebook's first cell calls these, and the grader relies on them behaving the
 same everywhere (in CI, under nbgrader, on Colab, on a student's laptop).
 """
+
 from __future__ import annotations
 
 import os

@@ -8,6 +8,7 @@ A still frame (PNG) is shown above it: JupyterLab shows a video in a notebook it
 Videos play at the game's real speed: each step of an env made by ``course_lib.envs`` lasts
 ``env.metadata["step_seconds"]`` (a CartPole step is 1/50 s, an Atari step 4 frames of 1/60 s).
 """
+
 from __future__ import annotations
 
 import base64
@@ -38,8 +39,9 @@ def save_mp4(frames: list[np.ndarray], path: str | Path, fps: float = 30, scale:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not frames:
         raise ValueError("no frames to write")
-    with imageio.get_writer(path, fps=fps, codec="libx264", quality=6, macro_block_size=1,
-                            ffmpeg_log_level="error", pixelformat="yuv420p") as writer:
+    with imageio.get_writer(
+        path, fps=fps, codec="libx264", quality=6, macro_block_size=1, ffmpeg_log_level="error", pixelformat="yuv420p"
+    ) as writer:
         for frame in frames:
             frame = _even(np.asarray(frame, dtype=np.uint8))
             if scale > 1:
@@ -62,8 +64,12 @@ def show_video(path: str | Path, width: int = 400) -> None:
     if poster.exists():
         display(Image(data=poster.read_bytes(), format="png", width=width))
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    display(HTML(f'<video width="{width}" controls autoplay loop muted playsinline>'
-                 f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>'))
+    display(
+        HTML(
+            f'<video width="{width}" controls autoplay loop muted playsinline>'
+            f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>'
+        )
+    )
 
 
 def real_time_fps(env) -> float:
@@ -72,9 +78,18 @@ def real_time_fps(env) -> float:
     return 1.0 / seconds if seconds else float(env.metadata.get("render_fps") or 30)
 
 
-def record_video(make_env: Callable[[], object], model: Model, path: str | Path, episodes: int = 1,
-                 max_steps: int = 10_000, fps: float | None = None, seed: int = 0, scale: int = 1,
-                 greedy: bool = True, device=None) -> tuple[Path, list[float]]:
+def record_video(
+    make_env: Callable[[], object],
+    model: Model,
+    path: str | Path,
+    episodes: int = 1,
+    max_steps: int = 10_000,
+    fps: float | None = None,
+    seed: int = 0,
+    scale: int = 1,
+    greedy: bool = True,
+    device=None,
+) -> tuple[Path, list[float]]:
     """Record ``episodes`` episodes back to back into one mp4; return its path and the raw returns.
 
     ``fps``: by default the game's real speed (``real_time_fps``). ``device``: where the model is
@@ -85,8 +100,9 @@ def record_video(make_env: Callable[[], object], model: Model, path: str | Path,
     frames, returns = [], []
     try:
         for k in range(episodes):
-            ret, episode_frames = play_episode(env, model, greedy, seed + k, device=device, max_steps=max_steps,
-                                               render=True)
+            ret, episode_frames = play_episode(
+                env, model, greedy, seed + k, device=device, max_steps=max_steps, render=True
+            )
             frames += episode_frames
             returns.append(ret)
     finally:
@@ -95,8 +111,15 @@ def record_video(make_env: Callable[[], object], model: Model, path: str | Path,
 
 
 @torch.no_grad()
-def record_doom(model: Model, path: str | Path, seed: int = 0, max_steps: int = 10_000, greedy: bool = False,
-                device=None, resolution: str = "RES_320X240") -> tuple[Path, dict]:
+def record_doom(
+    model: Model,
+    path: str | Path,
+    seed: int = 0,
+    max_steps: int = 10_000,
+    greedy: bool = False,
+    device=None,
+    resolution: str = "RES_320X240",
+) -> tuple[Path, dict]:
     """Film one Doom episode of ``model`` in colour, every tic (35 frames a second: real speed),
     with kills, ammo and health written on the frames. The agent plays the gray game it was
     trained on; the film is its colour twin (``envs.DoomFilmed``). Frames go to the file as they
@@ -113,8 +136,15 @@ def record_doom(model: Model, path: str | Path, seed: int = 0, max_steps: int = 
     poster, frames, info, steps = None, 0, {}, 0
     try:
         obs, _ = env.reset(seed=seed)
-        with imageio.get_writer(path, fps=35, codec="libx264", quality=6, macro_block_size=1,
-                                ffmpeg_log_level="error", pixelformat="yuv420p") as writer:
+        with imageio.get_writer(
+            path,
+            fps=35,
+            codec="libx264",
+            quality=6,
+            macro_block_size=1,
+            ffmpeg_log_level="error",
+            pixelformat="yuv420p",
+        ) as writer:
             for frame in env.frames:
                 writer.append_data(_even(frame))
             for steps in range(1, max_steps + 1):  # noqa: B007 (the count is read after the loop)
@@ -135,6 +165,11 @@ def record_doom(model: Model, path: str | Path, seed: int = 0, max_steps: int = 
         kills = int(env.twin.get_game_variable(vizdoom.GameVariable.KILLCOUNT))  # so far, if max_steps cut it
     finally:
         env.close()
-    episode = {"kills": kills, "died": bool(info.get("died")), "ended": "kills" in info, "steps": steps,
-               "seconds": round(frames / 35, 1)}
+    episode = {
+        "kills": kills,
+        "died": bool(info.get("died")),
+        "ended": "kills" in info,
+        "steps": steps,
+        "seconds": round(frames / 35, 1),
+    }
     return path, episode

@@ -7,6 +7,7 @@ Checkpoints, resuming and export: ``pretrain/training.py``.
     python -m pretrain.a2c_atari --run-dir runs/pong                   # train (or resume)
     python -m pretrain.a2c_atari --run-dir runs/pong --export course_lib/pretrained
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -54,7 +55,9 @@ def recipe(settings: Settings) -> training.Recipe:
         command=f"python -m pretrain.a2c_atari --game {settings.game} --run-dir RUN_DIR",
         make_envs=lambda s: envs.make_atari_vec(s.game, s.num_envs, seed=s.seed),
         make_model=lambda: networks.NatureCNNActorCritic(n_actions),
-        make_optimizer=lambda model, s: torch.optim.RMSprop(model.parameters(), lr=s.lr, alpha=s.rms_alpha, eps=s.rms_eps),
+        make_optimizer=lambda model, s: torch.optim.RMSprop(
+            model.parameters(), lr=s.lr, alpha=s.rms_alpha, eps=s.rms_eps
+        ),
         update=reference("02_a2c").a2c_update,
         evaluate=evaluate,
         meta={"game": settings.game, "algorithm": "A2C"},

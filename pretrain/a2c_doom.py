@@ -18,6 +18,7 @@ The defaults are the second phase's. A fresh run would likely do better with not
 (the price rising from 0 over the first 500,000 steps: ``--shot-cost-warmup 500000``), which is
 what a student's live run uses; the shipped agent was not made so.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -56,8 +57,10 @@ class Settings:
     shot_cost_warmup: int = 0  # steps over which the price rises from 0 (notebook 5's live run: 500,000)
 
 
-SHIPPED = ("python -m pretrain.a2c_doom --run-dir RUN_DIR --shot-cost 0 --total-steps 1800000, then "
-           "python -m pretrain.a2c_doom --run-dir RUN_DIR --shot-cost 0.25")
+SHIPPED = (
+    "python -m pretrain.a2c_doom --run-dir RUN_DIR --shot-cost 0 --total-steps 1800000, then "
+    "python -m pretrain.a2c_doom --run-dir RUN_DIR --shot-cost 0.25"
+)
 
 
 def kills(episode: runners.EpisodeStats) -> float:
@@ -75,15 +78,20 @@ def recipe(settings: Settings) -> training.Recipe:
     return training.Recipe(
         name="doom_a2c",
         command=SHIPPED,
-        make_envs=lambda s: envs.make_doom_vec(s.num_envs, seed=s.seed, groups=2, shot_cost=s.shot_cost,
-                                               shot_cost_warmup=s.shot_cost_warmup),  # overlapped with the network
+        make_envs=lambda s: envs.make_doom_vec(
+            s.num_envs, seed=s.seed, groups=2, shot_cost=s.shot_cost, shot_cost_warmup=s.shot_cost_warmup
+        ),  # overlapped with the network
         make_model=lambda: networks.NatureCNNActorCritic(**networks.DOOM_NETWORK),
         make_optimizer=lambda model, s: torch.optim.Adam(model.parameters(), lr=s.lr, eps=s.adam_eps),
         update=reference("05_vizdoom").doom_update,
         evaluate=evaluate,
         score=kills,
-        meta={"game": "ViZDoom defend-the-center", "algorithm": "A2C with GAE", "score": "kills",
-              "evaluation": "sampled actions"},
+        meta={
+            "game": "ViZDoom defend-the-center",
+            "algorithm": "A2C with GAE",
+            "score": "kills",
+            "evaluation": "sampled actions",
+        },
     )
 
 

@@ -8,6 +8,7 @@ run is kept: started again, the command only runs what is missing.
 
     python -m pretrain.gae_sweep                 # about 5 minutes on 2 cores
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def sweep(out: Path, lambdas=LAMBDAS, seeds=SEEDS, max_env_steps: int | None = N
             episodes = ref.train_gae(cfg)
             runs.setdefault(str(lam), {})[str(seed)] = [[e.step, e.ret] for e in episodes]
             data["meta"].setdefault("seconds", {})[f"{lam}/{seed}"] = round(time.time() - start, 1)
-            data["meta"].update(max_env_steps=settings["max_env_steps"], date=str(date.today()),
-                                command="python -m pretrain.gae_sweep", env="CartPole-v1")
+            data["meta"].update(
+                max_env_steps=settings["max_env_steps"],
+                date=str(date.today()),
+                command="python -m pretrain.gae_sweep",
+                env="CartPole-v1",
+            )
             out.write_text(json.dumps(data))
     return data
 

@@ -10,6 +10,7 @@ A command (``pretrain.a2c_atari``, ``pretrain.a2c_doom``) says what differs: its
 dataclass), how to make the envs, the model and the optimizer, the update (the notebook's
 reference, read by ``autograder.reference``), how to evaluate, and the score an episode counts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,12 @@ from course_lib.diagnostics import History
 
 @dataclass
 class Recipe:
-    name: str                                  # the shipped files' name: <name>.pt, .json, .png
-    command: str                               # how to reproduce it, written into the metadata
-    make_envs: Callable[[object], object]      # settings -> training vector env
+    name: str  # the shipped files' name: <name>.pt, .json, .png
+    command: str  # how to reproduce it, written into the metadata
+    make_envs: Callable[[object], object]  # settings -> training vector env
     make_model: Callable[[], torch.nn.Module]
     make_optimizer: Callable[[torch.nn.Module, object], torch.optim.Optimizer]
-    update: Callable                           # update(model, optimizer, batch, settings) -> logs
+    update: Callable  # update(model, optimizer, batch, settings) -> logs
     evaluate: Callable[[torch.nn.Module, object, int], list[float]]  # (model, settings, step) -> scores
     score: Callable[[runners.EpisodeStats], float] = lambda episode: episode.ret  # what the curve shows
     frames_per_step: int = 4
@@ -67,10 +68,17 @@ def train(recipe: Recipe, settings, run_dir: Path) -> dict:
     (run_dir / "settings.json").write_text(json.dumps(dataclasses.asdict(settings), indent=2))
 
     def save():
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "history": history.to_dict(),
-                 "episodes": [dataclasses.asdict(e) for e in episodes], "evaluations": evaluations,
-                 "elapsed": elapsed, "step": runner.global_step, "torch_rng": torch.get_rng_state(),
-                 "settings": dataclasses.asdict(settings)}
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "history": history.to_dict(),
+            "episodes": [dataclasses.asdict(e) for e in episodes],
+            "evaluations": evaluations,
+            "elapsed": elapsed,
+            "step": runner.global_step,
+            "torch_rng": torch.get_rng_state(),
+            "settings": dataclasses.asdict(settings),
+        }
         torch.save(state, run_dir / "last.tmp")
         (run_dir / "last.tmp").replace(last)  # atomic: a kill mid-save never loses the last checkpoint
 
@@ -123,12 +131,21 @@ def export(recipe: Recipe, settings_class: type, run_dir: Path, out_dir: Path) -
     model.load_state_dict(state["model"])
     out_dir.mkdir(parents=True, exist_ok=True)
     final = state["evaluations"][-1] if state["evaluations"] else None
-    meta = {"env_steps": state["step"], "frames": state["step"] * recipe.frames_per_step,
-            "train_minutes": round(state["elapsed"] / 60, 1), "final_evaluation": final,
-            "settings": dataclasses.asdict(settings), "command": recipe.command, **recipe.meta}
+    meta = {
+        "env_steps": state["step"],
+        "frames": state["step"] * recipe.frames_per_step,
+        "train_minutes": round(state["elapsed"] / 60, 1),
+        "final_evaluation": final,
+        "settings": dataclasses.asdict(settings),
+        "command": recipe.command,
+        **recipe.meta,
+    }
     networks.save_checkpoint(model, out_dir / f"{recipe.name}.pt", half=True, **meta)
-    curve = {"meta": meta, "history": state["history"],
-             "episodes": [[e["step"], recipe.score(runners.EpisodeStats(**e))] for e in state["episodes"]]}
+    curve = {
+        "meta": meta,
+        "history": state["history"],
+        "episodes": [[e["step"], recipe.score(runners.EpisodeStats(**e))] for e in state["episodes"]],
+    }
     (out_dir / f"{recipe.name}.json").write_text(json.dumps(curve))
     ax = plotting.plot_curve_file(out_dir / f"{recipe.name}.json")
     ax.figure.savefig(out_dir / f"{recipe.name}.png", dpi=80, bbox_inches="tight")
@@ -140,8 +157,13 @@ def saved_settings(settings_class: type, run_dir: Path):
     return settings_class(**torch.load(run_dir / "last.pt", weights_only=False)["settings"])
 
 
-def main(recipe_of: Callable[[object], Recipe], settings_class: type, default_run_dir: str, doc: str,
-         argv: list[str] | None = None) -> None:
+def main(
+    recipe_of: Callable[[object], Recipe],
+    settings_class: type,
+    default_run_dir: str,
+    doc: str,
+    argv: list[str] | None = None,
+) -> None:
     """The command line every pretraining command shares: settings as flags, --run-dir, --export."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, default=Path(default_run_dir), help="checkpoints (git-ignored)")

@@ -1,4 +1,5 @@
 """Tiny environments whose returns can be computed by hand (Stable-Baselines3's idea)."""
+
 from __future__ import annotations
 
 import gymnasium as gym

@@ -1,5 +1,6 @@
 """A canary file outside the sandbox: root's, mode 0600, watched with inotify, so that a test can
 say afterwards that nobody (the grader, nbgrader, a sandboxed student) opened, read or changed it."""
+
 from __future__ import annotations
 
 import ctypes
@@ -45,5 +46,9 @@ class Canary:
 
     def unchanged(self) -> bool:
         now = os.stat(self.path)
-        return (self.path.read_text() == self.content and now.st_mode == self.stat.st_mode
-                and now.st_uid == self.stat.st_uid and now.st_mtime_ns == self.stat.st_mtime_ns)
+        return (
+            self.path.read_text() == self.content
+            and now.st_mode == self.stat.st_mode
+            and now.st_uid == self.stat.st_uid
+            and now.st_mtime_ns == self.stat.st_mtime_ns
+        )

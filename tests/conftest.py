@@ -1,5 +1,6 @@
 """Shared set-up of the tests: the repository's packages importable, plots without a screen, and
 the fixtures several test files use (a real Jupyter kernel)."""
+
 import os
 import sys
 import time

@@ -6,6 +6,7 @@ little), its gradients are small (clipping never acts). The checks run the stude
 network moved away from its initialisation instead (``trained_looking``), on rollouts that hold
 both kinds of episode end (``cartpole_rollouts``: CartPole with a short time limit).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,9 @@ def trained_looking(seed: int, model_kwargs: dict = MODEL) -> MLPActorCritic:
     return model
 
 
-def cartpole_rollouts(model: MLPActorCritic, seed: int, count: int, steps: int, envs: int = 1,
-                      time_limit: int = 10) -> list[dict]:
+def cartpole_rollouts(
+    model: MLPActorCritic, seed: int, count: int, steps: int, envs: int = 1, time_limit: int = 10
+) -> list[dict]:
     """``count`` consecutive rollouts of ``envs`` CartPoles ([T, N] fields, ``probes.rollout_fields``),
     with episodes cut by a short time limit (truncations) when the pole has not fallen first
     (terminations)."""
@@ -43,8 +45,11 @@ def cartpole_rollouts(model: MLPActorCritic, seed: int, count: int, steps: int, 
     from course_lib.envs import SAME_STEP
 
     def make():
-        return gym.wrappers.RecordEpisodeStatistics(gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, time_limit))
+        return gym.wrappers.RecordEpisodeStatistics(
+            gym.wrappers.TimeLimit(gym.make("CartPole-v1").unwrapped, time_limit)
+        )
 
-    runner = runners.RolloutRunner(gym.vector.SyncVectorEnv([make] * envs, autoreset_mode=SAME_STEP), model, steps,
-                                   seed=seed)
+    runner = runners.RolloutRunner(
+        gym.vector.SyncVectorEnv([make] * envs, autoreset_mode=SAME_STEP), model, steps, seed=seed
+    )
     return [probes.rollout_fields(runner.collect()) for _ in range(count)]

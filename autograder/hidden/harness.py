@@ -11,6 +11,7 @@ check prints one line a student can act on; nothing goes to stderr and no except
 (which would hide the partial credit). Notes (``note``) say what is not graded here: a function
 pasted from an earlier notebook that differs from the course's.
 """
+
 from __future__ import annotations
 
 import functools
@@ -67,8 +68,13 @@ class Report:
 
     def missing(self, name: str) -> float:
         """The function does not exist (its cell raised, was not run, or renamed it): zero, said plainly."""
-        self.results.append((f"`{name}` is defined", 1.0, f"`{name}` is not defined: its cell raised an error or "
-                                                          "was changed; run it and read its error."))
+        self.results.append(
+            (
+                f"`{name}` is defined",
+                1.0,
+                f"`{name}` is not defined: its cell raised an error or was changed; run it and read its error.",
+            )
+        )
         return self.score()
 
     def score(self) -> float:
@@ -83,7 +89,10 @@ class Report:
         if self.gates_failed:
             print(f"  (at most {cap:.0%} of the points while this fails: {', '.join(n for n, _ in self.gates_failed)})")
         for name, _, msg in self.results:
-            print(f"  {'PASS' if msg is None else 'FAIL'}  {name}" + ("" if msg is None else "\n        " + msg.replace("\n", "\n        ")))
+            print(
+                f"  {'PASS' if msg is None else 'FAIL'}  {name}"
+                + ("" if msg is None else "\n        " + msg.replace("\n", "\n        "))
+            )
         for text in self.notes:
             print("  NOTE  " + text.replace("\n", "\n        "))
         return points
@@ -120,6 +129,7 @@ class Checks:
         def register(run: Callable) -> Callable:
             self.cases.append((title, weight, gate, run))
             return run
+
         return register
 
     def note(self, make: Callable) -> Callable:
@@ -147,15 +157,24 @@ class Checks:
 def gradients(loss: torch.Tensor, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """d loss / d parameter for every named parameter (zeros where the loss does not reach it)."""
     expect(torch.is_tensor(loss) and loss.dim() == 0, "the loss should be a scalar tensor.")
-    expect(loss.requires_grad, "the loss has no gradient at all: build it from the network's outputs with torch "
-                               "operations (no .detach(), .item() or NumPy on the way).")
+    expect(
+        loss.requires_grad,
+        "the loss has no gradient at all: build it from the network's outputs with torch "
+        "operations (no .detach(), .item() or NumPy on the way).",
+    )
     names, params = zip(*model.named_parameters())
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     return {n: torch.zeros_like(p) if g is None else g.detach() for n, p, g in zip(names, params, grads)}
 
 
-def expect_same_gradients(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor], case: str,
-                          silent: dict[str, str] = None, atol: float = 1e-6, rtol: float = 1e-4) -> None:
+def expect_same_gradients(
+    got: dict[str, torch.Tensor],
+    want: dict[str, torch.Tensor],
+    case: str,
+    silent: dict[str, str] = None,
+    atol: float = 1e-6,
+    rtol: float = 1e-4,
+) -> None:
     """The student's gradients equal the reference's for every parameter.
 
     ``silent``: {parameter-name prefix: message} for the typical mistake where a part of the network
@@ -166,6 +185,12 @@ def expect_same_gradients(got: dict[str, torch.Tensor], want: dict[str, torch.Te
         if any(float(want[n].abs().max()) > 0 for n in names) and all(float(got[n].abs().max()) == 0 for n in names):
             raise CheckFailed(message)
     for name, expected in want.items():
-        expect_close(got[name], expected, f"the gradient of {case} with respect to `{name}`", atol=atol, rtol=rtol,
-                     hint="the loss's value can be right while its gradient is not: check what is detached, "
-                          "and that every term is built from the network's outputs.")
+        expect_close(
+            got[name],
+            expected,
+            f"the gradient of {case} with respect to `{name}`",
+            atol=atol,
+            rtol=rtol,
+            hint="the loss's value can be right while its gradient is not: check what is detached, "
+            "and that every term is built from the network's outputs.",
+        )

@@ -1,4 +1,5 @@
 """Hidden checks of notebook 1 (REINFORCE): random inputs, edge cases, comparison with the reference."""
+
 from __future__ import annotations
 
 import torch
@@ -32,8 +33,13 @@ class ReturnsInputs(Context):
 
     def compare(self, case, rewards, dones, gamma, hint) -> None:
         out = call(self.fn, rewards, dones, gamma, check_inplace=False)
-        expect_close(out, self.ref(rewards.clone(), dones.clone(), gamma), case, hint,
-                     inputs={"rewards": rewards, "dones": dones})
+        expect_close(
+            out,
+            self.ref(rewards.clone(), dones.clone(), gamma),
+            case,
+            hint,
+            inputs={"rewards": rewards, "dones": dones},
+        )
 
 
 BOUNDARY_HINT = "the return must restart at every episode boundary: G_t = r_t + gamma * (1 - done_t) * G_{t+1}."
@@ -47,8 +53,13 @@ def episodes_1d(c: ReturnsInputs) -> None:
 
 @returns_checks.case("random episodes, shape [T, N]", 1.0)
 def episodes_2d(c: ReturnsInputs) -> None:
-    c.compare("random [T=40, N=6] batch", c.r2, c.d2, 0.9,
-              "treat each column (env) separately and loop backwards over time only.")
+    c.compare(
+        "random [T=40, N=6] batch",
+        c.r2,
+        c.d2,
+        0.9,
+        "treat each column (env) separately and loop backwards over time only.",
+    )
 
 
 @returns_checks.case("an episode ends mid-batch", 0.5)
@@ -58,7 +69,9 @@ def ends_mid_batch(c: ReturnsInputs) -> None:
 
 @returns_checks.case("one step (T = 1)", 0.5)
 def one_step(c: ReturnsInputs) -> None:
-    c.compare("a single step", torch.tensor([2.5]), torch.tensor([1.0]), 0.99, "with one step the return is just the reward.")
+    c.compare(
+        "a single step", torch.tensor([2.5]), torch.tensor([1.0]), 0.99, "with one step the return is just the reward."
+    )
 
 
 @returns_checks.case("gamma = 0 gives the rewards", 0.5)
@@ -75,8 +88,10 @@ def gamma_one(c: ReturnsInputs) -> None:
 def returns_unchanged(c: ReturnsInputs) -> None:
     rewards, dones = c.r2.clone(), c.d2.clone()
     c.fn(rewards, dones, 0.9)
-    expect(torch.equal(rewards, c.r2) and torch.equal(dones, c.d2),
-           "your function changed `rewards` or `dones` in place; build a new tensor for the returns.")
+    expect(
+        torch.equal(rewards, c.r2) and torch.equal(dones, c.d2),
+        "your function changed `rewards` or `dones` in place; build a new tensor for the returns.",
+    )
 
 
 grade_discounted_returns = returns_checks
@@ -107,8 +122,11 @@ class LossInputs(Context):
         lp = lp.clone().requires_grad_(True)
         loss = self.loss_of(f, lp, ret)
         expect(torch.is_tensor(loss), f"the loss should be a tensor, got {type(loss).__name__}.")
-        expect(loss.dim() == 0, f"the loss should be a scalar (0-dim tensor), got shape {tuple(loss.shape)}: "
-                                "average over the batch with `.mean()`.")
+        expect(
+            loss.dim() == 0,
+            f"the loss should be a scalar (0-dim tensor), got shape {tuple(loss.shape)}: "
+            "average over the batch with `.mean()`.",
+        )
         expect(loss.requires_grad, "the loss has no gradient: build it from `log_probs` with torch operations.")
         loss.backward()
         return loss.detach().double(), lp.grad.detach()
@@ -130,12 +148,19 @@ def value(c: LossInputs) -> None:
     if any(torch.allclose(loss, e, rtol=1e-4, atol=1e-6) for e in expected.values()):
         return
     if any(torch.allclose(loss, -e, rtol=1e-3, atol=1e-5) for e in expected.values()):
-        raise CheckFailed("the sign is flipped: gradient *descent* on your loss makes good actions less likely. "
-                          "Return the negative of the objective.")
-    expect_close(loss, expected["PyTorch's sample std"], "64 random log-probs and returns around 50",
-                 atol=1e-4, rtol=1e-3,
-                 hint="normalize the returns (subtract their mean, divide by their std + 1e-8; the sample or "
-                      "the population std), multiply by the log-probs, average, and negate.")
+        raise CheckFailed(
+            "the sign is flipped: gradient *descent* on your loss makes good actions less likely. "
+            "Return the negative of the objective."
+        )
+    expect_close(
+        loss,
+        expected["PyTorch's sample std"],
+        "64 random log-probs and returns around 50",
+        atol=1e-4,
+        rtol=1e-3,
+        hint="normalize the returns (subtract their mean, divide by their std + 1e-8; the sample or "
+        "the population std), multiply by the log-probs, average, and negate.",
+    )
 
 
 @loss_checks.case("gradient with respect to every parameter of a small policy network", 1.0, gate=True)
@@ -156,9 +181,15 @@ def network_gradient(c: LossInputs) -> None:
         want = grads(variant)
         if all(torch.allclose(got[n].double(), want[n].double(), rtol=1e-4, atol=1e-7) for n in want):
             return
-    expect_same_gradients(got, grads(c.ref), "your loss on a small policy network (32 steps)",
-                          silent={"": "no gradient reaches the policy network: the loss must be built from "
-                                      "`log_probs` (which carry the gradient), not from detached copies."})
+    expect_same_gradients(
+        got,
+        grads(c.ref),
+        "your loss on a small policy network (32 steps)",
+        silent={
+            "": "no gradient reaches the policy network: the loss must be built from "
+            "`log_probs` (which carry the gradient), not from detached copies."
+        },
+    )
 
 
 @loss_checks.case("gradient favours high-return actions", 0.5)
@@ -166,18 +197,23 @@ def gradient_direction(c: LossInputs) -> None:
     _, grad = c.loss_and_grad(c.fn, c.log_probs, c.returns)
     # Descent must raise the log-prob of above-average returns: gradient anti-correlated with returns.
     corr = torch.corrcoef(torch.stack([grad.double(), c.returns.double()]))[0, 1]
-    expect(bool(corr < -0.99), "gradient descent on your loss should raise the log-probability of actions with "
-                               f"above-average return (correlation of gradient and return is {corr:.2f}, "
-                               "expected about -1). Check the sign and the baseline.")
+    expect(
+        bool(corr < -0.99),
+        "gradient descent on your loss should raise the log-probability of actions with "
+        f"above-average return (correlation of gradient and return is {corr:.2f}, "
+        "expected about -1). Check the sign and the baseline.",
+    )
 
 
 @loss_checks.case("adding a constant to every return changes nothing (baseline)", 0.5)
 def baseline(c: LossInputs) -> None:
     _, g1 = c.loss_and_grad(c.fn, c.log_probs, c.returns)
     _, g2 = c.loss_and_grad(c.fn, c.log_probs, c.returns + 1000.0)
-    expect(torch.allclose(g1.double(), g2.double(), rtol=1e-3, atol=1e-5),
-           "adding 1000 to every return changed your gradient: use a baseline (subtract the mean return) "
-           "so only *relative* returns matter.")
+    expect(
+        torch.allclose(g1.double(), g2.double(), rtol=1e-3, atol=1e-5),
+        "adding 1000 to every return changed your gradient: use a baseline (subtract the mean return) "
+        "so only *relative* returns matter.",
+    )
 
 
 @loss_checks.case("returns are treated as constants", 0.5)
@@ -185,8 +221,10 @@ def returns_constant(c: LossInputs) -> None:
     ret = c.returns.clone().requires_grad_(True)
     lp = c.log_probs.clone().requires_grad_(True)
     call(c.fn, lp, ret, check_inplace=False).backward()
-    expect(ret.grad is None or float(ret.grad.abs().max()) == 0.0,
-           "gradient flows into the returns: they are targets, not parameters; use `returns.detach()`.")
+    expect(
+        ret.grad is None or float(ret.grad.abs().max()) == 0.0,
+        "gradient flows into the returns: they are targets, not parameters; use `returns.detach()`.",
+    )
 
 
 grade_reinforce_loss = loss_checks

@@ -1,5 +1,6 @@
 """Hidden checks of notebook 2 (A2C): n-step targets on random [T, N] rollouts, and the A2C loss
 with gradient checks on a tiny network."""
+
 from __future__ import annotations
 
 import torch
@@ -10,8 +11,10 @@ from course_lib.checks import CheckFailed, call, expect, expect_close, expect_te
 from course_lib.networks import MLPActorCritic
 
 NOTEBOOK = "02_a2c"
-BOUNDARY_HINT = ("after a *terminated* step nothing follows (0); after a *truncated* step use final_values[t]; "
-                 "otherwise continue with R_{t+1}.")
+BOUNDARY_HINT = (
+    "after a *terminated* step nothing follows (0); after a *truncated* step use final_values[t]; "
+    "otherwise continue with R_{t+1}."
+)
 
 
 def _rollout(gen: torch.Generator, T: int, N: int, p_term: float = 0.1, p_trunc: float = 0.05) -> dict:
@@ -20,8 +23,9 @@ def _rollout(gen: torch.Generator, T: int, N: int, p_term: float = 0.1, p_trunc:
     truncated = (torch.rand(T, N, generator=gen) < p_trunc).float() * (1 - terminated)
     final_values = torch.randn(T, N, generator=gen) * 5 * truncated
     last_value = torch.randn(N, generator=gen) * 5
-    return dict(rewards=rewards, terminated=terminated, truncated=truncated, final_values=final_values,
-                last_value=last_value)
+    return dict(
+        rewards=rewards, terminated=terminated, truncated=truncated, final_values=final_values, last_value=last_value
+    )
 
 
 class TargetsInputs(Context):
@@ -46,8 +50,13 @@ class TargetsInputs(Context):
 
     def compare(self, case: str, batch: dict, gamma: float, hint: str = BOUNDARY_HINT) -> None:
         out = call(self.fn, *(batch[a] for a in self.ARGS), gamma, check_inplace=False)
-        expect_close(out, self.ref(*(batch[a].clone() for a in self.ARGS), gamma), case, hint,
-                     inputs={a: batch[a] for a in self.ARGS[:4]} | {"last_value": batch["last_value"]})
+        expect_close(
+            out,
+            self.ref(*(batch[a].clone() for a in self.ARGS), gamma),
+            case,
+            hint,
+            inputs={a: batch[a] for a in self.ARGS[:4]} | {"last_value": batch["last_value"]},
+        )
 
 
 targets_checks = Checks("n_step_targets", TargetsInputs)
@@ -60,27 +69,43 @@ def random_rollout(c: TargetsInputs) -> None:
 
 @targets_checks.case("bootstraps from V(last observation)", 0.5)
 def bootstraps(c: TargetsInputs) -> None:
-    c.compare("a rollout with no episode end", c.no_dones, 0.9,
-              "the last step's target is r + gamma * last_value: the rollout stops, the episode does not.")
+    c.compare(
+        "a rollout with no episode end",
+        c.no_dones,
+        0.9,
+        "the last step's target is r + gamma * last_value: the rollout stops, the episode does not.",
+    )
 
 
 @targets_checks.case("cut at a termination in the middle", 0.5)
 def termination(c: TargetsInputs) -> None:
-    c.compare("every env terminated after step 3", c.mid, 0.95,
-              "after a terminated step the future is 0: do not carry R_{t+1} (or last_value) across it.")
+    c.compare(
+        "every env terminated after step 3",
+        c.mid,
+        0.95,
+        "after a terminated step the future is 0: do not carry R_{t+1} (or last_value) across it.",
+    )
 
 
 @targets_checks.case("bootstraps from final_values at a truncation", 0.5)
 def truncation(c: TargetsInputs) -> None:
-    c.compare("every env truncated after step 2", c.trunc, 0.95,
-              "a truncated step (time limit) continues with gamma * final_values[t], the value of the real last "
-              "observation, not with R_{t+1}.")
+    c.compare(
+        "every env truncated after step 2",
+        c.trunc,
+        0.95,
+        "a truncated step (time limit) continues with gamma * final_values[t], the value of the real last "
+        "observation, not with R_{t+1}.",
+    )
 
 
 @targets_checks.case("a last step that is done ignores last_value", 0.5)
 def last_step(c: TargetsInputs) -> None:
-    c.compare("every env terminated at the last step", c.last_done, 0.99,
-              "last_value belongs to the *next* episode when the last step terminated.")
+    c.compare(
+        "every env terminated at the last step",
+        c.last_done,
+        0.99,
+        "last_value belongs to the *next* episode when the last step terminated.",
+    )
 
 
 @targets_checks.case("T = 1", 0.25)
@@ -92,8 +117,10 @@ def single_step(c: TargetsInputs) -> None:
 def targets_unchanged(c: TargetsInputs) -> None:
     batch = {k: v.clone() for k, v in c.random.items()}
     c.fn(*(batch[a] for a in c.ARGS), 0.99)
-    expect(all(torch.equal(batch[a], c.random[a]) for a in c.ARGS),
-           "your function changed one of its inputs in place; build a new tensor for the targets.")
+    expect(
+        all(torch.equal(batch[a], c.random[a]) for a in c.ARGS),
+        "your function changed one of its inputs in place; build a new tensor for the targets.",
+    )
 
 
 grade_n_step_targets = targets_checks
@@ -113,8 +140,10 @@ def _tiny_batch(seed: int = 3, B: int = 32):
     return model, obs, actions, targets
 
 
-BROADCAST_HINT = ("your value loss mixes every target with every value: `targets` and `values` must both have shape "
-                  "[B] (a [B, 1] tensor broadcast against a [B] one makes a [B, B] matrix of differences).")
+BROADCAST_HINT = (
+    "your value loss mixes every target with every value: `targets` and `values` must both have shape "
+    "[B] (a [B, 1] tensor broadcast against a [B] one makes a [B, B] matrix of differences)."
+)
 
 
 class LossInputs(Context):
@@ -130,8 +159,11 @@ class LossInputs(Context):
     def parts_of(self, f, value_coef=0.5, entropy_coef=0.01, tgt=None) -> dict:
         dist, values = self.model(self.obs)
         tgt = self.targets if tgt is None else tgt
-        out = call(f, dist, self.actions, values, tgt.clone(), value_coef, entropy_coef, check_inplace=False) \
-            if f is self.fn else f(dist, self.actions, values, tgt.clone(), value_coef, entropy_coef)
+        out = (
+            call(f, dist, self.actions, values, tgt.clone(), value_coef, entropy_coef, check_inplace=False)
+            if f is self.fn
+            else f(dist, self.actions, values, tgt.clone(), value_coef, entropy_coef)
+        )
         expect(isinstance(out, dict), f"a2c_loss should return a dict with keys {self.KEYS}, got {type(out).__name__}.")
         missing = [k for k in self.KEYS if k not in out]
         expect(not missing, f"the returned dict misses {missing}.")
@@ -175,12 +207,20 @@ def entropy(c: LossInputs) -> None:
     out = c.parts_of(c.fn)
     dist, _ = c.model(c.obs)
     sampled = -dist.log_prob(c.actions).mean()
-    if torch.allclose(out["entropy"].detach().double(), sampled.detach().double(), atol=1e-4) and \
-            not torch.allclose(sampled, dist.entropy().mean(), atol=1e-4):
-        raise CheckFailed("your entropy is -log_prob of the *sampled* actions: a noisy one-sample estimate. "
-                          "Use the distribution's exact entropy, `dist.entropy().mean()`.")
-    expect_close(out["entropy"], dist.entropy().mean().detach(), "'entropy' on a batch of 32 steps",
-                 "the mean over the batch of the policy distribution's entropy: `dist.entropy().mean()`.", atol=1e-4)
+    if torch.allclose(out["entropy"].detach().double(), sampled.detach().double(), atol=1e-4) and not torch.allclose(
+        sampled, dist.entropy().mean(), atol=1e-4
+    ):
+        raise CheckFailed(
+            "your entropy is -log_prob of the *sampled* actions: a noisy one-sample estimate. "
+            "Use the distribution's exact entropy, `dist.entropy().mean()`."
+        )
+    expect_close(
+        out["entropy"],
+        dist.entropy().mean().detach(),
+        "'entropy' on a batch of 32 steps",
+        "the mean over the batch of the policy distribution's entropy: `dist.entropy().mean()`.",
+        atol=1e-4,
+    )
 
 
 @loss_checks.case("loss combines the parts with the coefficients", 0.5)
@@ -188,9 +228,14 @@ def total(c: LossInputs) -> None:
     for value_coef, entropy_coef in [(0.5, 0.01), (0.25, 0.1)]:
         out = c.parts_of(c.fn, value_coef, entropy_coef)
         expected = out["policy_loss"] + value_coef * out["value_loss"] - entropy_coef * out["entropy"]
-        expect_close(out["loss"], expected.detach(), f"'loss' with value_coef={value_coef}, entropy_coef={entropy_coef}",
-                     "loss = policy_loss + value_coef * value_loss - entropy_coef * entropy "
-                     "(minus: a higher entropy should *lower* the loss).", atol=1e-5)
+        expect_close(
+            out["loss"],
+            expected.detach(),
+            f"'loss' with value_coef={value_coef}, entropy_coef={entropy_coef}",
+            "loss = policy_loss + value_coef * value_loss - entropy_coef * entropy "
+            "(minus: a higher entropy should *lower* the loss).",
+            atol=1e-5,
+        )
 
 
 @loss_checks.case("gradient with respect to every parameter of a small actor-critic", 1.0, gate=True)
@@ -203,13 +248,21 @@ def network_gradient(c: LossInputs) -> None:
         if all(torch.allclose(got[n].double(), want[n].double(), rtol=1e-4, atol=1e-7) for n in want):
             continue
         policy_only = gradients(c.parts_of(c.fn)["policy_loss"], c.model) if out["policy_loss"].requires_grad else None
-        expect(policy_only is not None and any(float(policy_only[n].abs().max()) > 0 for n in policy_only
-                                               if n.startswith("policy_head")),
-               "your policy loss sends no gradient into the policy: the log-probabilities must come from "
-               "`dist.log_prob(actions)` with their gradient (detach the advantages, not the log-probs).")
-        expect_same_gradients(got, want, case, silent={
-            "value_head": "your critic receives no gradient: the value loss must be built from `values` as they "
-                          "come (with their gradient); only the advantages in the policy loss are detached."})
+        expect(
+            policy_only is not None
+            and any(float(policy_only[n].abs().max()) > 0 for n in policy_only if n.startswith("policy_head")),
+            "your policy loss sends no gradient into the policy: the log-probabilities must come from "
+            "`dist.log_prob(actions)` with their gradient (detach the advantages, not the log-probs).",
+        )
+        expect_same_gradients(
+            got,
+            want,
+            case,
+            silent={
+                "value_head": "your critic receives no gradient: the value loss must be built from `values` as they "
+                "come (with their gradient); only the advantages in the policy loss are detached."
+            },
+        )
 
 
 @loss_checks.case("the policy loss does not train the critic (advantages detached)", 0.75)
@@ -219,8 +272,11 @@ def advantages_detached(c: LossInputs) -> None:
         return
     grads = torch.autograd.grad(out["policy_loss"], list(c.model.value_head.parameters()), allow_unused=True)
     leak = max(0.0 if g is None else float(g.abs().max()) for g in grads)
-    expect(leak == 0.0, "your policy loss sends gradient into the critic (value head gradient "
-                        f"{leak:.2e}): the advantages must be constants, use `(targets - values).detach()`.")
+    expect(
+        leak == 0.0,
+        "your policy loss sends gradient into the critic (value head gradient "
+        f"{leak:.2e}): the advantages must be constants, use `(targets - values).detach()`.",
+    )
 
 
 @loss_checks.case("minimizing the loss raises the entropy (bonus sign)", 0.75)
@@ -236,8 +292,11 @@ def entropy_raises_entropy(c: LossInputs) -> None:
     out["loss"].backward()
     opt.step()
     after = m(o)[0].entropy().mean().item()
-    expect(after > before + 1e-4, f"minimizing your loss lowered the policy's entropy ({before:.4f} -> {after:.4f}): "
-                                  "the entropy *bonus* is subtracted from the loss.")
+    expect(
+        after > before + 1e-4,
+        f"minimizing your loss lowered the policy's entropy ({before:.4f} -> {after:.4f}): "
+        "the entropy *bonus* is subtracted from the loss.",
+    )
 
 
 grade_a2c_loss = loss_checks

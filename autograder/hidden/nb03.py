@@ -10,6 +10,7 @@ small actor-critic moved away from its initialisation, the shared model moved by
 between the calls; it is scored with the course's own n-step targets and A2C loss standing in for
 the pasted ones (``STAND_INS``), which are reported on apart.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,8 +31,10 @@ from course_lib.networks import MLPActorCritic
 
 NOTEBOOK = "03_a3c"
 STAND_INS = {"a3c_update": ("n_step_targets", "a2c_loss")}  # scored with the course's versions of these
-ADAM_HINT = ("m and v with their betas, t + 1, then theta -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), "
-             "as torch.optim.Adam does.")
+ADAM_HINT = (
+    "m and v with their betas, t + 1, then theta -= lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps), "
+    "as torch.optim.Adam does."
+)
 NAMES = ("step", "exp_avg", "exp_avg_sq")
 BETAS, EPS = (0.9, 0.999), 1e-8
 SHARING_CAP = 0.25  # a shared optimizer whose state is not shared, or an update that breaks A3C, keeps at most this
@@ -47,9 +50,19 @@ def _adam(start, grads, lr):
         for p, g in zip(params, step_grads):
             p.grad = g.clone().double()
         adam.step()
-        out.append({"params": [p.detach().clone() for p in params],
-                    "state": [{"step": float(adam.state[p]["step"]), "exp_avg": adam.state[p]["exp_avg"].clone(),
-                               "exp_avg_sq": adam.state[p]["exp_avg_sq"].clone()} for p in params]})
+        out.append(
+            {
+                "params": [p.detach().clone() for p in params],
+                "state": [
+                    {
+                        "step": float(adam.state[p]["step"]),
+                        "exp_avg": adam.state[p]["exp_avg"].clone(),
+                        "exp_avg_sq": adam.state[p]["exp_avg_sq"].clone(),
+                    }
+                    for p in params
+                ],
+            }
+        )
     return out
 
 
@@ -73,17 +86,23 @@ def _variants(start, grads, lr) -> dict[str, list]:
 
     return {
         "no bias correction (theta -= lr * m / (sqrt(v) + eps))": run(lambda m, v, t: lr * m / (v.sqrt() + EPS)),
-        "the bias correction of m only": run(lambda m, v, t: lr / (1 - b1 ** t) * m / (v.sqrt() + EPS)),
-        "the bias correction of v only": run(lambda m, v, t: lr * m / (v.sqrt() / math.sqrt(1 - b2 ** t) + EPS)),
-        "the step's sign flipped (theta += ...)": run(lambda m, v, t: -lr / (1 - b1 ** t) * m / (v.sqrt() / math.sqrt(1 - b2 ** t) + EPS)),
-        "the step count t + 1 in the bias correction (one step ahead)":
-            run(lambda m, v, t: lr / (1 - b1 ** (t + 1)) * m / (v.sqrt() / math.sqrt(1 - b2 ** (t + 1)) + EPS)),
+        "the bias correction of m only": run(lambda m, v, t: lr / (1 - b1**t) * m / (v.sqrt() + EPS)),
+        "the bias correction of v only": run(lambda m, v, t: lr * m / (v.sqrt() / math.sqrt(1 - b2**t) + EPS)),
+        "the step's sign flipped (theta += ...)": run(
+            lambda m, v, t: -lr / (1 - b1**t) * m / (v.sqrt() / math.sqrt(1 - b2**t) + EPS)
+        ),
+        "the step count t + 1 in the bias correction (one step ahead)": run(
+            lambda m, v, t: lr / (1 - b1 ** (t + 1)) * m / (v.sqrt() / math.sqrt(1 - b2 ** (t + 1)) + EPS)
+        ),
     }
 
 
 def _matches(trajectory, expected) -> bool:
-    return all(torch.allclose(mine.double(), want.double(), atol=1e-5, rtol=1e-4)
-               for step_mine, step_want in zip(trajectory, expected) for mine, want in zip(step_mine, step_want))
+    return all(
+        torch.allclose(mine.double(), want.double(), atol=1e-5, rtol=1e-4)
+        for step_mine, step_want in zip(trajectory, expected)
+        for mine, want in zip(step_mine, step_want)
+    )
 
 
 def _entries(state: dict, names=NAMES) -> list[dict]:
@@ -95,22 +114,32 @@ def _state_problem(state: dict) -> str | None:
     """What is wrong with an optimizer's state (seen from outside) for A3C, or None."""
     per_param = state["per_param"]
     if not any(per_param) and not state["attributes"]:
-        return ("your optimizer has no state before its first step: a worker that steps first would create a private "
-                "one. Create the moments and the step count in __init__, before any worker starts.")
-    not_tensors = sorted({name for entries in per_param for name, e in entries.items() if not e["tensor"]}
-                         | {name for name, e in state["attributes"].items() if not e["tensor"]})
+        return (
+            "your optimizer has no state before its first step: a worker that steps first would create a private "
+            "one. Create the moments and the step count in __init__, before any worker starts."
+        )
+    not_tensors = sorted(
+        {name for entries in per_param for name, e in entries.items() if not e["tensor"]}
+        | {name for name, e in state["attributes"].items() if not e["tensor"]}
+    )
     if not_tensors:
-        return (f"{not_tensors} kept as Python numbers: a worker's += changes its own copy only. Keep the step count "
-                "in a tensor (shape ()) in shared memory, as torch's own Adam keeps it in a tensor.")
+        return (
+            f"{not_tensors} kept as Python numbers: a worker's += changes its own copy only. Keep the step count "
+            "in a tensor (shape ()) in shared memory, as torch's own Adam keeps it in a tensor."
+        )
     not_shared = sorted({name for entries in per_param for name, e in entries.items() if not e["shared"]})
     if not_shared:
-        return (f"{not_shared} not in shared memory: a worker started with fork updates a private copy. "
-                "Call .share_memory_() on every state tensor in __init__.")
+        return (
+            f"{not_shared} not in shared memory: a worker started with fork updates a private copy. "
+            "Call .share_memory_() on every state tensor in __init__."
+        )
     missing = sorted({n for entries in per_param for n in NAMES if n not in entries})
     if missing:
         found = sorted({n for entries in per_param for n in entries})
-        return (f"no state['{missing[0]}'] (found {found}): keep the state under torch.optim.Adam's names, "
-                "state['step'], state['exp_avg'] and state['exp_avg_sq'], so that every worker finds it.")
+        return (
+            f"no state['{missing[0]}'] (found {found}): keep the state under torch.optim.Adam's names, "
+            "state['step'], state['exp_avg'] and state['exp_avg_sq'], so that every worker finds it."
+        )
     return None
 
 
@@ -129,7 +158,7 @@ def _other_worker_step(bench: Bench, entries: list[dict], files: list[str], shap
         m = b1 * bench.read_entry(found["exp_avg"]).double() + (1 - b1) * g
         v = b2 * bench.read_entry(found["exp_avg_sq"]).double() + (1 - b2) * g * g
         p = bench.mem.read(files[i], "float32", shapes[i]).double()
-        p = p - lr / (1 - b1 ** t) * m / (v.sqrt() / math.sqrt(1 - b2 ** t) + EPS)
+        p = p - lr / (1 - b1**t) * m / (v.sqrt() / math.sqrt(1 - b2**t) + EPS)
         bench.write_entry(found["exp_avg"], m)
         bench.write_entry(found["exp_avg_sq"], v)
         bench.mem.write(files[i], p.float())
@@ -164,30 +193,43 @@ def matches_adam(c: AdamInputs) -> None:
     if not _matches(out["trajectory"], [e["params"] for e in c.expected]):
         for mistake, trajectory in _variants(c.start, c.grads, c.lr).items():
             if _matches(out["trajectory"], trajectory):
-                raise CheckFailed(f"six steps on two parameters (lr {c.lr}) give what Adam gives with {mistake}, "
-                                  f"not torch.optim.Adam's steps. {ADAM_HINT}")
+                raise CheckFailed(
+                    f"six steps on two parameters (lr {c.lr}) give what Adam gives with {mistake}, "
+                    f"not torch.optim.Adam's steps. {ADAM_HINT}"
+                )
         for k, (mine, want) in enumerate(zip(out["trajectory"], c.expected)):
             for p, (m, w) in enumerate(zip(mine, want["params"])):
-                expect_close(m, w, f"parameter {p} after step {k + 1} (6 steps on two parameters, lr {c.lr}), against "
-                                   "torch.optim.Adam", ADAM_HINT, atol=1e-5, rtol=1e-4)
+                expect_close(
+                    m,
+                    w,
+                    f"parameter {p} after step {k + 1} (6 steps on two parameters, lr {c.lr}), against "
+                    "torch.optim.Adam",
+                    ADAM_HINT,
+                    atol=1e-5,
+                    rtol=1e-4,
+                )
     c.adam_passed = True
 
 
-@adam_checks.case("the state (step, exp_avg, exp_avg_sq) is made in __init__, as tensors in shared memory", 1.0,
-                  gate=SHARING_CAP)
+@adam_checks.case(
+    "the state (step, exp_avg, exp_avg_sq) is made in __init__, as tensors in shared memory", 1.0, gate=SHARING_CAP
+)
 def made_up_front(c: AdamInputs) -> None:
     problem = _state_problem(c.one_process()["state_before"])
     expect(problem is None, f"your optimizer's state before its first step: {problem}")
     for i, entries in enumerate(_entries(c.one_process()["state_before"])):
         for name in NAMES:
-            expect(bool(torch.all(entries[name]["value"] == 0)),
-                   f"parameter {i}'s state['{name}'] does not start at 0 (found in shared memory: "
-                   f"{entries[name]['value'].flatten()[:4].tolist()}).")
+            expect(
+                bool(torch.all(entries[name]["value"] == 0)),
+                f"parameter {i}'s state['{name}'] does not start at 0 (found in shared memory: "
+                f"{entries[name]['value'].flatten()[:4].tolist()}).",
+            )
         expect(entries["step"]["shape"] in ([], [1]), "state['step'] should be one number (a tensor of shape ()).")
 
 
-@adam_checks.case("another worker's steps and yours update one state (the grader steps it in turn with yours)", 1.5,
-                  gate=SHARING_CAP)
+@adam_checks.case(
+    "another worker's steps and yours update one state (the grader steps it in turn with yours)", 1.5, gate=SHARING_CAP
+)
 def with_another_worker(c: AdamInputs) -> None:
     bench = Bench(c.fn)
     params, files = bench.parameters(c.start)
@@ -210,11 +252,15 @@ def with_another_worker(c: AdamInputs) -> None:
                 raise CheckFailed(
                     f"after your step {k + 1} (the other worker took steps 1, 3, ...), the shared state['step'] of "
                     f"parameter {i} is {t:g}, not {want['step']:g}: "
-                    + ("your step() did not add 1 to it. Count in the shared tensor itself (state['step'] += 1), "
-                       "not in a number or a tensor of your own: the bias correction of every worker needs the "
-                       "count of all the steps." if t == want["step"] - 1 else
-                       "your step() does not count from what the other worker left there: update the shared "
-                       "tensor in place (+=), never assign a new one."))
+                    + (
+                        "your step() did not add 1 to it. Count in the shared tensor itself (state['step'] += 1), "
+                        "not in a number or a tensor of your own: the bias correction of every worker needs the "
+                        "count of all the steps."
+                        if t == want["step"] - 1
+                        else "your step() does not count from what the other worker left there: update the shared "
+                        "tensor in place (+=), never assign a new one."
+                    )
+                )
             for name in ("exp_avg", "exp_avg_sq"):
                 got = bench.read_entry(found[name]).double()
                 if not torch.allclose(got, want[name], atol=1e-6, rtol=1e-4):
@@ -223,13 +269,20 @@ def with_another_worker(c: AdamInputs) -> None:
                         f"state['{name}'] of parameter {i} is not the moment of all {k + 1} gradients: your step() "
                         "does not update the shared tensors in place from what the other worker left there. Use "
                         "in-place operations on the state's tensors (mul_, add_, addcmul_), never "
-                        f"state['{name}'] = ... (a new, private tensor).")
+                        f"state['{name}'] = ... (a new, private tensor)."
+                    )
     if c.adam_passed:
         final = [bench.mem.read(f, "float32", s) for f, s in zip(files, shapes)]
         for p, (mine, want) in enumerate(zip(final, c.expected[-1]["params"])):
-            expect_close(mine, want, f"parameter {p} after six steps taken in turn by the other worker and yours",
-                         "the moments are shared, but the step is not the one Adam takes with them: the bias "
-                         "correction must use the shared step count, state['step'].", atol=1e-5, rtol=1e-4)
+            expect_close(
+                mine,
+                want,
+                f"parameter {p} after six steps taken in turn by the other worker and yours",
+                "the moments are shared, but the step is not the one Adam takes with them: the bias "
+                "correction must use the shared step count, state['step'].",
+                atol=1e-5,
+                rtol=1e-4,
+            )
 
 
 grade_shared_adam = adam_checks
@@ -250,7 +303,9 @@ def _update_case(seed: int = 4):
         for s, loc in zip(shared.parameters(), local.parameters()):
             loc.copy_(s - 0.05 * torch.randn(s.shape, generator=gen))  # the weights that collected the rollout
     batches = cartpole_rollouts(local, seed, CALLS, steps=30)
-    moves = [{k: 0.02 * torch.randn(v.shape, generator=gen) for k, v in shared.state_dict().items()} for _ in range(CALLS)]
+    moves = [
+        {k: 0.02 * torch.randn(v.shape, generator=gen) for k, v in shared.state_dict().items()} for _ in range(CALLS)
+    ]
     return dict(shared.state_dict()), dict(local.state_dict()), batches, moves
 
 
@@ -292,29 +347,37 @@ def _clipped(grads: dict, max_norm: float) -> dict:
 def _diagnose(handed: dict, local: dict, shared: dict, batch: dict, previous: list[dict] | None) -> str:
     """The most likely mistake behind a wrong gradient handed to the shared model."""
     if _norm(handed) == 0:
-        return ("the shared model received no gradient: set each shared parameter's .grad to a copy of the local "
-                "parameter's .grad (shared_p.grad = local_p.grad.clone()) before optimizer.step().")
+        return (
+            "the shared model received no gradient: set each shared parameter's .grad to a copy of the local "
+            "parameter's .grad (shared_p.grad = local_p.grad.clone()) before optimizer.step()."
+        )
     raw = _gradient(local, batch, clip=False)
     clipped = _clipped(raw, CFG.max_grad_norm)
     for left in previous or []:  # what an update that does not zero may have left in the local .grad
         summed = {k: raw[k] + left[k] for k in raw}
         if _close(handed, _clipped(summed, CFG.max_grad_norm)) or _close(handed, summed):
-            return ("the gradient handed over is this update's plus what the one before left in the local model's "
-                    ".grad: the local gradients are never zeroed, so they accumulate over the updates. Call "
-                    "local_model.zero_grad() before loss.backward() (optimizer.zero_grad() zeroes the shared model's "
-                    "gradients, not the local ones).")
+            return (
+                "the gradient handed over is this update's plus what the one before left in the local model's "
+                ".grad: the local gradients are never zeroed, so they accumulate over the updates. Call "
+                "local_model.zero_grad() before loss.backward() (optimizer.zero_grad() zeroes the shared model's "
+                "gradients, not the local ones)."
+            )
     if _close(handed, raw):
-        return (f"the gradient was not clipped (its norm is {number(_norm(raw), 3)}, max_grad_norm is "
-                f"{CFG.max_grad_norm}): clip the local gradients with clip_grad_norm_ after backward() and *before* "
-                "handing them over (clipping after the copy leaves the shared gradients as they were).")
+        return (
+            f"the gradient was not clipped (its norm is {number(_norm(raw), 3)}, max_grad_norm is "
+            f"{CFG.max_grad_norm}): clip the local gradients with clip_grad_norm_ after backward() and *before* "
+            "handing them over (clipping after the copy leaves the shared gradients as they were)."
+        )
     if _close(handed, _scaled(clipped, -1.0)):
         return "the shared model moved up the gradient: hand over the gradient itself; optimizer.step() descends it."
     at_shared, at_shared_raw = _gradient(shared, batch), _gradient(shared, batch, clip=False)
     if _close(handed, at_shared) or _close(handed, at_shared_raw):
-        return ("this is the gradient at the *shared* weights, not at the local ones that collected the rollout: "
-                "either the forward pass used shared_model, or the local model was refreshed (load_state_dict) before "
-                "the loss. Compute the loss with local_model, refresh it after the shared optimizer's step."
-                + (" It is not clipped either." if _close(handed, at_shared_raw) and not _close(handed, at_shared) else ""))
+        return (
+            "this is the gradient at the *shared* weights, not at the local ones that collected the rollout: "
+            "either the forward pass used shared_model, or the local model was refreshed (load_state_dict) before "
+            "the loss. Compute the loss with local_model, refresh it after the shared optimizer's step."
+            + (" It is not clipped either." if _close(handed, at_shared_raw) and not _close(handed, at_shared) else "")
+        )
     if _close(handed, _scaled(clipped, 2.0)):
         return "twice the gradient: the shared optimizer stepped twice, or the gradient was added twice."
     return ""
@@ -323,8 +386,10 @@ def _diagnose(handed: dict, local: dict, shared: dict, batch: dict, previous: li
 def _pasted_note(n_step_targets, a2c_loss) -> str | None:
     """Whether the functions pasted from notebook 2 pass notebook 2's checks (not graded here)."""
     problems = []
-    for name, fn, grade in (("n_step_targets", n_step_targets, nb02.grade_n_step_targets),
-                            ("a2c_loss", a2c_loss, nb02.grade_a2c_loss)):
+    for name, fn, grade in (
+        ("n_step_targets", n_step_targets, nb02.grade_n_step_targets),
+        ("a2c_loss", a2c_loss, nb02.grade_a2c_loss),
+    ):
         if fn is None:
             problems.append(f"{name} is missing")
             continue
@@ -334,8 +399,10 @@ def _pasted_note(n_step_targets, a2c_loss) -> str | None:
             problems.append(f"{name} scores {points:g} / 4 on notebook 2's hidden checks")
     if not problems:
         return None
-    return ("your pasted " + "; ".join(problems) + ". It is not graded here (your a3c_update was scored with the "
-            "course's versions), but your training in this notebook uses yours: fix it in notebook 2 and paste it again.")
+    return (
+        "your pasted " + "; ".join(problems) + ". It is not graded here (your a3c_update was scored with the "
+        "course's versions), but your training in this notebook uses yours: fix it in notebook 2 and paste it again."
+    )
 
 
 class UpdateInputs(Context):
@@ -360,9 +427,16 @@ class UpdateInputs(Context):
             before_local = bench.read(local_files, self.local_state)
             logs = self.fn(local, shared, optimizer, bench.build("rollout", self.batches[k]), CFG)
             after_shared = bench.read(shared_files, self.shared_state)
-            calls.append({"local": before_local, "shared": before_shared, "logs": logs,
-                          "handed": {n: before_shared[n] - after_shared[n] for n in self.shared_state},
-                          "after_shared": after_shared, "after_local": bench.read(local_files, self.local_state)})
+            calls.append(
+                {
+                    "local": before_local,
+                    "shared": before_shared,
+                    "logs": logs,
+                    "handed": {n: before_shared[n] - after_shared[n] for n in self.shared_state},
+                    "after_shared": after_shared,
+                    "after_local": bench.read(local_files, self.local_state),
+                }
+            )
             bench.write(shared_files, {n: after_shared[n] + self.moves[k][n] for n in self.shared_state})  # the others
         self._calls = calls
         return calls
@@ -381,10 +455,15 @@ def handed_over(c: UpdateInputs) -> None:
     if problem:
         raise CheckFailed(f"the gradient your update handed to the shared model: {problem}")
     for name, expected in want.items():
-        expect_close(call["handed"][name], expected, f"the gradient handed to shared `{name}` (30 steps of "
-                     "CartPole, local weights behind the shared ones)", "the gradient of notebook 2's loss at "
-                     "the *local* model's weights, clipped to max_grad_norm, copied to the shared parameters.",
-                     atol=1e-5 * _norm(want), rtol=1e-3)
+        expect_close(
+            call["handed"][name],
+            expected,
+            f"the gradient handed to shared `{name}` (30 steps of CartPole, local weights behind the shared ones)",
+            "the gradient of notebook 2's loss at "
+            "the *local* model's weights, clipped to max_grad_norm, copied to the shared parameters.",
+            atol=1e-5 * _norm(want),
+            rtol=1e-3,
+        )
 
 
 @update_checks.case("refreshes the local model with the shared weights after the step", 1.0, gate=SHARING_CAP)
@@ -393,11 +472,13 @@ def refreshed(c: UpdateInputs) -> None:
     for name, shared in call["after_shared"].items():
         if not torch.allclose(call["after_local"][name], shared):
             stale = torch.allclose(call["after_local"][name], call["local"][name])
-            raise CheckFailed("after the update the local model "
-                              + ("still has its old weights" if stale else "does not hold the shared weights") +
-                              ": load the shared weights into it after the step (local_model.load_state_dict("
-                              "shared_model.state_dict())), or the worker keeps acting with weights that miss every "
-                              "other worker's updates.")
+            raise CheckFailed(
+                "after the update the local model "
+                + ("still has its old weights" if stale else "does not hold the shared weights")
+                + ": load the shared weights into it after the step (local_model.load_state_dict("
+                "shared_model.state_dict())), or the worker keeps acting with weights that miss every "
+                "other worker's updates."
+            )
 
 
 @update_checks.case("each update starts from fresh gradients (three updates in a row)", 1.0, gate=SHARING_CAP)
@@ -409,20 +490,29 @@ def fresh_gradients(c: UpdateInputs) -> None:
         want = _gradient(call["local"], c.batches[k])
         if not _close(call["handed"], want):
             problem = _diagnose(call["handed"], call["local"], call["shared"], c.batches[k], left)
-            raise CheckFailed(f"update {k + 1} of three in a row handed the shared model a wrong gradient"
-                              + (f": {problem}" if problem else
-                                 " (the first was right): what your update leaves behind changes the next one."
-                                 " Zero the local gradients before backward(), and hand over a copy of them."))
+            raise CheckFailed(
+                f"update {k + 1} of three in a row handed the shared model a wrong gradient"
+                + (
+                    f": {problem}"
+                    if problem
+                    else " (the first was right): what your update leaves behind changes the next one."
+                    " Zero the local gradients before backward(), and hand over a copy of them."
+                )
+            )
         left = [want, _gradient(call["local"], c.batches[k], clip=False)]
 
 
 @update_checks.case("returns the loss parts as floats", 0.5)
 def returns_parts(c: UpdateInputs) -> None:
     logs = c.calls()[0]["logs"]
-    expect(isinstance(logs, dict) and {"loss", "policy_loss", "value_loss", "entropy"} <= set(logs),
-           "return the loss parts as a dict of floats: {name: part.item() for name, part in parts.items()}.")
-    expect(all(isinstance(logs[k], float) for k in ("loss", "policy_loss", "value_loss", "entropy")),
-           "the returned parts should be plain floats (.item()), not tensors.")
+    expect(
+        isinstance(logs, dict) and {"loss", "policy_loss", "value_loss", "entropy"} <= set(logs),
+        "return the loss parts as a dict of floats: {name: part.item() for name, part in parts.items()}.",
+    )
+    expect(
+        all(isinstance(logs[k], float) for k in ("loss", "policy_loss", "value_loss", "entropy")),
+        "the returned parts should be plain floats (.item()), not tensors.",
+    )
 
 
 @update_checks.note

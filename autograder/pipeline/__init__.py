@@ -17,6 +17,7 @@ One module per step, in the order they run:
 per-student job (``Grader.grade_student``) and ``grade_class``; ``docs/grading.md`` tells the whole
 story (what runs where, and what the sandbox does and does not protect).
 """
+
 from __future__ import annotations
 
 import json
@@ -83,9 +84,15 @@ class Job:
         env = course_env(JUPYTER_RUNTIME_DIR=str(self.runtime), OMP_NUM_THREADS=str(threads))
         if self.sandboxed:
             env["JUPYTER_PATH"] = str(self.jupyter)
-            env.update(launcher.sandbox_env(
-                runtime=self.runtime, stage=self.stage, uid=self.uid,
-                memory=int(self.options.memory_gb * 1024**3), cpu_seconds=self.options.cpu_seconds))
+            env.update(
+                launcher.sandbox_env(
+                    runtime=self.runtime,
+                    stage=self.stage,
+                    uid=self.uid,
+                    memory=int(self.options.memory_gb * 1024**3),
+                    cpu_seconds=self.options.cpu_seconds,
+                )
+            )
         return env
 
     def submitted(self, notebook: str) -> Path:
@@ -126,12 +133,16 @@ class Grader:
         course.mkdir(parents=True)
         shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
         shutil.copytree(self.template / "source", course / "source")
-        config = CONFIG.read_text() + (f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
-                                       f"c.GradingExecute.notebook_timeout = {self.options.notebook_timeout}\n")
+        config = CONFIG.read_text() + (
+            f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
+            f"c.GradingExecute.notebook_timeout = {self.options.notebook_timeout}\n"
+        )
         if self.sandboxed:
-            config += (f"c.Execute.kernel_name = {launcher.KERNEL_NAME!r}\n"
-                       "c.KernelManager.transport = 'ipc'\n"
-                       f"c.KernelManager.ip = {str(runtime / 'kernel')!r}\n")
+            config += (
+                f"c.Execute.kernel_name = {launcher.KERNEL_NAME!r}\n"
+                "c.KernelManager.transport = 'ipc'\n"
+                f"c.KernelManager.ip = {str(runtime / 'kernel')!r}\n"
+            )
         (course / "nbgrader_config.py").write_text(config)
         return course
 
@@ -154,8 +165,17 @@ class Grader:
                 timings[name] = round(time.perf_counter() - start, 2)
 
         try:
-            job = Job(student, self._course_dir(student, runtime), runtime, work, uid, self.options, self.sandboxed,
-                      self.stage, self.work / "_jupyter")
+            job = Job(
+                student,
+                self._course_dir(student, runtime),
+                runtime,
+                work,
+                uid,
+                self.options,
+                self.sandboxed,
+                self.stage,
+                self.work / "_jupyter",
+            )
             (job.course / "autograded" / student).mkdir(parents=True)
             runs = timed("execute", run_notebooks, job, subs, releases)
             scores = timed("score", run_scorer, job, [s for s in subs if s.status == statuses.GRADED])
@@ -167,8 +187,13 @@ class Grader:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
-def grade_class(submissions: Path, out: Path, options: Options | None = None, progress: bool = True,
-                shard: tuple[int, int] | None = None):
+def grade_class(
+    submissions: Path,
+    out: Path,
+    options: Options | None = None,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
+):
     """Grade every notebook of every student (of ``shard`` only: see ``shards.in_shard``); return
     (grades, unmapped files). Each student's rows reach ``out/grades.csv`` as soon as they are known."""
     from course_lib.runtime import progress as bar
@@ -201,8 +226,9 @@ def grade_class(submissions: Path, out: Path, options: Options | None = None, pr
         write_csv([], collected.unmapped, grader.out)
         with ThreadPoolExecutor(options.workers) as pool:
             futures = {pool.submit(work, s): s for s in sorted(by_student)}
-            for future in bar(as_completed(futures), total=len(futures), desc="grading", unit="student",
-                              disable=not progress):
+            for future in bar(
+                as_completed(futures), total=len(futures), desc="grading", unit="student", disable=not progress
+            ):
                 student = futures[future]
                 try:
                     graded = future.result()
@@ -226,7 +252,11 @@ def _grader_failed(grader: Grader, student: str, subs: list[Submission], exc: Ex
         log.write_text("".join(traceback.format_exception(exc)))
     except OSError:
         pass
-    message = (f"the grader failed on this notebook ({type(exc).__name__}: {str(exc)[:200]}); "
-               "the instructor's log: work/<student>/grader.log")
-    return [NotebookGrade.from_cells(student, sub.notebook, {}, max_points(sub.notebook), statuses.ERROR, message)
-            for sub in subs]
+    message = (
+        f"the grader failed on this notebook ({type(exc).__name__}: {str(exc)[:200]}); "
+        "the instructor's log: work/<student>/grader.log"
+    )
+    return [
+        NotebookGrade.from_cells(student, sub.notebook, {}, max_points(sub.notebook), statuses.ERROR, message)
+        for sub in subs
+    ]

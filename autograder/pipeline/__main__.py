@@ -7,6 +7,7 @@ RESULTS receives ``grades.csv`` (a row per student and notebook: status, total, 
 exercise, a message), ``unmapped.csv`` (files that could not be matched to a student and a
 notebook), ``feedback/<student>/<notebook>.html``, and ``work/`` (nbgrader's course folders).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,14 +29,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
     parser.add_argument("--sandbox", choices=["auto", "on", "off"], default=defaults.sandbox)
     parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="memory limit of a kernel")
-    parser.add_argument("--shard", type=parse_shard, help="K/N: grade only shard K of N (a stable split by "
-                                                          "student id); merge the shards with autograder.merge")
+    parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        help="K/N: grade only shard K of N (a stable split by student id); merge the shards with autograder.merge",
+    )
     args = parser.parse_args(argv)
-    options = Options(workers=args.workers, notebook_timeout=args.timeout, cell_timeout=args.cell_timeout,
-                      sandbox=args.sandbox, memory_gb=args.memory_gb)
+    options = Options(
+        workers=args.workers,
+        notebook_timeout=args.timeout,
+        cell_timeout=args.cell_timeout,
+        sandbox=args.sandbox,
+        memory_gb=args.memory_gb,
+    )
     if not options.use_sandbox():
-        print("WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
-              "submissions run with your permissions and network.", file=sys.stderr)
+        print(
+            "WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
+            "submissions run with your permissions and network.",
+            file=sys.stderr,
+        )
     try:
         grades, unmapped = grade_class(args.submissions, args.out, options, shard=args.shard)
     except ValueError as exc:  # the submissions path: missing, not a zip, too big unpacked, contains --out

@@ -23,6 +23,7 @@ Every reply has a deadline. A cell or a call that does not answer in time, or th
 process, costs only itself: the process is started again and the cells that ran before are run
 again (``replay``), so the next checks still find the student's other functions.
 """
+
 from __future__ import annotations
 
 import os
@@ -54,10 +55,22 @@ class AnswersProcess:
     start on a busy machine does not eat the first cell's time.
     """
 
-    def __init__(self, command: list[str], env: dict[str, str] | None = None, cwd: str | None = None,
-                 start_timeout: float = 120.0):
-        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
+    def __init__(
+        self,
+        command: list[str],
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        start_timeout: float = 120.0,
+    ):
+        self.proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
         self.replies: queue.Queue = queue.Queue()
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
@@ -76,8 +89,13 @@ class AnswersProcess:
         except (EOFError, WireError, OSError, ValueError) as exc:
             self.replies.put(exc)
 
-    def request(self, header: dict, blobs: list[bytes], timeout: float,
-                callback: Callable[[dict, list[bytes]], tuple[dict, list[bytes]]] | None = None) -> tuple[dict, list[bytes]]:
+    def request(
+        self,
+        header: dict,
+        blobs: list[bytes],
+        timeout: float,
+        callback: Callable[[dict, list[bytes]], tuple[dict, list[bytes]]] | None = None,
+    ) -> tuple[dict, list[bytes]]:
         """Send one request; wait for its reply, answering the callbacks that come meanwhile."""
         self.next_id += 1
         header = {**header, "id": self.next_id}
@@ -90,8 +108,11 @@ class AnswersProcess:
                 raise _Gone(f"did not finish within {timeout:.0f} s") from None
             if isinstance(reply, Exception):
                 self.replies.put(reply)
-                raise _Gone("stopped: the process running your code died (exit(), os._exit(), a crash, "
-                            "or the memory limit)" if isinstance(reply, EOFError) else f"broke the protocol ({reply})")
+                raise _Gone(
+                    "stopped: the process running your code died (exit(), os._exit(), a crash, or the memory limit)"
+                    if isinstance(reply, EOFError)
+                    else f"broke the protocol ({reply})"
+                )
             if reply[0].get("op") == "callback":
                 if callback is None:
                     raise _Gone("broke the protocol (a callback where none was offered)")
@@ -149,8 +170,15 @@ class AnswersClient:
     through its root); else it shares the machine's ``/dev/shm``.
     """
 
-    def __init__(self, command: list[str] | None = None, env: dict[str, str] | None = None, cwd: str | None = None,
-                 call_timeout: float = 20.0, budget: float = 180.0, sandboxed: bool = False):
+    def __init__(
+        self,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        call_timeout: float = 20.0,
+        budget: float = 180.0,
+        sandboxed: bool = False,
+    ):
         self.command, self.env, self.cwd = command or default_command(), env, cwd
         self.call_timeout, self.sandboxed = call_timeout, sandboxed
         self.deadline = time.monotonic() + budget
@@ -258,23 +286,41 @@ class AnswersClient:
         versions, run here, during the calls of ``space`` that ask for them (``stands_in_for``)."""
         self.stand_in_code[space] = dict(code)
 
-    def functions(self, space: str, stands_in_for: dict[str, tuple[str, ...]] | None = None) -> dict[str, RemoteFunction]:
+    def functions(
+        self, space: str, stands_in_for: dict[str, tuple[str, ...]] | None = None
+    ) -> dict[str, RemoteFunction]:
         """Proxies for what the answer cells of ``space`` defined; a call of ``name`` runs with the
         names ``stands_in_for[name]`` stood in for (see ``stand_in``)."""
         stands_in_for = stands_in_for or {}
-        return {name: RemoteFunction(self, space, name, stands_in_for.get(name, ()))
-                for name in sorted(self.defined.get(space, ()))}
+        return {
+            name: RemoteFunction(self, space, name, stands_in_for.get(name, ()))
+            for name in sorted(self.defined.get(space, ()))
+        }
 
-    def call(self, space: str, name: str, args: tuple, kwargs: dict, *, target: dict | None = None,
-             keep: bool = False, stand_ins: tuple[str, ...] = ()):
+    def call(
+        self,
+        space: str,
+        name: str,
+        args: tuple,
+        kwargs: dict,
+        *,
+        target: dict | None = None,
+        keep: bool = False,
+        stand_ins: tuple[str, ...] = (),
+    ):
         """Call ``name`` of ``space`` (or ``target``: a builder, a kept object's method) with
         ``args``; its result as data, or a ``Handle`` to it when ``keep``."""
         if (space, name) in self.hung:  # each hang costs its timeout once, not once per check
             raise StudentCodeError("TimeoutError", self.hung[space, name], "")
         encoder = Encoder()
         inputs = encoder.encode({"args": list(args), "kwargs": kwargs})
-        header = {"op": "call", "target": target or {"space": space, "name": name}, "inputs": inputs, "keep": keep,
-                  "stand_ins": list(stand_ins)}
+        header = {
+            "op": "call",
+            "target": target or {"space": space, "name": name},
+            "inputs": inputs,
+            "keep": keep,
+            "stand_ins": list(stand_ins),
+        }
         code = {n: self.stand_in_code.get(space, {}).get(n) for n in stand_ins}
         callback = (lambda h, b: _callback(code, h, b)) if stand_ins else None  # none offered: none answered
         try:
@@ -288,8 +334,11 @@ class AnswersClient:
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             if error.get("type") == "NotImplementedError":
                 raise NotImplementedError(str(error.get("message", "")))
-            raise StudentCodeError(str(error.get("type", "Error"))[:100], str(error.get("message", ""))[:1000],
-                                   str(error.get("where", ""))[:300])
+            raise StudentCodeError(
+                str(error.get("type", "Error"))[:100],
+                str(error.get("message", ""))[:1000],
+                str(error.get("where", ""))[:300],
+            )
         if keep:
             handle = reply.get("handle")
             if not isinstance(handle, int) or isinstance(handle, bool):
@@ -327,7 +376,11 @@ def _callback(code: dict[str, Callable | None], header: dict, blobs: list[bytes]
 
     try:
         inputs = decode(header.get("inputs"), blobs, as_input)
-        if not isinstance(inputs, dict) or not isinstance(inputs.get("args"), list) or not isinstance(inputs.get("kwargs"), dict):
+        if (
+            not isinstance(inputs, dict)
+            or not isinstance(inputs.get("args"), list)
+            or not isinstance(inputs.get("kwargs"), dict)
+        ):
             raise WireError("a call needs args and kwargs")
         with torch.enable_grad():
             result = fn(*inputs["args"], **inputs["kwargs"])

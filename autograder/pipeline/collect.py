@@ -20,6 +20,7 @@ devices not opened (``files``); such entries are listed as unmapped, with the re
 Each file that is graded is read once, safely, and copied into the grader's own folder: every
 later step reads that copy.
 """
+
 from __future__ import annotations
 
 import copy
@@ -97,8 +98,10 @@ def _content_match(nb: nbformat.NotebookNode | None, releases: dict[str, nbforma
     if nb is None:
         return None
     sources = {c.source for c in nb.cells if c.get("cell_type") == "markdown"}
-    scores = {nb_id: sum(c.source in sources for c in rel.cells if c.cell_type == "markdown")
-              for nb_id, rel in releases.items()}
+    scores = {
+        nb_id: sum(c.source in sources for c in rel.cells if c.cell_type == "markdown")
+        for nb_id, rel in releases.items()
+    }
     best = max(scores, key=scores.get, default=None)
     return best if best and scores[best] > 0 else None
 
@@ -144,8 +147,9 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path
         copy = copies / f"{len(found):05d}-{student}" / f"{nb_id}.ipynb"
         copy.parent.mkdir(parents=True, exist_ok=True)
         copy.write_bytes(data)
-        sub = Submission(student, nb_id, copy, statuses.INVALID if invalid else statuses.GRADED,
-                         [invalid] if invalid else [])
+        sub = Submission(
+            student, nb_id, copy, statuses.INVALID if invalid else statuses.GRADED, [invalid] if invalid else []
+        )
         sub.submitted = submitted_at(path)
         sub.original = str(rel)
         previous = found.get((student, nb_id))
@@ -228,8 +232,10 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
         if cell is None:
             cell = copy.deepcopy(ref)
             _insert_before_next(nb, cell, released)
-            notes.append(f"re-added the deleted cell '{gid}'"
-                         + (" (your answer was missing: graded as blank)" if ref.metadata.nbgrader.get("solution") else ""))
+            notes.append(
+                f"re-added the deleted cell '{gid}'"
+                + (" (your answer was missing: graded as blank)" if ref.metadata.nbgrader.get("solution") else "")
+            )
         if cell.metadata.get("nbgrader") != ref.metadata.nbgrader:
             cell.metadata["nbgrader"] = copy.deepcopy(ref.metadata.nbgrader)
         cell.cell_type = ref.cell_type
@@ -242,10 +248,17 @@ def _find_stripped(nb, ref):
     for cell in nb.cells:
         if grade_id_of(cell) or cell.get("cell_type") != "code":
             continue
-        if meta.get("solution") and _defined_function(ref.source) and _defined_function(cell.source) == _defined_function(ref.source):
+        if (
+            meta.get("solution")
+            and _defined_function(ref.source)
+            and _defined_function(cell.source) == _defined_function(ref.source)
+        ):
             return cell
-        if not meta.get("solution") and cell.source.strip() and \
-                cell.source.strip().splitlines()[0] == ref.source.strip().splitlines()[0]:
+        if (
+            not meta.get("solution")
+            and cell.source.strip()
+            and cell.source.strip().splitlines()[0] == ref.source.strip().splitlines()[0]
+        ):
             return cell
     return None
 
@@ -253,6 +266,6 @@ def _find_stripped(nb, ref):
 def _insert_before_next(nb, cell, released):
     """Put a re-added cell before the first graded cell that follows it in the release (else at the end)."""
     ids = [grade_id_of(c) for c in released]
-    later = set(ids[ids.index(grade_id_of(cell)) + 1:])
+    later = set(ids[ids.index(grade_id_of(cell)) + 1 :])
     position = next((i for i, c in enumerate(nb.cells) if grade_id_of(c) in later), len(nb.cells))
     nb.cells.insert(position, cell)

@@ -12,6 +12,7 @@ optimizer's state is where the student's process says it is only if the values a
 ``Bench`` is the same machinery for the hidden checks, which need longer sequences (several calls,
 another worker's step in between, weights reset from outside).
 """
+
 from __future__ import annotations
 
 import math
@@ -66,22 +67,42 @@ class Bench:
         layout = self.run("state_layout", optimizer, params)
         if not isinstance(layout, dict) or not isinstance(layout.get("per_param"), list):
             raise NotShared("the optimizer's state could not be described")
-        per_param = [{str(k): self._entry(e) for k, e in entries.items()} if isinstance(entries, dict) else {}
-                     for entries in layout["per_param"]]
+        per_param = [
+            {str(k): self._entry(e) for k, e in entries.items()} if isinstance(entries, dict) else {}
+            for entries in layout["per_param"]
+        ]
         attributes = layout.get("attributes") if isinstance(layout.get("attributes"), dict) else {}
         return {"per_param": per_param, "attributes": {str(k): self._entry(e) for k, e in attributes.items()}}
 
     def _entry(self, entry) -> dict:
         if not isinstance(entry, dict) or not entry.get("tensor"):
             value = entry.get("value") if isinstance(entry, dict) else None
-            return {"tensor": False, "shared": False, "shape": [], "value": value if isinstance(value, float) else None,
-                    "where": None}
+            return {
+                "tensor": False,
+                "shared": False,
+                "shape": [],
+                "value": value if isinstance(value, float) else None,
+                "where": None,
+            }
         shape, dtype = entry.get("shape"), entry.get("dtype")
-        found = {"tensor": True, "shared": False, "shape": shape if _is_shape(shape) else [], "value": None,
-                 "where": None, "dtype": dtype}
+        found = {
+            "tensor": True,
+            "shared": False,
+            "shape": shape if _is_shape(shape) else [],
+            "value": None,
+            "where": None,
+            "dtype": dtype,
+        }
         file, offset, size = entry.get("file"), entry.get("offset"), entry.get("storage_bytes")
-        if not (isinstance(file, str) and _is_shape(shape) and dtype in DTYPES and entry.get("contiguous")
-                and isinstance(offset, int) and isinstance(size, int) and offset >= 0):
+        if not (
+            isinstance(file, str)
+            and _is_shape(shape)
+            and dtype in DTYPES
+            and entry.get("contiguous")
+            and isinstance(offset, int)
+            and isinstance(size, int)
+            and offset >= 0
+        ):
             return found
         itemsize = torch.empty((), dtype=getattr(torch, dtype)).element_size()
         if offset + math.prod(shape) * itemsize > size:
@@ -160,12 +181,21 @@ def _works_from_shared_memory(bench: Bench, target, start, grads, lr: float) -> 
         bench.write_entry(ea, bench.read_entry(eb))
     for params, optimizer in ((params_a, opt_a), (params_b, opt_b)):
         bench.run("step_with", optimizer, params, [g.detach().float() for g in grads[2]])
-    moved = [[bench.mem.read(f, "float32", list(p.shape)) for f, p in zip(files, start)] for files in (files_a, files_b)]
+    moved = [
+        [bench.mem.read(f, "float32", list(p.shape)) for f, p in zip(files, start)] for files in (files_a, files_b)
+    ]
     return all(torch.allclose(a, b, atol=1e-7, rtol=1e-5) for a, b in zip(*moved))
 
 
-def one_update(target, model_kwargs: dict, shared_state: dict, local_state: dict, batch: dict,
-               cfg: types.SimpleNamespace, lr: float = 0.1) -> dict:
+def one_update(
+    target,
+    model_kwargs: dict,
+    shared_state: dict,
+    local_state: dict,
+    batch: dict,
+    cfg: types.SimpleNamespace,
+    lr: float = 0.1,
+) -> dict:
     """``probes.one_update`` from outside: both models' weights in files of ours, plain SGD on the
     shared one; the gradient handed to the shared model is what SGD subtracted, divided by lr."""
     bench = Bench(target)
@@ -174,13 +204,15 @@ def one_update(target, model_kwargs: dict, shared_state: dict, local_state: dict
     optimizer = bench.build("sgd", shared, lr)
     logs = target(local, shared, optimizer, bench.build("rollout", batch), cfg)
     after = bench.read(shared_files, shared_state)
-    return {"shared": after, "local": bench.read(local_files, local_state),
-            "shared_grads": {k: (shared_state[k].float() - after[k]) / lr for k in shared_state},
-            "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__}}
+    return {
+        "shared": after,
+        "local": bench.read(local_files, local_state),
+        "shared_grads": {k: (shared_state[k].float() - after[k]) / lr for k in shared_state},
+        "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__},
+    }
 
 
-def one_step(target, model_kwargs: dict, state: dict, batch: dict, cfg: types.SimpleNamespace,
-             lr: float = 0.1) -> dict:
+def one_step(target, model_kwargs: dict, state: dict, batch: dict, cfg: types.SimpleNamespace, lr: float = 0.1) -> dict:
     """``probes.one_step`` from outside: the model's weights in files of ours, plain SGD; the
     gradients are what SGD subtracted, divided by lr."""
     bench = Bench(target)
@@ -188,8 +220,11 @@ def one_step(target, model_kwargs: dict, state: dict, batch: dict, cfg: types.Si
     optimizer = bench.build("sgd", model, lr)
     logs = target(model, optimizer, bench.build("rollout", batch), cfg)
     after = bench.read(files, state)
-    return {"params": after, "grads": {k: (state[k].float() - after[k]) / lr for k in state},
-            "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__}}
+    return {
+        "params": after,
+        "grads": {k: (state[k].float() - after[k]) / lr for k in state},
+        "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__},
+    }
 
 
 DRIVERS = {"optimizer_steps": optimizer_steps, "one_update": one_update, "one_step": one_step}

@@ -34,6 +34,7 @@ strings hold nbgrader's markers runs like any other.
 (one nbgrader autograde per student) reads these error names back from the autograded notebooks
 to set each one's status (``statuses``) and message, and keeps a hard limit on the whole run.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -62,9 +63,11 @@ MAX_MESSAGE_BYTES = 16 * 1024**2
 def _bounded_socket(create):
     """jupyter_client's socket factory, with ZeroMQ's limit on the size of a message received:
     a larger message is dropped before this process reads it (and the connection made again)."""
+
     def create_bounded(self, channel, identity=None):
         self.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)  # the default of every socket made next
         return create(self, channel, identity)
+
     return create_bounded
 
 
@@ -76,16 +79,20 @@ if not getattr(ConnectionFileMixin._create_connected_socket, "bounded", False):
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
-    return NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                        traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
+    return NotebookNode(
+        output_type="error", ename=ename, evalue=evalue, traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"]
+    )
 
 
 class GradingExecute(Execute):
     notebook_timeout = Integer(
-        None, allow_none=True,
+        None,
+        allow_none=True,
         help="Seconds for the whole notebook, kernel start included; cells not started by then are not run.",
     ).tag(config=True)
-    max_cell_output = Integer(8 * 1024**2, help="Bytes of output a cell may keep; past it the cell is stopped.").tag(config=True)
+    max_cell_output = Integer(8 * 1024**2, help="Bytes of output a cell may keep; past it the cell is stopped.").tag(
+        config=True
+    )
     max_notebook_output = Integer(32 * 1024**2, help="Bytes of output the whole notebook may keep.").tag(config=True)
 
     _deadline: float | None = None
@@ -105,13 +112,17 @@ class GradingExecute(Execute):
         if self._cut:
             return False
         if self._cell_bytes + size > self.max_cell_output:
-            self._cut = (f"this cell's output passed {self.max_cell_output / 1024**2:.0f} MB: the rest was not kept, "
-                         "and the cell was stopped")
+            self._cut = (
+                f"this cell's output passed {self.max_cell_output / 1024**2:.0f} MB: the rest was not kept, "
+                "and the cell was stopped"
+            )
             self._interrupt()
             return False
         if self._notebook_bytes + size > self.max_notebook_output:
-            self._cut = (f"the notebook's outputs passed {self.max_notebook_output / 1024**2:.0f} MB: the outputs "
-                         "of this cell and the cells after it were not kept")
+            self._cut = (
+                f"the notebook's outputs passed {self.max_notebook_output / 1024**2:.0f} MB: the outputs "
+                "of this cell and the cells after it were not kept"
+            )
             return False
         self._cell_bytes += size
         self._notebook_bytes += size
@@ -170,14 +181,21 @@ class GradingExecute(Execute):
     def _kernel_choked(cell) -> bool:
         """ipykernel's own traceback when it could not encode an output (a print of a gigabyte):
         removed from the cell, which gets a sentence instead."""
-        choked = [o for o in cell.outputs if o.get("output_type") == "stream" and "MemoryError" in o.get("text", "")
-                  and "ipykernel/iostream.py" in o.get("text", "")]
+        choked = [
+            o
+            for o in cell.outputs
+            if o.get("output_type") == "stream"
+            and "MemoryError" in o.get("text", "")
+            and "ipykernel/iostream.py" in o.get("text", "")
+        ]
         cell.outputs = [o for o in cell.outputs if o not in choked]
         return bool(choked)
 
     @staticmethod
     def _too_large_message() -> str:
-        return f"this cell sent an output larger than {MAX_MESSAGE_BYTES / 1024**2:.0f} MB in one piece: it was not kept"
+        return (
+            f"this cell sent an output larger than {MAX_MESSAGE_BYTES / 1024**2:.0f} MB in one piece: it was not kept"
+        )
 
     def output(self, outs, msg, display_id, cell_index):
         if not self._count(msg):
@@ -224,8 +242,12 @@ class GradingExecute(Execute):
         try:
             super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self._restart_after(cell, KERNEL_DIED, "the kernel died while running this cell (os._exit() was called, "
-                                                   "it ran out of memory, or the process was killed)")
+            self._restart_after(
+                cell,
+                KERNEL_DIED,
+                "the kernel died while running this cell (os._exit() was called, "
+                "it ran out of memory, or the process was killed)",
+            )
         except CellTimeoutError:
             if self._dropped_messages():  # the end of the cell was lost with the message too large
                 self._cut = self._cut or self._too_large_message()
@@ -237,8 +259,10 @@ class GradingExecute(Execute):
         if self._dropped_messages():
             self._cut = self._cut or self._too_large_message()
         if self._kernel_choked(cell):
-            self._cut = self._cut or ("this cell's output was too large for the kernel to send (it ran out of memory "
-                                      "encoding it): it was not kept")
+            self._cut = self._cut or (
+                "this cell's output was too large for the kernel to send (it ran out of memory "
+                "encoding it): it was not kept"
+            )
         if self._cut == self._too_large_message():
             run_sync(self._reconnected)()  # the outputs of the next cell must not be lost in turn
         if self._cut:
@@ -297,8 +321,16 @@ def run_notebooks(job, subs, releases: dict) -> dict[str, tuple[str, str]]:
         pattern = graded[0].notebook if len(graded) == 1 else "*"
         budget = options.notebook_timeout * len(graded) + HARD_TIMEOUT_GRACE
         try:  # GradingExecute keeps to each notebook's budget; this hard limit is for a kernel that won't stop
-            proc = nbgrader(job.course, "autograde", pattern, f"--student={job.student}", "--force",
-                            env=job.env(), timeout=budget, check=False)
+            proc = nbgrader(
+                job.course,
+                "autograde",
+                pattern,
+                f"--student={job.student}",
+                "--force",
+                env=job.env(),
+                timeout=budget,
+                check=False,
+            )
             if proc.returncode != 0:
                 (job.course / "nbgrader.log").write_text(proc.stdout[-200_000:])  # for the instructor
                 for sub in graded:
@@ -307,9 +339,11 @@ def run_notebooks(job, subs, releases: dict) -> dict[str, tuple[str, str]]:
         except subprocess.TimeoutExpired:
             for sub in graded:
                 if not job.autograded(sub.notebook).exists():
-                    runs[sub.notebook] = (statuses.TIMEOUT, runs[sub.notebook][1],
-                                          f"the notebook did not finish in {options.notebook_timeout} s "
-                                          "and could not be stopped")
+                    runs[sub.notebook] = (
+                        statuses.TIMEOUT,
+                        runs[sub.notebook][1],
+                        f"the notebook did not finish in {options.notebook_timeout} s and could not be stopped",
+                    )
     results = {}
     for sub in subs:
         status, notes, message = runs[sub.notebook]
@@ -350,18 +384,33 @@ def run_problems(nb, options) -> tuple[str, str]:
                 found.setdefault(output["ename"], []).append(_cell_name(cell, index))
     messages = []
     if found.get(KERNEL_DIED):
-        messages.append(f"the kernel died in {', '.join(found[KERNEL_DIED])} (exit() or os._exit(), or the "
-                        "process was killed); the cells after it ran in a new kernel")
+        messages.append(
+            f"the kernel died in {', '.join(found[KERNEL_DIED])} (exit() or os._exit(), or the "
+            "process was killed); the cells after it ran in a new kernel"
+        )
     if found.get(CELL_TIMEOUT):
-        messages.append(f"cell(s) ran out of time ({options.cell_timeout} s a cell at most): "
-                        f"{', '.join(dict.fromkeys(found[CELL_TIMEOUT]))}")
+        messages.append(
+            f"cell(s) ran out of time ({options.cell_timeout} s a cell at most): "
+            f"{', '.join(dict.fromkeys(found[CELL_TIMEOUT]))}"
+        )
     if found.get(NOT_RUN):
-        messages.append(f"the notebook used up its {options.notebook_timeout} s: "
-                        f"{len(found[NOT_RUN])} cell(s) from {found[NOT_RUN][0]} on were not run")
+        messages.append(
+            f"the notebook used up its {options.notebook_timeout} s: "
+            f"{len(found[NOT_RUN])} cell(s) from {found[NOT_RUN][0]} on were not run"
+        )
     if found.get(OUTPUT_TOO_LARGE):
         cells = list(dict.fromkeys(found[OUTPUT_TOO_LARGE]))
-        messages.append(f"output too large in {', '.join(cells[:3])}{' and later cells' if len(cells) > 3 else ''}: "
-                        "it was cut (the points do not depend on it)")
-    status = (statuses.ERROR if KERNEL_DIED in found else statuses.TIMEOUT if CELL_TIMEOUT in found or NOT_RUN in found
-              else statuses.OUTPUT_TOO_LARGE if found else statuses.GRADED)
+        messages.append(
+            f"output too large in {', '.join(cells[:3])}{' and later cells' if len(cells) > 3 else ''}: "
+            "it was cut (the points do not depend on it)"
+        )
+    status = (
+        statuses.ERROR
+        if KERNEL_DIED in found
+        else statuses.TIMEOUT
+        if CELL_TIMEOUT in found or NOT_RUN in found
+        else statuses.OUTPUT_TOO_LARGE
+        if found
+        else statuses.GRADED
+    )
     return status, "; ".join(messages)

@@ -11,6 +11,7 @@ Folders are walked without following links (``walk``); what is not a plain file 
 opened. The grader's own results are written atomically (``write_atomic``): a crash or a kill
 mid-write leaves the previous version, never half a file.
 """
+
 from __future__ import annotations
 
 import os

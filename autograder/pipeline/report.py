@@ -8,6 +8,7 @@ shows what was scored; hidden-test blocks are stripped from test cells only
 (``ClearHiddenTestsOfTestCells``). ``grades.csv`` has one row per student and notebook, written
 atomically after each student.
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,8 +49,15 @@ class NotebookGrade:
         return round(sum(self.max_exercises.values()), 2)
 
     @classmethod
-    def from_cells(cls, student: str, notebook: str, points: dict[str, float], maxima: dict[str, float],
-                   status: str = statuses.GRADED, message: str = "") -> NotebookGrade:
+    def from_cells(
+        cls,
+        student: str,
+        notebook: str,
+        points: dict[str, float],
+        maxima: dict[str, float],
+        status: str = statuses.GRADED,
+        message: str = "",
+    ) -> NotebookGrade:
         """Points per exercise from points per graded cell (a cell missing from ``points`` scores 0)."""
         grade = cls(student, notebook, status=status, message=message)
         for name in sorted(maxima):
@@ -90,9 +98,18 @@ def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade
     if sub.status != statuses.GRADED:
         return NotebookGrade.from_cells(sub.student, sub.notebook, {}, maxima, status, message)
     if not score:
-        return NotebookGrade.from_cells(sub.student, sub.notebook, {}, maxima, statuses.ERROR,
-                                        "; ".join(filter(None, [message, "scoring failed: every cell scores 0 "
-                                                                "(the grader's log: work/<student>/score.log)"])))
+        return NotebookGrade.from_cells(
+            sub.student,
+            sub.notebook,
+            {},
+            maxima,
+            statuses.ERROR,
+            "; ".join(
+                filter(
+                    None, [message, "scoring failed: every cell scores 0 (the grader's log: work/<student>/score.log)"]
+                )
+            ),
+        )
     cells = {gid: float(c["points"]) for gid, c in score["cells"].items() if gid in maxima}
     problems = [f"{gid}: {c['problem']}" for gid, c in score["cells"].items() if c.get("problem")]
     message = "; ".join(filter(None, [message, *score.get("notes", []), *problems]))
@@ -129,8 +146,16 @@ def write_feedback(job, grades: list[NotebookGrade], folder: Path) -> None:
     why = "nbgrader had no run of this notebook to show"
     if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
         try:
-            proc = nbgrader(course, "generate_feedback", "*", f"--student={student}", "--force",
-                            env=course_env(), timeout=job.options.notebook_timeout, check=False)
+            proc = nbgrader(
+                course,
+                "generate_feedback",
+                "*",
+                f"--student={student}",
+                "--force",
+                env=course_env(),
+                timeout=job.options.notebook_timeout,
+                check=False,
+            )
             if proc.returncode != 0:
                 (course / "feedback.log").write_text(proc.stdout[-200_000:])  # for the instructor
                 why = nbgrader_error(proc.stdout).replace("could not grade", "could not make the feedback of")
@@ -145,15 +170,20 @@ def write_feedback(job, grades: list[NotebookGrade], folder: Path) -> None:
             text = None
         if text is not None:
             if grade.message:
-                banner = (f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: '
-                          f'{html.escape(grade.message)}</div>')
+                banner = (
+                    f'<div style="background:#fff3cd;padding:1em"><b>{html.escape(grade.status)}</b>: '
+                    f"{html.escape(grade.message)}</div>"
+                )
                 text = text.replace("<body>", "<body>" + banner, 1)
             write_atomic(out, text)
         else:
-            write_atomic(out, f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
-                              f"<p>{html.escape(grade.message or 'no feedback')}</p>"
-                              f"<p>No feedback page: {html.escape(why)}.</p>"
-                              f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>")
+            write_atomic(
+                out,
+                f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
+                f"<p>{html.escape(grade.message or 'no feedback')}</p>"
+                f"<p>No feedback page: {html.escape(why)}.</p>"
+                f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>",
+            )
 
 
 # --------------------------------------------------------------------------- grades.csv
@@ -183,9 +213,15 @@ def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out:
     students not graded in this run stay (a partial re-run loses nobody's grade)."""
     rows = read_rows(out)
     for g in grades:
-        rows[g.student, g.notebook] = {"student": g.student, "notebook": g.notebook, "status": g.status,
-                                       "total": f"{g.total:g}", "max_total": f"{g.max_total:g}", "message": g.message,
-                                       **{ex: f"{points:g}" for ex, points in g.exercises.items()}}
+        rows[g.student, g.notebook] = {
+            "student": g.student,
+            "notebook": g.notebook,
+            "status": g.status,
+            "total": f"{g.total:g}",
+            "max_total": f"{g.max_total:g}",
+            "message": g.message,
+            **{ex: f"{points:g}" for ex, points in g.exercises.items()},
+        }
     write_rows(rows, unmapped, out)
 
 

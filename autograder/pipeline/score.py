@@ -10,6 +10,7 @@ check the number it returns, if that number is within its points and equal to wh
 The result holds, per notebook and graded cell, the points and the outputs to show in the feedback
 in place of what the kernel printed. ``run_scorer`` starts this process for the pipeline.
 """
+
 from __future__ import annotations
 
 import ast
@@ -83,7 +84,9 @@ def exercise_names(nb) -> set[str]:
             tree = ast.parse(python_source(source))
         except SyntaxError:
             continue
-        names |= {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        names |= {
+            node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        }
     return {n for n in names if not hasattr(builtins, n)}
 
 
@@ -99,8 +102,12 @@ def _output_text(text: str) -> dict:
 
 def _error_output(exc: BaseException) -> dict:
     ename = type(exc).__name__
-    return {"output_type": "error", "ename": ename, "evalue": str(exc),
-            "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {exc}"]}
+    return {
+        "output_type": "error",
+        "ename": ename,
+        "evalue": str(exc),
+        "traceback": [f"\x1b[0;31m{ename}\x1b[0m: {exc}"],
+    }
 
 
 def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
@@ -125,8 +132,11 @@ def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
     number = _number(value)
     if hidden:
         if number is None:
-            problem = ("this graded cell produced no result" if value is None else
-                       f"this graded cell produced a {type(value).__name__}, not a number of points")
+            problem = (
+                "this graded cell produced no result"
+                if value is None
+                else f"this graded cell produced a {type(value).__name__}, not a number of points"
+            )
             return CellScore(0.0, max_points, outputs + [_output_text(f"Scored 0: {problem}.\n")], problem)
         reported = REPORT_POINTS.search(text)
         if reported and abs(float(reported.group(1)) - number) > 0.005:
@@ -169,7 +179,9 @@ def score_notebook(nb_id: str, submission, answers, source_dir: Path = SOLUTIONS
     if stands_in_for:
         from autograder.reference import reference
 
-        answers.stand_in(nb_id, {name: getattr(reference(nb_id), name) for names in stands_in_for.values() for name in names})
+        answers.stand_in(
+            nb_id, {name: getattr(reference(nb_id), name) for names in stands_in_for.values() for name in names}
+        )
     functions = {name: f for name, f in answers.functions(nb_id, stands_in_for).items() if name in allowed}
     for cell in test_cells(source):
         namespace = {**trusted, **functions}
@@ -186,9 +198,14 @@ def score_student(request: dict) -> dict[str, dict]:
     quiet_warnings()
     results = {}
     env = {**os.environ, **request["env"]} if request.get("env") else None
-    with AnswersClient(request.get("command"), env, request.get("cwd"),
-                        call_timeout=float(request.get("call_timeout", 20)),
-                        budget=float(request.get("budget", 180)), sandboxed=bool(request.get("sandboxed"))) as answers:
+    with AnswersClient(
+        request.get("command"),
+        env,
+        request.get("cwd"),
+        call_timeout=float(request.get("call_timeout", 20)),
+        budget=float(request.get("budget", 180)),
+        sandboxed=bool(request.get("sandboxed")),
+    ) as answers:
         for nb_id, path in request["notebooks"].items():
             answers.set_budget(float(request.get("budget", 180)))
             try:
@@ -227,18 +244,27 @@ def run_scorer(job, subs) -> dict:
     else:
         command = [sys.executable, "-m", "autograder.sandboxed.answers_server"]
         env["PYTHONPATH"] = str(job.stage)  # the public grading modules only
-    request = {"notebooks": {s.notebook: str(job.submitted(s.notebook)) for s in subs},
-               "command": command, "cwd": str(job.work), "call_timeout": job.options.cell_timeout,
-               "sandboxed": job.sandboxed, "budget": job.options.notebook_timeout,
-               # only what differs from the scorer's own environment (which is not written to disk)
-               "env": {k: v for k, v in env.items() if os.environ.get(k) != v}}
+    request = {
+        "notebooks": {s.notebook: str(job.submitted(s.notebook)) for s in subs},
+        "command": command,
+        "cwd": str(job.work),
+        "call_timeout": job.options.cell_timeout,
+        "sandboxed": job.sandboxed,
+        "budget": job.options.notebook_timeout,
+        # only what differs from the scorer's own environment (which is not written to disk)
+        "env": {k: v for k, v in env.items() if os.environ.get(k) != v},
+    }
     (job.course / "score-request.json").write_text(json.dumps(request))
     result = job.course / "score-result.json"
     try:
-        proc = subprocess.run([sys.executable, "-m", "autograder.pipeline.score", str(job.course / "score-request.json"),
-                               str(result)], env=course_env(OMP_NUM_THREADS=env["OMP_NUM_THREADS"]), cwd=job.course,
-                              capture_output=True, text=True,
-                              timeout=job.options.notebook_timeout * len(subs) + HARD_TIMEOUT_GRACE)
+        proc = subprocess.run(
+            [sys.executable, "-m", "autograder.pipeline.score", str(job.course / "score-request.json"), str(result)],
+            env=course_env(OMP_NUM_THREADS=env["OMP_NUM_THREADS"]),
+            cwd=job.course,
+            capture_output=True,
+            text=True,
+            timeout=job.options.notebook_timeout * len(subs) + HARD_TIMEOUT_GRACE,
+        )
     except subprocess.TimeoutExpired:
         return {}
     if proc.returncode != 0 or not result.exists():

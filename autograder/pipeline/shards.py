@@ -12,6 +12,7 @@ results, is an error: the shards were not a split of one class); ``unmapped.csv`
 shard could not map (every shard sees the whole class, so they list the same files);
 ``feedback/`` every student's pages. The shards' ``work/`` folders stay where they are.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,10 @@ def merge(shards: list[Path], out: Path) -> int:
             raise ValueError(f"{shard} has no grades.csv: is it a finished shard's results folder?")
         for key, row in read_rows(shard).items():
             if key in rows and rows[key] != row:
-                raise ValueError(f"{key[0]} / {key[1]} was graded in two shards, differently: the shards are not "
-                                 "one split of one class")
+                raise ValueError(
+                    f"{key[0]} / {key[1]} was graded in two shards, differently: the shards are not "
+                    "one split of one class"
+                )
             rows[key] = row
         if (shard / "unmapped.csv").exists():
             unmapped += [tuple(r) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:]]

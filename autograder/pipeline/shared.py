@@ -14,6 +14,7 @@ Every file is opened relative to that folder, by a plain name, without following
 (``O_NOFOLLOW``), without blocking (``O_NONBLOCK``), and must be a regular file with one link and a
 size that fits what is read: a FIFO, a link or a device the student's code left there is refused.
 """
+
 from __future__ import annotations
 
 import mmap
@@ -28,8 +29,17 @@ import torch
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}")
 MAX_FILE_BYTES = 1024**3
 MAX_HEADER_BYTES = 4096  # torch's shared-memory files start with a small header (a reference count)
-DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16, "int64": np.int64,
-          "int32": np.int32, "int16": np.int16, "int8": np.int8, "uint8": np.uint8, "bool": np.bool_}
+DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "float16": np.float16,
+    "int64": np.int64,
+    "int32": np.int32,
+    "int16": np.int16,
+    "int8": np.int8,
+    "uint8": np.uint8,
+    "bool": np.bool_,
+}
 
 
 class NotShared(Exception):
@@ -61,14 +71,14 @@ class SharedFolder:
         """Write ``tensor``'s values into file ``name`` at byte ``offset`` (another worker's step)."""
         data = tensor.detach().cpu().contiguous().numpy().tobytes()
         view = self._map(name, offset + len(data))
-        view[offset:offset + len(data)] = data
+        view[offset : offset + len(data)] = data
 
     def read(self, name: str, dtype: str, shape, offset: int = 0) -> torch.Tensor:
         """A copy of the values at byte ``offset`` of file ``name``."""
         np_dtype = np.dtype(DTYPES[dtype])
         count = int(np.prod(shape)) if len(shape) else 1
         view = self._map(name, offset + count * np_dtype.itemsize)
-        raw = view[offset:offset + count * np_dtype.itemsize]  # a copy: no view of the mapping stays alive
+        raw = view[offset : offset + count * np_dtype.itemsize]  # a copy: no view of the mapping stays alive
         return torch.from_numpy(np.frombuffer(raw, dtype=np_dtype).copy().reshape(tuple(shape)))
 
     # ------------------------------------------------------------------ files torch made there

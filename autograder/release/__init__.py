@@ -8,6 +8,7 @@ notebook. ``--check`` regenerates into a temporary folder and fails when ``noteb
     python -m autograder.release           # regenerate notebooks/
     python -m autograder.release --check   # exit 1 if notebooks/ differs from a fresh release
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,10 @@ def kernel_metadata() -> dict:
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec("python3")
-    return {"kernelspec": {"display_name": spec.display_name, "language": spec.language, "name": "python3"},
-            "language_info": dict(IPythonKernel.language_info)}
+    return {
+        "kernelspec": {"display_name": spec.display_name, "language": spec.language, "name": "python3"},
+        "language_info": dict(IPythonKernel.language_info),
+    }
 
 
 def normalized(path: Path) -> str:
@@ -82,8 +85,12 @@ def stale(out_dir: Path = NOTEBOOKS) -> list[str]:
     """Names of student notebooks that are missing, outdated, or have no source any more."""
     with tempfile.TemporaryDirectory() as tmp:
         fresh = release(Path(tmp))
-        problems = [p.name for p in fresh if not (out_dir / p.name).exists() or
-                    _without_python_version((out_dir / p.name).read_text()) != _without_python_version(p.read_text())]
+        problems = [
+            p.name
+            for p in fresh
+            if not (out_dir / p.name).exists()
+            or _without_python_version((out_dir / p.name).read_text()) != _without_python_version(p.read_text())
+        ]
     expected = {p.name for p in fresh}
     problems += [p.name for p in out_dir.glob("*.ipynb") if p.name not in expected]
     return problems

@@ -6,6 +6,7 @@ Publish the result (a folder and a zip of it) as the students' repository: it ho
 no hidden test and nothing of ``autograder/``, and every notebook's first cell installs
 ``course_lib`` from ``--repo``, the one setting; the README links each notebook to Colab there.
 """
+
 from __future__ import annotations
 
 import argparse

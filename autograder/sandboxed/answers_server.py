@@ -26,6 +26,7 @@ Requests (a JSON header, tensors as blobs):
 
 This file is not secret: students may read it. It runs as the sandbox's throw-away user.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,7 +71,7 @@ def where_in_answers(tb) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    cell = frame.filename[len(CELL_PREFIX):-1]
+    cell = frame.filename[len(CELL_PREFIX) : -1]
     line = f": {frame.line.strip()[:120]}" if frame.line else ""
     return f" (line {frame.lineno} of your cell `{cell}`{line})"
 
@@ -108,8 +109,9 @@ class _StandIn:
         if header.get("op") != "callback_result":
             raise WireError("expected the result of a callback")
         if not header.get("ok"):
-            raise CallbackFailed(f"the course's {self.__name__} could not run on these inputs: "
-                                 f"{str(header.get('error', ''))[:500]}")
+            raise CallbackFailed(
+                f"the course's {self.__name__} could not run on these inputs: {str(header.get('error', ''))[:500]}"
+            )
         return decode(header.get("result"), blobs, lambda t, entry: join_graph(t, entry, encoder.sources, blobs))
 
     def __repr__(self) -> str:
@@ -138,15 +140,21 @@ class AnswersServer:
         try:
             exec(compile(python, filename, "exec", dont_inherit=True), namespace)
         except BaseException as exc:  # SystemExit (exit()), KeyboardInterrupt, MemoryError included
-            return {"ok": False, "error": describe(exc), "memory": isinstance(exc, MemoryError),
-                    "defined": self._defined(namespace, before)}
+            return {
+                "ok": False,
+                "error": describe(exc),
+                "memory": isinstance(exc, MemoryError),
+                "defined": self._defined(namespace, before),
+            }
         return {"ok": True, "defined": self._defined(namespace, before)}
 
     @staticmethod
     def _defined(namespace: dict, before: dict) -> list[str]:
-        return sorted(k for k, v in namespace.items()
-                      if not k.startswith("_") and (k not in before or before[k] is not v)
-                      and callable(v) and k.isidentifier())
+        return sorted(
+            k
+            for k, v in namespace.items()
+            if not k.startswith("_") and (k not in before or before[k] is not v) and callable(v) and k.isidentifier()
+        )
 
     def _object(self, handle: int):
         if handle not in self.objects:
@@ -202,7 +210,11 @@ class AnswersServer:
             return t
 
         inputs = decode(header.get("inputs"), blobs, as_input, on_handle=self._object)
-        if not isinstance(inputs, dict) or not isinstance(inputs.get("args"), list) or not isinstance(inputs.get("kwargs"), dict):
+        if (
+            not isinstance(inputs, dict)
+            or not isinstance(inputs.get("args"), list)
+            or not isinstance(inputs.get("kwargs"), dict)
+        ):
             raise WireError("a call needs args and kwargs")
         target = header.get("target")
         if not isinstance(target, dict):
@@ -224,8 +236,14 @@ class AnswersServer:
         try:
             encoded = encode_with_jacobians(result, leaves, encoder)
         except RuntimeError as exc:  # e.g. the student's function already called backward() on its result
-            return {"ok": False, "error": {"type": "GradientError", "where": "",
-                                           "message": f"the gradient of your result could not be computed: {exc}"}}, []
+            return {
+                "ok": False,
+                "error": {
+                    "type": "GradientError",
+                    "where": "",
+                    "message": f"the gradient of your result could not be computed: {exc}",
+                },
+            }, []
         # In-place changes: every argument compared with its copy from before the call.
         changed = {str(i): encoder.tensor(t.detach()) for i, (t, old) in given.items() if not _same(t.detach(), old)}
         return {"ok": True, "result": encoded, "changed": changed}, encoder.blobs
@@ -243,15 +261,24 @@ class AnswersServer:
                 elif op == "call":
                     reply, out = self.call(header, blobs)
                 else:
-                    reply, out = {"ok": False, "error": {"type": "WireError", "message": f"unknown op {op!r}", "where": ""}}, []
+                    reply, out = (
+                        {"ok": False, "error": {"type": "WireError", "message": f"unknown op {op!r}", "where": ""}},
+                        [],
+                    )
             except BaseException as exc:  # the student's function raised (or asked to exit)
                 reply, out = {"ok": False, "error": describe(exc), "memory": isinstance(exc, MemoryError)}, []
             reply["id"] = header.get("id")
             try:
                 write_frame(self.replies, reply, out)
             except (TypeError, ValueError) as exc:  # a reply that cannot be written as JSON
-                write_frame(self.replies, {"ok": False, "id": header.get("id"),
-                                           "error": {"type": "WireError", "message": str(exc)[:300], "where": ""}})
+                write_frame(
+                    self.replies,
+                    {
+                        "ok": False,
+                        "id": header.get("id"),
+                        "error": {"type": "WireError", "message": str(exc)[:300], "where": ""},
+                    },
+                )
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ rebuilds the tensor as a node of its own graph (``join_graph``): ``loss.backward
 the caller's parameters as if the function had run beside them. Both sides use this module, so it
 is public (staged into the sandbox); nothing in it is secret.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -68,7 +69,11 @@ class FromOtherSide(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         g = grad.reshape(-1).to(torch.float64)
-        return (None, None, *[(g @ jac).reshape(shape).to(dtype) for jac, (shape, dtype) in zip(ctx.jacobians, ctx.meta)])
+        return (
+            None,
+            None,
+            *[(g @ jac).reshape(shape).to(dtype) for jac, (shape, dtype) in zip(ctx.jacobians, ctx.meta)],
+        )
 
 
 class _TooLarge(torch.autograd.Function):

@@ -12,6 +12,7 @@ sandbox, so nothing it leaves reaches the host); bwrap gets its options on a des
 (``--args``) and an environment of its own, so nothing of the host's paths shows inside. The
 settings come from environment variables the grader sets (``COURSE_SANDBOX_*``, ``sandbox_env``).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,18 @@ from pathlib import Path
 KERNEL_NAME = "course-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 HIDDEN_SYSTEM_DIRS = ("/usr/local", "/usr/src")  # where other software (and checkouts) may live
-SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/alternatives",
-                "/etc/fonts", "/sys/devices/system/cpu")  # the linker's cache, fonts; torch reads the CPUs' topology
-HOME = "/home/student"       # the working folder: a memory file system of the sandbox's own
-STAGE = "/opt/grading"       # the public grading modules and course_lib, read-only
-RUNTIME = "/run/kernel"      # the kernel's connection file and sockets
+SYSTEM_FILES = (
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/alternatives",
+    "/etc/fonts",
+    "/sys/devices/system/cpu",
+)  # the linker's cache, fonts; torch reads the CPUs' topology
+HOME = "/home/student"  # the working folder: a memory file system of the sandbox's own
+STAGE = "/opt/grading"  # the public grading modules and course_lib, read-only
+RUNTIME = "/run/kernel"  # the kernel's connection file and sockets
 PATH = "/usr/bin:/bin"
 
 
@@ -40,9 +48,12 @@ def install_kernelspec(jupyter_path: Path) -> None:
     """Write the ``course-sandbox`` kernelspec under ``jupyter_path`` (put it on JUPYTER_PATH)."""
     spec_dir = jupyter_path / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "autograder.sandboxed.launcher", "launch", "{connection_file}"],
-            "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "interrupt_mode": "message"}  # signals do not cross bwrap; an interrupt_request does
+    spec = {
+        "argv": [sys.executable, "-m", "autograder.sandboxed.launcher", "launch", "{connection_file}"],
+        "display_name": "Python 3 (grading sandbox)",
+        "language": "python",
+        "interrupt_mode": "message",
+    }  # signals do not cross bwrap; an interrupt_request does
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 
@@ -64,21 +75,37 @@ def stage_public_modules(repo: Path, stage: Path) -> Path:
     return stage
 
 
-def sandbox_env(*, runtime: Path | None, stage: Path, uid: int, memory: int, cpu_seconds: int,
-                nproc: int = 256, tmpfs_bytes: int | None = None) -> dict[str, str]:
+def sandbox_env(
+    *,
+    runtime: Path | None,
+    stage: Path,
+    uid: int,
+    memory: int,
+    cpu_seconds: int,
+    nproc: int = 256,
+    tmpfs_bytes: int | None = None,
+) -> dict[str, str]:
     """The settings of a sandbox, as environment variables for the launcher (``runtime``: the host
     folder of the kernel's sockets; ``tmpfs_bytes``: the size of each memory file system, by
     default a quarter of ``memory``)."""
-    return {"COURSE_SANDBOX_RUNTIME": str(runtime or ""), "COURSE_SANDBOX_STAGE": str(stage),
-            "COURSE_SANDBOX_UID": str(uid), "COURSE_SANDBOX_MEMORY": str(memory),
-            "COURSE_SANDBOX_CPU": str(cpu_seconds), "COURSE_SANDBOX_NPROC": str(nproc),
-            "COURSE_SANDBOX_TMPFS": str(tmpfs_bytes or memory // 4)}
+    return {
+        "COURSE_SANDBOX_RUNTIME": str(runtime or ""),
+        "COURSE_SANDBOX_STAGE": str(stage),
+        "COURSE_SANDBOX_UID": str(uid),
+        "COURSE_SANDBOX_MEMORY": str(memory),
+        "COURSE_SANDBOX_CPU": str(cpu_seconds),
+        "COURSE_SANDBOX_NPROC": str(nproc),
+        "COURSE_SANDBOX_TMPFS": str(tmpfs_bytes or memory // 4),
+    }
 
 
 def python_dirs() -> list[Path]:
     """Folders the sandbox's Python needs: the interpreter's install and the venv."""
-    dirs = {Path(sys.base_prefix), Path(sys.prefix),
-            Path(os.path.realpath(sys.executable)).parent.parent}  # the venv's python links into an install
+    dirs = {
+        Path(sys.base_prefix),
+        Path(sys.prefix),
+        Path(os.path.realpath(sys.executable)).parent.parent,
+    }  # the venv's python links into an install
     return sorted(d for d in dirs if d.exists())
 
 
@@ -107,8 +134,9 @@ class Mounts:
                 self.args += ["--perms", "0755", "--dir", p]
                 self.made.add(p)
 
-    def bind(self, source: str | Path, inside: str | Path | None = None, writable: bool = False,
-             try_: bool = False) -> None:
+    def bind(
+        self, source: str | Path, inside: str | Path | None = None, writable: bool = False, try_: bool = False
+    ) -> None:
         inside = str(inside or source)
         self._parents(inside)
         self.args += ["--bind" if writable else ("--ro-bind-try" if try_ else "--ro-bind"), str(source), inside]
@@ -161,17 +189,47 @@ def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
     env = dict(os.environ if env is None else env)
     runtime = env.get("COURSE_SANDBOX_RUNTIME") or None
     memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
-    outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0",
-             "bwrap"]
-    args = ["--die-with-parent", "--new-session", "--unshare-net", "--unshare-pid", "--unshare-ipc",
-            "--unshare-uts", "--hostname", "sandbox", "--clearenv"]
+    outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0", "bwrap"]
+    args = [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--hostname",
+        "sandbox",
+        "--clearenv",
+    ]
     args += filesystem(env["COURSE_SANDBOX_STAGE"], runtime, int(env["COURSE_SANDBOX_TMPFS"]))
     venv_bin = str(Path(sys.executable).parent)
-    keep = {k: env[k] for k in ("LANG", "LC_ALL", "OMP_NUM_THREADS", "COURSE_FAST", "NBGRADER_EXECUTION",
-                                "SDL_VIDEODRIVER", "SDL_AUDIODRIVER", "TZ") if k in env}
-    keep.update({"PATH": f"{venv_bin}:{PATH}", "HOME": HOME, "USER": "student", "LOGNAME": "student",
-                 "MPLCONFIGDIR": f"{HOME}/.matplotlib", "PYTHONPATH": STAGE, "PYTHONDONTWRITEBYTECODE": "1",
-                 "TMPDIR": "/tmp", "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"]})
+    keep = {
+        k: env[k]
+        for k in (
+            "LANG",
+            "LC_ALL",
+            "OMP_NUM_THREADS",
+            "COURSE_FAST",
+            "NBGRADER_EXECUTION",
+            "SDL_VIDEODRIVER",
+            "SDL_AUDIODRIVER",
+            "TZ",
+        )
+        if k in env
+    }
+    keep.update(
+        {
+            "PATH": f"{venv_bin}:{PATH}",
+            "HOME": HOME,
+            "USER": "student",
+            "LOGNAME": "student",
+            "MPLCONFIGDIR": f"{HOME}/.matplotlib",
+            "PYTHONPATH": STAGE,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": "/tmp",
+            "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"],
+        }
+    )
     for key, value in keep.items():
         args += ["--setenv", key, value]
     args += ["--chdir", HOME]
@@ -199,14 +257,17 @@ def _launch_kernel(connection_file: str, extra: list[str]) -> None:
     fd = os.open(copy, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(info, f)
-    _exec_sandboxed([sys.executable, "-m", "autograder.sandboxed.launcher", "kernel", "-f", f"{RUNTIME}/{copy.name}",
-                     *extra])
+    _exec_sandboxed(
+        [sys.executable, "-m", "autograder.sandboxed.launcher", "kernel", "-f", f"{RUNTIME}/{copy.name}", *extra]
+    )
 
 
 def _launch_answers() -> None:
     # No kernel sockets: it talks over its stdin and stdout.
-    _exec_sandboxed([sys.executable, "-m", "autograder.sandboxed.launcher", "serve-answers"],
-                    {**os.environ, "COURSE_SANDBOX_RUNTIME": ""})
+    _exec_sandboxed(
+        [sys.executable, "-m", "autograder.sandboxed.launcher", "serve-answers"],
+        {**os.environ, "COURSE_SANDBOX_RUNTIME": ""},
+    )
 
 
 def _drop_privileges(uid: int) -> None:

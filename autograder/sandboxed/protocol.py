@@ -13,6 +13,7 @@ tensors, NumPy arrays, ``Categorical`` distributions (by their logits) and
 ``types.SimpleNamespace`` (settings objects). And a ``Handle``: the scorer's name for an object
 that lives in the student's process (a model, an optimizer), which only that side resolves.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,21 @@ MAX_DEPTH = 32
 MAX_STR = 20_000
 HEADER = struct.Struct("<QQ")  # JSON length, blob length
 
-DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.uint8, torch.int8,
-    torch.int16, torch.int32, torch.int64, torch.bool)}
+DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    )
+}
 NP_DTYPES = {"float16", "float32", "float64", "uint8", "int8", "int16", "int32", "int64", "bool"}
 
 
@@ -80,8 +93,12 @@ class Encoder:
         raw = value.view(torch.int16) if value.dtype == torch.bfloat16 else value
         self.blobs.append(raw.numpy().tobytes())
         self.sources[len(self.blobs) - 1] = t
-        entry = {"tensor": len(self.blobs) - 1, "dtype": str(value.dtype).removeprefix("torch."),
-                 "shape": list(value.shape), "grad": bool(t.requires_grad)}
+        entry = {
+            "tensor": len(self.blobs) - 1,
+            "dtype": str(value.dtype).removeprefix("torch."),
+            "shape": list(value.shape),
+            "grad": bool(t.requires_grad),
+        }
         if self.on_tensor is not None:
             entry.update(self.on_tensor(t))
         return entry
@@ -226,6 +243,6 @@ def read_frame(stream: BinaryIO) -> tuple[dict, list[bytes]]:
     data = _read_exact(stream, blob_len)
     blobs, offset = [], 0
     for size in sizes:
-        blobs.append(data[offset:offset + size])
+        blobs.append(data[offset : offset + size])
         offset += size
     return header, blobs

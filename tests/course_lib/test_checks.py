@@ -38,12 +38,15 @@ def test_expect_close_message_names_case_values_and_hint():
     assert "off by -1" in text
 
 
-@pytest.mark.parametrize("bad, words", [
-    ([1.0], "torch.Tensor"),
-    (torch.tensor([1, 2]), "floats"),
-    (torch.tensor([1.0, 2.0, 3.0]), "shape (2,)"),
-    (torch.tensor([1.0, float("nan")]), "NaN"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ([1.0], "torch.Tensor"),
+        (torch.tensor([1, 2]), "floats"),
+        (torch.tensor([1.0, 2.0, 3.0]), "shape (2,)"),
+        (torch.tensor([1.0, float("nan")]), "NaN"),
+    ],
+)
 def test_expect_tensor_rejects(bad, words):
     with pytest.raises(checks.CheckFailed, match=words.replace("(", r"\(").replace(")", r"\)")):
         checks.expect_tensor(bad, (2,))

@@ -1,6 +1,7 @@
 """Every helper that runs a model feeds it on the model's own device, without being told (a model
 loaded on Colab's GPU must play its video). No GPU here: the model's parameters sit on PyTorch's
 ``meta`` device, and the model records where its inputs were."""
+
 import gymnasium as gym
 import torch
 from analytic_envs import CountdownEnv, OnDevice, countdown_vec

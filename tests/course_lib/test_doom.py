@@ -1,6 +1,7 @@
 """Notebook 5's Doom: the colour twin plays the agent's very game, the video is filmed at real
 speed, and no Doom process outlives a notebook cell that ends, fails or is interrupted, or a
 kernel that is killed."""
+
 import time
 
 import numpy as np
@@ -46,10 +47,11 @@ def doom_engines(pid):
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE
-            and "resource_tracker" not in " ".join(c.cmdline())]  # multiprocessing's own helper, not a game
-
-
+    return [
+        c
+        for c in children
+        if c.is_running() and c.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(c.cmdline())
+    ]  # multiprocessing's own helper, not a game
 
 
 def wait_for(predicate, seconds=30):
@@ -61,7 +63,7 @@ def wait_for(predicate, seconds=30):
     return predicate()
 
 
-TRAINING_CELL = '''
+TRAINING_CELL = """
 from contextlib import closing
 import numpy as np
 from course_lib import envs
@@ -71,7 +73,7 @@ with closing(envs.make_doom_vec(3, seed=0, asynchronous=True)) as games:
         games.step(np.zeros(3, dtype=np.int64))
         if step == FAIL_AT:
             raise RuntimeError("the cell failed")
-'''
+"""
 
 
 @pytest.mark.parametrize("how", ["ends", "fails", "interrupted"])

@@ -123,8 +123,7 @@ def test_doom_shot_cost_charges_each_round_fired_and_leaves_kills_alone(warmup):
     import vizdoom
 
     plain = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None)
-    priced = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None, shot_cost=0.25,
-                            shot_cost_warmup=warmup)
+    priced = envs._doom_env("defend_the_center", 4, envs.DOOM_SIZE, 4, None, shot_cost=0.25, shot_cost_warmup=warmup)
     plain.reset(seed=5)
     priced.reset(seed=5)
     rng = np.random.default_rng(0)

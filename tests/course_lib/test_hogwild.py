@@ -1,6 +1,7 @@
 """course_lib.hogwild from a real Jupyter kernel, as a notebook uses it: the notebook's own
 optimizer class and update function reach the workers with both start methods; a worker that
 raises, an interrupted cell and a killed kernel leave no process behind."""
+
 import queue
 import textwrap
 import time
@@ -9,7 +10,7 @@ import psutil
 import pytest
 
 # What a notebook cell defines: a shared Adam (the reference's shape), an A3C update, the settings.
-DEFINITIONS = textwrap.dedent('''
+DEFINITIONS = textwrap.dedent("""
     import math, os, time
     from dataclasses import dataclass
     import numpy as np
@@ -67,9 +68,7 @@ DEFINITIONS = textwrap.dedent('''
     make_env = lambda seed: envs.make_cartpole_vec(1, seed=seed)
     SHARED = make_model()
     OPTIMIZER = NotebookAdam(SHARED.parameters(), lr=1e-3)
-''')
-
-
+""")
 
 
 def run(kc, code, timeout=120):
@@ -87,21 +86,27 @@ def workers_of(pid):
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-    return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE
-            and "resource_tracker" not in " ".join(c.cmdline())]
+    return [
+        c
+        for c in children
+        if c.is_running() and c.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(c.cmdline())
+    ]
 
 
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_workers_train_the_shared_model_with_the_notebooks_own_code(kernel, start_method):
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"
-    status, out, error = run(kc, f'''
+    status, out, error = run(
+        kc,
+        f'''
 before = [p.detach().clone() for p in SHARED.parameters()]
 result = hogwild.train(SHARED, make_model, make_env, update, Cfg(), optimizer=OPTIMIZER, workers=2,
                        start_method="{start_method}")
 moved = any(not torch.equal(a, b) for a, b in zip(before, SHARED.parameters()))
 print(result.steps, result.workers, moved, shared_steps(), len(result.staleness), sorted({{e.worker for e in result.episodes}}))
-''')
+''',
+    )
     assert status == "ok", error
     steps, workers, moved, shared_steps, updates, episode_workers = out.split(maxsplit=5)
     assert int(steps) >= 400 and workers == "2" and moved == "True"
@@ -113,9 +118,12 @@ print(result.steps, result.workers, moved, shared_steps(), len(result.staleness)
 def test_a_worker_that_raises_shows_its_traceback_and_stops_the_others(kernel, start_method):
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"
-    status, _, error = run(kc, f'''
+    status, _, error = run(
+        kc,
+        f'''
 hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, fail_after=20), optimizer=OPTIMIZER,
-              workers=2, start_method="{start_method}")''')
+              workers=2, start_method="{start_method}")''',
+    )
     assert status == "error"
     assert "failed:" in error and "ValueError: the student's update broke" in error and "in update" in error
     assert workers_of(km.provisioner.process.pid) == []
@@ -124,8 +132,10 @@ hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, fai
 def test_interrupting_the_cell_stops_every_worker(kernel):
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"
-    training = kc.execute("hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
-                          "optimizer=OPTIMIZER, workers=2)")
+    training = kc.execute(
+        "hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
+        "optimizer=OPTIMIZER, workers=2)"
+    )
     pid = km.provisioner.process.pid
     deadline = time.time() + 60
     while len(workers_of(pid)) < 2 and time.time() < deadline:
@@ -149,8 +159,10 @@ def test_interrupting_the_cell_stops_every_worker(kernel):
 def test_killing_the_kernel_leaves_no_worker_behind(kernel):
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"
-    kc.execute("hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
-               "optimizer=OPTIMIZER, workers=2, start_method='fork')")
+    kc.execute(
+        "hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
+        "optimizer=OPTIMIZER, workers=2, start_method='fork')"
+    )
     pid = km.provisioner.process.pid
     deadline = time.time() + 60
     while len(workers_of(pid)) < 2 and time.time() < deadline:

@@ -47,16 +47,27 @@ def test_diagnostics_panel_has_one_axis_per_logged_quantity():
     for step in range(5):
         h.log(step, entropy=1.0, policy_loss=0.1, value_loss=0.2, explained_variance=0.5, grad_norm=1.0)
     fig = plotting.plot_diagnostics(h)
-    assert [ax.get_title() for ax in fig.axes] == ["entropy", "policy loss", "value loss", "explained variance",
-                                                   "grad norm"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "entropy",
+        "policy loss",
+        "value loss",
+        "explained variance",
+        "grad norm",
+    ]
 
 
 def test_curve_file_of_a_pretrained_agent(tmp_path):
     import json
 
     path = tmp_path / "agent.json"
-    path.write_text(json.dumps({"meta": {"algorithm": "A2C", "game": "pong", "train_minutes": 90},
-                                "episodes": [[1000 * i, -21 + i] for i in range(10)]}))
+    path.write_text(
+        json.dumps(
+            {
+                "meta": {"algorithm": "A2C", "game": "pong", "train_minutes": 90},
+                "episodes": [[1000 * i, -21 + i] for i in range(10)],
+            }
+        )
+    )
     ax = plotting.plot_curve_file(path, window=3)
     assert "A2C on pong: 90 min" in ax.get_title()
     np.testing.assert_array_equal(ax.lines[0].get_ydata(), [-21 + i for i in range(10)])

@@ -1,6 +1,7 @@
 """course_lib.probes: the probes a notebook's visible checks run (locally), and the builders the
 grader's drivers run in a student's process (tests/autograder/pipeline/test_outside.py runs those
 across the process boundary)."""
+
 import os
 
 import torch
@@ -34,9 +35,15 @@ def test_one_step_reports_the_weights_and_gradients_an_update_left():
         optimizer.step()
         return {"done": 1.0}
 
-    fields = {"obs": torch.randn(3, 2, 4), **{k: torch.zeros(3, 2) for k in (
-        "actions", "rewards", "terminated", "truncated", "values", "log_probs", "final_values")},
-        "last_obs": torch.zeros(2, 4), "last_value": torch.zeros(2)}
+    fields = {
+        "obs": torch.randn(3, 2, 4),
+        **{
+            k: torch.zeros(3, 2)
+            for k in ("actions", "rewards", "terminated", "truncated", "values", "log_probs", "final_values")
+        },
+        "last_obs": torch.zeros(2, 4),
+        "last_value": torch.zeros(2),
+    }
     out = probes.one_step(update, dict(obs_dim=4, n_actions=2, hidden=8), model.state_dict(), fields, None, lr=0.5)
     assert out["logs"] == {"done": 1.0}
     for name, value in model.state_dict().items():

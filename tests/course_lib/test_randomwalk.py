@@ -1,5 +1,6 @@
 """The random walk whose values and advantages are known exactly: the ground truth of notebook 4's
 measurement of GAE's bias and variance. Checked against a Monte Carlo estimate and hand-computed cases."""
+
 import numpy as np
 import torch
 
@@ -45,7 +46,8 @@ def test_rollouts_are_in_the_courses_format_and_restart_at_the_start_cell():
     walk = RandomWalk()
     batch = walk.rollout(walk.values(), walkers=3, T=50, seed=0)
     assert {k: tuple(v.shape) for k, v in batch.items() if k != "last_value"} == {
-        k: (50, 3) for k in ("rewards", "values", "terminated", "truncated", "final_values", "states", "actions")}
+        k: (50, 3) for k in ("rewards", "values", "terminated", "truncated", "final_values", "states", "actions")
+    }
     assert batch["last_value"].shape == (3,) and batch["truncated"].sum() == 0
     ended = batch["terminated"][:-1].bool()
     assert bool((batch["states"][1:][ended] == walk.start).all())

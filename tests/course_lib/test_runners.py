@@ -9,8 +9,9 @@ from course_lib import runners
 
 def collect(num_envs=2, num_steps=7, terminate_after=3, time_limit=None):
     torch.manual_seed(0)
-    runner = runners.RolloutRunner(countdown_vec(num_envs, terminate_after, time_limit), ValueIsTenTimesObs(),
-                                   num_steps, seed=0)
+    runner = runners.RolloutRunner(
+        countdown_vec(num_envs, terminate_after, time_limit), ValueIsTenTimesObs(), num_steps, seed=0
+    )
     return runner, runner.collect()
 
 

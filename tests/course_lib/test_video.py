@@ -37,10 +37,13 @@ def test_record_video_and_embed_with_a_still_frame_first(tmp_path, monkeypatch):
     assert clip.data.startswith("<video") and 'src="data:video/mp4;base64,' in clip.data
 
 
-@pytest.mark.parametrize("make, fps", [
-    (lambda: envs.make_cartpole(render_mode="rgb_array"), 50.0),
-    (lambda: envs.make_atari("pong"), 15.0),   # 60 frames a second, the agent acts on every 4th
-])
+@pytest.mark.parametrize(
+    "make, fps",
+    [
+        (lambda: envs.make_cartpole(render_mode="rgb_array"), 50.0),
+        (lambda: envs.make_atari("pong"), 15.0),  # 60 frames a second, the agent acts on every 4th
+    ],
+)
 def test_videos_play_at_the_games_real_speed(make, fps):
     env = make()
     assert video.real_time_fps(env) == pytest.approx(fps)

@@ -1,5 +1,6 @@
 """The grading image: the Dockerfile installs what the grader needs and copies what it reads; where a
 Docker engine answers, the image builds and its entry point runs."""
+
 import re
 import shutil
 import subprocess
@@ -38,6 +39,10 @@ def _engine() -> bool:
 @pytest.mark.skipif(not _engine(), reason="no Docker engine on this machine (the client alone cannot build)")
 def test_the_image_builds_and_its_entry_point_runs():
     subprocess.run(["docker", "build", "-t", "course-grader-test", str(ROOT)], check=True)
-    help_text = subprocess.run(["docker", "run", "--rm", "--network", "none", "course-grader-test", "--help"],
-                               capture_output=True, text=True, check=True).stdout
+    help_text = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", "course-grader-test", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "--shard" in help_text

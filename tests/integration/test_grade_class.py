@@ -1,6 +1,7 @@
 """The grading command on the fixture class: every student and notebook gets the expected status
 and points, nothing hostile gets out of its sandbox, no attack on the scores works, and a re-run
 gives the same grades."""
+
 import csv
 import os
 import shutil
@@ -21,8 +22,10 @@ pytestmark = pytest.mark.slow  # the class is graded once for the module: minute
 # class is graded in the sandbox; without, the students that are safe outside it, unsandboxed.
 SANDBOXED = sandbox.available() and os.environ.get("COURSE_TEST_SANDBOX") != "off"
 OPTIONS = Options(workers=2, cell_timeout=20, notebook_timeout=240, sandbox="on" if SANDBOXED else "off")
-NO_SANDBOX = (f"the grading sandbox needs bubblewrap, prlimit and root: the hostile students "
-              f"({', '.join(sorted(NEEDS_SANDBOX))}) were not graded")
+NO_SANDBOX = (
+    f"the grading sandbox needs bubblewrap, prlimit and root: the hostile students "
+    f"({', '.join(sorted(NEEDS_SANDBOX))}) were not graded"
+)
 
 
 def needs_sandbox():
@@ -89,8 +92,13 @@ def test_status_and_points(graded, student, notebook):
 
 
 def test_every_status_appears(graded):
-    assert {g.status for g in graded[0].values()} == {"graded", "timeout", "error", "invalid-notebook",
-                                                        "output-too-large"}
+    assert {g.status for g in graded[0].values()} == {
+        "graded",
+        "timeout",
+        "error",
+        "invalid-notebook",
+        "output-too-large",
+    }
 
 
 def test_unmapped_files_are_listed(graded):
@@ -111,7 +119,10 @@ def test_repairs_and_problems_are_explained(graded):
     assert "restored the grading metadata" in grades["strips_metadata", "01_policy_gradient"].message
     assert "not valid JSON" in grades["invalid_json", "01_policy_gradient"].message
     assert "ran out of time (20 s a cell at most): loss_solution" in grades["hangs", "01_policy_gradient"].message
-    assert "ran out of time (20 s a cell at most): loss_solution" in grades["ignores_interrupt", "01_policy_gradient"].message
+    assert (
+        "ran out of time (20 s a cell at most): loss_solution"
+        in grades["ignores_interrupt", "01_policy_gradient"].message
+    )
     for student in ("kills_kernel", "calls_exit"):
         assert "the kernel died in loss_solution" in grades[student, "01_policy_gradient"].message, student
 
@@ -199,8 +210,11 @@ def test_regrading_is_idempotent(graded, tmp_path):
     for student in ("reference", "loss_wrong_sign"):
         shutil.copytree(submissions / student, few / student)
     again, _ = grade_class(few, out, OPTIONS, progress=False)
-    assert [(g.student, g.notebook, g.total, g.status) for g in again] == \
-        [(g.student, g.notebook, g.total, g.status) for (s, _), g in sorted(grades.items()) if s in ("loss_wrong_sign", "reference")]
+    assert [(g.student, g.notebook, g.total, g.status) for g in again] == [
+        (g.student, g.notebook, g.total, g.status)
+        for (s, _), g in sorted(grades.items())
+        if s in ("loss_wrong_sign", "reference")
+    ]
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert len(rows) == len(grades)  # the others keep their rows, nobody is duplicated
 
@@ -210,7 +224,9 @@ def test_long_student_ids_in_deep_folders(tmp_path):
     deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "results"
     student = "s" * 60
     (tmp_path / "class" / student).mkdir(parents=True)
-    shutil.copy2(ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student / "01_policy_gradient.ipynb")
+    shutil.copy2(
+        ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student / "01_policy_gradient.ipynb"
+    )
     [grade], _ = grade_class(tmp_path / "class", deep, OPTIONS, progress=False)
     assert (grade.status, grade.total) == ("graded", 0.0), grade.message
 
@@ -223,12 +239,15 @@ def test_a_notebook_past_its_budget_is_stopped_and_its_answers_still_scored(tmp_
 
     nb = nbformat.read(ROOT / "solutions" / "01_policy_gradient.ipynb", as_version=4)
     after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
-    nb.cells[after + 1:after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(8)]
+    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(8)]
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
-    [grade], _ = grade_class(tmp_path / "class", tmp_path / "out",
-                             Options(workers=1, cell_timeout=10, notebook_timeout=25, sandbox=OPTIONS.sandbox),
-                             progress=False)
+    [grade], _ = grade_class(
+        tmp_path / "class",
+        tmp_path / "out",
+        Options(workers=1, cell_timeout=10, notebook_timeout=25, sandbox=OPTIONS.sandbox),
+        progress=False,
+    )
     assert (grade.status, grade.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), grade.message
     assert "the notebook used up its 25 s" in grade.message and "were not run" in grade.message
 
@@ -257,8 +276,16 @@ def test_the_sandbox_shows_no_path_of_the_grading_run(graded, planted):
     _, _, out, submissions = graded
     text = kernel_output(out, "shows_host_paths", "01_policy_gradient")
     assert "--- pid 1: bwrap --args" in text and "--- cwd: /home/student" in text, text
-    for path in (out, submissions, planted, ROOT / "solutions", ROOT / "autograder", ROOT / "course_lib",
-                 ROOT / "notebooks", Path.home()):
+    for path in (
+        out,
+        submissions,
+        planted,
+        ROOT / "solutions",
+        ROOT / "autograder",
+        ROOT / "course_lib",
+        ROOT / "notebooks",
+        Path.home(),
+    ):
         assert str(path) not in text, path
     assert "COURSE_SANDBOX_STAGE" not in text and "PYTHONPATH': '/opt/grading'" in text
 
@@ -304,8 +331,10 @@ def test_a_submission_that_breaks_the_grader_costs_only_its_student(tmp_path, mo
             seen.extend(name for name in ("ann", "bob") if f"\n{name}," in rows)
         if student == "bob":
             raise RuntimeError("the grader tripped")
-        return [NotebookGrade.from_cells(student, s.notebook, {"returns_visible": 1.0}, max_points(s.notebook))
-                for s in subs]
+        return [
+            NotebookGrade.from_cells(student, s.notebook, {"returns_visible": 1.0}, max_points(s.notebook))
+            for s in subs
+        ]
 
     monkeypatch.setattr(grading.Grader, "grade_student", grade_student)
     grades, _ = grade_class(tmp_path / "class", tmp_path / "out", Options(workers=2, sandbox="off"), progress=False)

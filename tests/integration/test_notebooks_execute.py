@@ -25,6 +25,9 @@ def _stderr_in_test_cells(path):
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade") and
-            any(o.output_type == "stream" and o.name == "stderr" for o in c.get("outputs", []))]
+    return [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+        and any(o.output_type == "stream" and o.name == "stderr" for o in c.get("outputs", []))
+    ]

@@ -1,4 +1,5 @@
 """The Pong pretraining command checkpoints, resumes and exports; the shipped agent is the one it made."""
+
 import json
 
 import torch

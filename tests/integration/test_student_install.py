@@ -2,6 +2,7 @@
 running kernel alone: resolved in a fresh virtual environment that holds Colab's pinned versions,
 it installs course_lib and what Colab lacks, and changes none of the pinned packages. The
 instructor's tools (nbgrader, JupyterLab, nbclient) are an extra, never part of it."""
+
 import json
 import re
 import subprocess
@@ -27,8 +28,9 @@ def canonical(name: str) -> str:
 
 
 def pip(venv: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", *args], capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", *args], capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +46,10 @@ def test_the_student_install_changes_none_of_colabs_pinned_packages(colab_like, 
     report = tmp_path / "report.json"
     done = pip(colab_like, "install", "--dry-run", "--quiet", "--report", str(report), str(ROOT))
     assert done.returncode == 0, done.stdout + done.stderr
-    installs = {canonical(item["metadata"]["name"]): item["metadata"]["version"]
-                for item in json.loads(report.read_text())["install"]}
+    installs = {
+        canonical(item["metadata"]["name"]): item["metadata"]["version"]
+        for item in json.loads(report.read_text())["install"]
+    }
     changed = {name: installs[canonical(name)] for name in [*pins(), "torch"] if canonical(name) in installs}
     assert changed == {}, f"the student install would change Colab's {changed}"
     assert "course-lib" in installs

@@ -1,5 +1,6 @@
 """The first cell of every notebook, as a student on Colab meets it: with the course's address left
 at its placeholder, or an address pip cannot install from, a sentence that says what to do."""
+
 import sys
 
 import nbformat
@@ -28,7 +29,9 @@ class Shell:
 
 def run_setup_cell(nb_id, monkeypatch, repo=None):
     cell = next(c for c in nbformat.read(NOTEBOOKS / f"{nb_id}.ipynb", as_version=4).cells if c.cell_type == "code")
-    source = cell.source if repo is None else cell.source.replace("https://github.com/your-org/actor-critic-course", repo)
+    source = (
+        cell.source if repo is None else cell.source.replace("https://github.com/your-org/actor-critic-course", repo)
+    )
     for name in [m for m in sys.modules if m == "course_lib" or m.startswith("course_lib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(sys, "meta_path", [NoCourseLib(), *sys.meta_path])

@@ -5,6 +5,7 @@ The checks of notebooks 1, 2 and 4 are called here on local functions too (they 
 those of notebooks 3 and 5 measure what the student's code did from outside its process
 (``autograder.pipeline.drivers``), so they are called as the grader calls them: on the answer cells run in
 an answers process of their own, with the course's versions standing in for the pasted functions."""
+
 import contextlib
 import io
 
@@ -20,15 +21,19 @@ from fixtures import CORRECT as CORRECT_UPDATES
 from fixtures import MISTAKES, ROOT, function_from, solution_source
 
 # (hidden check, notebook, name of the function it grades)
-LOCAL = [(nb01.grade_discounted_returns, "01_policy_gradient", "discounted_returns"),
-         (nb01.grade_reinforce_loss, "01_policy_gradient", "reinforce_loss"),
-         (nb02.grade_n_step_targets, "02_a2c", "n_step_targets"),
-         (nb02.grade_a2c_loss, "02_a2c", "a2c_loss"),
-         (nb04.grade_gae, "04_gae", "gae")]
+LOCAL = [
+    (nb01.grade_discounted_returns, "01_policy_gradient", "discounted_returns"),
+    (nb01.grade_reinforce_loss, "01_policy_gradient", "reinforce_loss"),
+    (nb02.grade_n_step_targets, "02_a2c", "n_step_targets"),
+    (nb02.grade_a2c_loss, "02_a2c", "a2c_loss"),
+    (nb04.grade_gae, "04_gae", "gae"),
+]
 # (hidden check, notebook, the function it grades, its answer cell, the pasted functions it also gets)
-REMOTE = [(nb03.grade_shared_adam, "03_a3c", "SharedAdam", "optimizer_solution", ()),
-          (nb03.grade_a3c_update, "03_a3c", "a3c_update", "update_solution", ("n_step_targets", "a2c_loss")),
-          (nb05.grade_doom_update, "05_vizdoom", "doom_update", "update_solution", ("gae",))]
+REMOTE = [
+    (nb03.grade_shared_adam, "03_a3c", "SharedAdam", "optimizer_solution", ()),
+    (nb03.grade_a3c_update, "03_a3c", "a3c_update", "update_solution", ("n_step_targets", "a2c_loss")),
+    (nb05.grade_doom_update, "05_vizdoom", "doom_update", "update_solution", ("gae",)),
+]
 GRADERS = LOCAL + [(grade, notebook, name) for grade, notebook, name, *_ in REMOTE]
 ids = [name for _, _, name in GRADERS]
 REMOTE_OF = {name: (grade, notebook, cell, pasted) for grade, notebook, name, cell, pasted in REMOTE}
@@ -168,8 +173,13 @@ def test_correct_variants_of_the_updates_keep_full_marks(answers, variant):
 
 WRONG_PASTE = {
     # the exercise, the pasted cell, what is pasted there, the words of the note
-    "a3c_update": ("from_nb02_solution", lambda: solution_source("03_a3c", "from_nb02_solution").replace(
-        "advantages = (targets - values).detach()", "advantages = targets - values"), "a2c_loss scores"),
+    "a3c_update": (
+        "from_nb02_solution",
+        lambda: solution_source("03_a3c", "from_nb02_solution").replace(
+            "advantages = (targets - values).detach()", "advantages = targets - values"
+        ),
+        "a2c_loss scores",
+    ),
     "doom_update": ("gae_solution", lambda: stub("05_vizdoom", "gae_solution"), "your pasted gae scores 0 / 4"),
 }
 
@@ -228,7 +238,9 @@ def test_a2c_update_takes_a_gradient_step_that_fits_the_critic():
 # hidden points, with a message that names the mistake. Each is checked called locally and called
 # across the process boundary, as the grader calls it.
 CORRECT = {
-    "reinforce_float64_numpy": ("reinforce_loss", '''
+    "reinforce_float64_numpy": (
+        "reinforce_loss",
+        """
 import numpy as np
 import torch
 
@@ -236,23 +248,32 @@ def reinforce_loss(log_probs, returns):
     r = returns.detach().cpu().numpy().astype(np.float64)
     advantages = torch.from_numpy((r - r.mean()) / (r.std(ddof=1) + 1e-8))
     return -(log_probs.double() * advantages).mean()
-'''),
-    "reinforce_population_std": ("reinforce_loss", '''
+""",
+    ),
+    "reinforce_population_std": (
+        "reinforce_loss",
+        """
 import torch
 
 def reinforce_loss(log_probs, returns):
     returns = returns.detach()
     advantages = (returns - returns.mean()) / (returns.std(unbiased=False) + 1e-8)
     return -(log_probs * advantages).mean()
-'''),
-    "reinforce_sum_over_n": ("reinforce_loss", '''
+""",
+    ),
+    "reinforce_sum_over_n": (
+        "reinforce_loss",
+        """
 import torch
 
 def reinforce_loss(log_probs, returns):
     advantages = (returns - returns.mean()) / (returns.std() + 1e-8)
     return -(log_probs * advantages.detach()).sum() / len(log_probs)
-'''),
-    "a2c_float64_mse": ("a2c_loss", '''
+""",
+    ),
+    "a2c_float64_mse": (
+        "a2c_loss",
+        """
 import torch
 import torch.nn.functional as F
 
@@ -264,8 +285,11 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
     entropy = dist.entropy().double().mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-'''),
-    "targets_float64": ("n_step_targets", '''
+""",
+    ),
+    "targets_float64": (
+        "n_step_targets",
+        """
 import torch
 
 def n_step_targets(rewards, terminated, truncated, final_values, last_value, gamma):
@@ -276,8 +300,11 @@ def n_step_targets(rewards, terminated, truncated, final_values, last_value, gam
         running = rewards[t].double() + gamma * future
         targets[t] = running
     return targets
-'''),
-    "returns_float64": ("discounted_returns", '''
+""",
+    ),
+    "returns_float64": (
+        "discounted_returns",
+        """
 import torch
 
 def discounted_returns(rewards, dones, gamma):
@@ -287,12 +314,15 @@ def discounted_returns(rewards, dones, gamma):
         running = rewards[t].double() + gamma * (1 - dones[t].double()) * running
         out[t] = running
     return out
-'''),
+""",
+    ),
 }
 
 WRONG = {
     # name: (function, source, the words the report must say)
-    "a2c_critic_gets_no_gradient": ("a2c_loss", '''
+    "a2c_critic_gets_no_gradient": (
+        "a2c_loss",
+        """
 import torch
 
 def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
@@ -302,8 +332,12 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
     entropy = dist.entropy().mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-''', "your critic receives no gradient"),
-    "a2c_broadcasting": ("a2c_loss", '''
+""",
+        "your critic receives no gradient",
+    ),
+    "a2c_broadcasting": (
+        "a2c_loss",
+        """
 import torch
 
 def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
@@ -314,8 +348,12 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
     entropy = dist.entropy().mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-''', "must both have shape [B]"),
-    "a2c_detached_log_prob": ("a2c_loss", '''
+""",
+        "must both have shape [B]",
+    ),
+    "a2c_detached_log_prob": (
+        "a2c_loss",
+        """
 import torch
 
 def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
@@ -326,14 +364,20 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
     entropy = dist.entropy().mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-''', "sends no gradient into the policy"),
-    "reinforce_detached_log_prob": ("reinforce_loss", '''
+""",
+        "sends no gradient into the policy",
+    ),
+    "reinforce_detached_log_prob": (
+        "reinforce_loss",
+        """
 import torch
 
 def reinforce_loss(log_probs, returns):
     advantages = (returns - returns.mean()) / (returns.std() + 1e-8)
     return -(log_probs.detach() * advantages).mean().requires_grad_()
-''', "no gradient reaches the policy network"),
+""",
+        "no gradient reaches the policy network",
+    ),
 }
 
 

@@ -1,4 +1,5 @@
 """Mapping submissions to students and notebooks, and repairing what students broke."""
+
 import copy
 import json
 import zipfile
@@ -30,14 +31,18 @@ def test_folder_per_student_flat_lms_files_and_renamed_files(tmp_path):
     write(tmp_path / "bob" / NB1 / f"{NB1}.ipynb")  # nbgrader's exchange layout
     write(tmp_path / f"carol_4711_{NB1} (2).ipynb")  # LMS export
     write(tmp_path / "dave" / "homework final.ipynb")  # renamed: found by content
-    write(tmp_path / "erin" / "notes.ipynb", text=json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
-                                                              "nbformat_minor": 5}))
+    write(
+        tmp_path / "erin" / "notes.ipynb",
+        text=json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
+    )
     write(tmp_path / "frank" / "report.pdf", text="pdf")
     write(tmp_path / "alice" / ".ipynb_checkpoints" / f"{NB1}-checkpoint.ipynb")
     found = gather(tmp_path)
     assert [(s.student, s.notebook) for s in found.submissions] == [(n, NB1) for n in ("alice", "bob", "carol", "dave")]
-    assert dict(found.unmapped) == {"erin/notes.ipynb": "cannot tell which notebook it is (name and content)",
-                                    "frank/report.pdf": "not a .ipynb file"}
+    assert dict(found.unmapped) == {
+        "erin/notes.ipynb": "cannot tell which notebook it is (name and content)",
+        "frank/report.pdf": "not a .ipynb file",
+    }
 
 
 def test_two_files_for_one_notebook_grade_the_newer(tmp_path):
@@ -50,8 +55,14 @@ def test_two_files_for_one_notebook_grade_the_newer(tmp_path):
     assert sub.original == str(new.relative_to(tmp_path)) and "graded the newer file" in sub.notes[0]
 
 
-@pytest.mark.parametrize("text, words", [("{not json", "not valid JSON"), ('{"a": 1}', "not a Jupyter notebook"),
-                                         ('{"cells": 3}', "not a valid Jupyter notebook")])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("{not json", "not valid JSON"),
+        ('{"a": 1}', "not a Jupyter notebook"),
+        ('{"cells": 3}', "not a valid Jupyter notebook"),
+    ],
+)
 def test_invalid_files_get_a_reason(tmp_path, text, words):
     assert words in invalid_reason(write(tmp_path / "x.ipynb", text=text))
 
@@ -73,7 +84,10 @@ def test_repair_restores_metadata_and_re_adds_deleted_cells_in_place():
     next(c for c in nb.cells if grade_id_of(c) == "loss_solution").metadata.pop("nbgrader")
     next(c for c in nb.cells if grade_id_of(c) == "loss_hidden").metadata.nbgrader["points"] = 99
     notes = repair(nb, release)
-    assert notes == ["re-added the deleted cell 'returns_visible'", "restored the grading metadata of cell 'loss_solution'"]
+    assert notes == [
+        "re-added the deleted cell 'returns_visible'",
+        "restored the grading metadata of cell 'loss_solution'",
+    ]
     ids = [grade_id_of(c) for c in nb.cells]
     assert [i for i in ids if i] == [c.metadata.nbgrader.grade_id for c in release.cells if "nbgrader" in c.metadata]
     assert next(c for c in nb.cells if grade_id_of(c) == "loss_hidden").metadata.nbgrader.points == 4
@@ -119,9 +133,12 @@ def test_links_fifos_and_hard_links_in_the_submissions_are_listed_never_read(tmp
     found = gather(root)
     assert [(s.student, s.notebook) for s in found.submissions] == [("alice", NB1)]
     assert dict(found.unmapped) == {
-        f"mallory/{NB1}.ipynb": "a symbolic link: not read", "mallory/everything": "a symbolic link: not read",
-        "mallory/02_a2c.ipynb": "a FIFO: not read", "mallory/timestamp.txt": "a FIFO: not read",
-        "mallory/03_a3c.ipynb": "a hard link (a file with more than one name): not read"}
+        f"mallory/{NB1}.ipynb": "a symbolic link: not read",
+        "mallory/everything": "a symbolic link: not read",
+        "mallory/02_a2c.ipynb": "a FIFO: not read",
+        "mallory/timestamp.txt": "a FIFO: not read",
+        "mallory/03_a3c.ipynb": "a hard link (a file with more than one name): not read",
+    }
     assert found.submissions[0].path.read_bytes() == (root / "alice" / f"{NB1}.ipynb").read_bytes()
     assert not found.submissions[0].path.is_relative_to(root)  # every later step reads the grader's own copy
 
@@ -139,8 +156,12 @@ def test_a_file_too_large_is_an_invalid_notebook_with_its_size(tmp_path, monkeyp
 
 def test_cells_that_claim_an_unknown_grade_id_lose_the_claim():
     nb = copy.deepcopy(RELEASES[NB1])
-    nb.cells.append(nbformat.v4.new_code_cell("print('trust me')", metadata={"nbgrader": {
-        "grade": True, "solution": False, "grade_id": "made_up_hidden", "points": 100}}))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "print('trust me')",
+            metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "made_up_hidden", "points": 100}},
+        )
+    )
     notes = repair(nb, RELEASES[NB1])
     assert "removed the grading metadata of a cell that is not graded ('made_up_hidden')" in notes
     assert "nbgrader" not in nb.cells[-1].metadata

@@ -1,5 +1,6 @@
 """GradingExecute, nbgrader's Execute step made to survive a dead kernel and a spent time budget,
 on tiny notebooks in a plain kernel (the sandboxed, end-to-end version is in test_grade_class)."""
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
@@ -18,8 +19,9 @@ ANSWER_CELL = {"nbgrader": {"grade": False, "solution": True, "grade_id": "x_sol
 
 def run(sources, **settings):
     """Run code cells; a source given as (source, metadata) gets that cell metadata."""
-    nb = new_notebook(cells=[new_code_cell(s) if isinstance(s, str) else new_code_cell(s[0], metadata=s[1])
-                             for s in sources])
+    nb = new_notebook(
+        cells=[new_code_cell(s) if isinstance(s, str) else new_code_cell(s[0], metadata=s[1]) for s in sources]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     GradingExecute(kernel_name="python3", **settings).preprocess(nb, {})
     return nb
@@ -34,8 +36,9 @@ def text(cell):
 
 
 def test_a_dead_kernel_marks_its_cell_and_the_rest_runs_in_a_new_kernel():
-    nb = run(["x = 1", "import os\nos._exit(1)", "print('x' in globals())", "exit()", "print('still here')"],
-             timeout=30)
+    nb = run(
+        ["x = 1", "import os\nos._exit(1)", "print('x' in globals())", "exit()", "print('still here')"], timeout=30
+    )
     assert errors(nb.cells[1]) == [KERNEL_DIED]
     assert text(nb.cells[2]).strip() == "False"  # a new kernel: the state before the death is gone
     assert errors(nb.cells[3]) == [KERNEL_DIED]  # exit() stops the kernel after its cell: blamed on it
@@ -43,15 +46,23 @@ def test_a_dead_kernel_marks_its_cell_and_the_rest_runs_in_a_new_kernel():
 
 
 def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart():
-    nb = run(["import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: time.sleep(0.1)",
-              "print('next')"], timeout=2)
+    nb = run(
+        [
+            "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True: time.sleep(0.1)",
+            "print('next')",
+        ],
+        timeout=2,
+    )
     assert errors(nb.cells[0]) == [CELL_TIMEOUT]
     assert text(nb.cells[1]).strip() == "next"
 
 
 def test_cells_past_the_notebook_budget_are_not_run_and_marked():
-    nb = run(["print('first')", "import time\ntime.sleep(3)", "import time\ntime.sleep(3)", "print('late')", ""],
-             timeout=30, notebook_timeout=5)
+    nb = run(
+        ["print('first')", "import time\ntime.sleep(3)", "import time\ntime.sleep(3)", "print('late')", ""],
+        timeout=30,
+        notebook_timeout=5,
+    )
     assert text(nb.cells[0]).strip() == "first" and errors(nb.cells[1]) == []
     assert errors(nb.cells[2])[-1] == CELL_TIMEOUT  # interrupted: its timeout was cut to what was left of 5 s
     assert errors(nb.cells[3]) == [NOT_RUN] and "used up its 5 s" in nb.cells[3].outputs[0].evalue
@@ -61,8 +72,10 @@ def test_cells_past_the_notebook_budget_are_not_run_and_marked():
 
 def test_hidden_test_cells_are_not_run_in_the_kernel():
     """Scores come from autograder.score; nothing of the hidden checks is loaded where students' code runs."""
-    nb = run(["x = 1", ("### BEGIN HIDDEN TESTS\nprint('ran in the kernel')\n### END HIDDEN TESTS", TEST_CELL),
-              "print(x)"], timeout=30)
+    nb = run(
+        ["x = 1", ("### BEGIN HIDDEN TESTS\nprint('ran in the kernel')\n### END HIDDEN TESTS", TEST_CELL), "print(x)"],
+        timeout=30,
+    )
     assert text(nb.cells[1]) == HIDDEN_NOTE and nb.cells[1].execution_count is None
     assert text(nb.cells[2]).strip() == "1"
 
@@ -78,8 +91,11 @@ def test_an_answer_that_holds_the_markers_runs_like_any_cell():
 def test_a_flood_of_output_is_cut_the_cell_stopped_and_the_kernel_kept():
     """Line by line past the cell's limit: the rest is dropped, the cell interrupted, the kernel (and
     what it defined) kept for the cells after it; the notebook stays small."""
-    nb = run(["x = 1", "for i in range(10**8):\n    print('flood', i)", "print('after', x)"], timeout=60,
-             max_cell_output=200_000)
+    nb = run(
+        ["x = 1", "for i in range(10**8):\n    print('flood', i)", "print('after', x)"],
+        timeout=60,
+        max_cell_output=200_000,
+    )
     assert OUTPUT_TOO_LARGE in errors(nb.cells[1]) and KERNEL_DIED not in errors(nb.cells[1])
     assert len(nbformat.writes(nb)) < 600_000
     assert text(nb.cells[2]).strip() == "after 1"
@@ -96,7 +112,11 @@ def test_one_message_too_large_is_dropped_before_it_is_read_and_the_next_cells_k
 
 
 def test_the_notebooks_outputs_are_bounded_as_a_whole():
-    nb = run(["print('a' * 150_000)", "print('b' * 150_000)", "print('c')"], timeout=30,
-             max_cell_output=200_000, max_notebook_output=250_000)
+    nb = run(
+        ["print('a' * 150_000)", "print('b' * 150_000)", "print('c')"],
+        timeout=30,
+        max_cell_output=200_000,
+        max_notebook_output=250_000,
+    )
     assert errors(nb.cells[0]) == [] and OUTPUT_TOO_LARGE in errors(nb.cells[1])
     assert OUTPUT_TOO_LARGE in errors(nb.cells[2]) and "cells after it were not kept" in nb.cells[2].outputs[-1].evalue

@@ -2,6 +2,7 @@
 what it reads itself in that process's shared memory; nothing the process says about itself, no
 name beyond the exercise's, no file it left that is not a plain one. No sandbox needed: the
 answers process runs as a plain subprocess here (tests/integration/test_grade_class.py runs it sandboxed)."""
+
 import os
 
 import nbformat
@@ -81,9 +82,11 @@ def test_an_optimizer_that_works_from_shared_memory_is_told_from_one_that_only_s
 
 def test_an_update_is_read_in_the_memory_of_the_models_it_was_given(answers):
     """one_step's driver: the weights live in files of the scorer's; what the update did shows there."""
-    source = ("import torch\n\ndef update(model, optimizer, batch, cfg):\n    optimizer.zero_grad()\n"
-              "    dist, values = model(batch.obs.flatten(0, 1))\n    values.sum().backward()\n    optimizer.step()\n"
-              "    return {'said': 'anything'}")
+    source = (
+        "import torch\n\ndef update(model, optimizer, batch, cfg):\n    optimizer.zero_grad()\n"
+        "    dist, values = model(batch.obs.flatten(0, 1))\n    values.sum().backward()\n    optimizer.step()\n"
+        "    return {'said': 'anything'}"
+    )
     assert answers.exec_cell("u", "cell", source) is None
     from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
 
@@ -104,8 +107,11 @@ def test_a_stood_in_function_runs_here_and_its_gradient_reaches_both_sides(answe
     """During a call of `f`, the name `helper` in the student's namespace calls back into the scorer,
     where the course's version runs; its result joins the student's graph, and the student's result
     joins the scorer's."""
-    assert answers.exec_cell("s", "cell", "def helper(x):\n    return x * 0\n\ndef f(x):\n    return 2 * helper(x)") is None
-    answers.stand_in("s", {"helper": lambda x: x ** 2})
+    assert (
+        answers.exec_cell("s", "cell", "def helper(x):\n    return x * 0\n\ndef f(x):\n    return 2 * helper(x)")
+        is None
+    )
+    answers.stand_in("s", {"helper": lambda x: x**2})
     stood_in = answers.functions("s", {"f": ("helper",)})["f"]
     x = torch.tensor([1.0, 3.0], requires_grad=True)
     y = stood_in(x)
@@ -118,11 +124,13 @@ def test_a_stood_in_function_runs_here_and_its_gradient_reaches_both_sides(answe
 
 
 def test_a_callback_nobody_offered_stops_that_process_not_the_scorer(answers):
-    source = ("from autograder.sandboxed.protocol import write_frame, read_frame\nimport sys\n"
-              "def sneaky():\n    import gc\n"
-              "    server = next(o for o in gc.get_objects() if type(o).__name__ == 'AnswersServer')\n"
-              "    write_frame(server.replies, {'op': 'callback', 'name': 'reference', 'inputs': {'list': []}})\n"
-              "    return read_frame(server.requests)[0]\n")
+    source = (
+        "from autograder.sandboxed.protocol import write_frame, read_frame\nimport sys\n"
+        "def sneaky():\n    import gc\n"
+        "    server = next(o for o in gc.get_objects() if type(o).__name__ == 'AnswersServer')\n"
+        "    write_frame(server.replies, {'op': 'callback', 'name': 'reference', 'inputs': {'list': []}})\n"
+        "    return read_frame(server.requests)[0]\n"
+    )
     assert answers.exec_cell("c", "cell", source) is None
     with pytest.raises(StudentCodeError, match="broke the protocol"):
         answers.functions("c")["sneaky"]()

@@ -1,6 +1,7 @@
 """Scoring outside the kernel: the wire format, calls across the process boundary (values,
 gradients, in-place changes, errors, hangs and deaths), and how a graded cell earns its points.
 No sandbox needed: the answers process runs as a plain subprocess here."""
+
 import io
 import math
 
@@ -28,8 +29,12 @@ def roundtrip(value):
 
 
 def test_the_wire_carries_the_types_checks_need():
-    value = {"a": torch.arange(6, dtype=torch.float64).reshape(2, 3), "b": [1, 2.5, None, True, "x"],
-             "c": (torch.tensor([1, 2]), torch.tensor(3.0, dtype=torch.bfloat16)), "nan": float("nan")}
+    value = {
+        "a": torch.arange(6, dtype=torch.float64).reshape(2, 3),
+        "b": [1, 2.5, None, True, "x"],
+        "c": (torch.tensor([1, 2]), torch.tensor(3.0, dtype=torch.bfloat16)),
+        "nan": float("nan"),
+    }
     got = roundtrip(value)
     assert torch.equal(got["a"], value["a"]) and got["a"].dtype == torch.float64
     assert got["b"] == [1, 2.5, None, True, "x"] and isinstance(got["c"], tuple)
@@ -49,13 +54,16 @@ def test_anything_else_arrives_as_its_type_name_only():
     assert isinstance(got["f"], wire.Opaque)
 
 
-@pytest.mark.parametrize("entry, blobs", [
-    ({"tensor": 0, "dtype": "float32", "shape": [3]}, [b"\0" * 8]),       # size does not match the shape
-    ({"tensor": 0, "dtype": "object", "shape": [1]}, [b"\0" * 8]),        # not an allowed dtype
-    ({"tensor": 5, "dtype": "float32", "shape": [1]}, [b"\0" * 4]),       # no such blob
-    ({"tensor": 0, "dtype": "float32", "shape": [-1]}, [b"\0" * 4]),      # not a shape
-    ({"module": "os"}, []),                                               # not a known entry
-])
+@pytest.mark.parametrize(
+    "entry, blobs",
+    [
+        ({"tensor": 0, "dtype": "float32", "shape": [3]}, [b"\0" * 8]),  # size does not match the shape
+        ({"tensor": 0, "dtype": "object", "shape": [1]}, [b"\0" * 8]),  # not an allowed dtype
+        ({"tensor": 5, "dtype": "float32", "shape": [1]}, [b"\0" * 4]),  # no such blob
+        ({"tensor": 0, "dtype": "float32", "shape": [-1]}, [b"\0" * 4]),  # not a shape
+        ({"module": "os"}, []),  # not a known entry
+    ],
+)
 def test_malformed_entries_are_refused(entry, blobs):
     with pytest.raises(wire.WireError):
         wire.decode(entry, blobs)
@@ -71,7 +79,7 @@ def test_a_frame_whose_sizes_do_not_add_up_is_refused():
 
 
 # --------------------------------------------------------------------------- calls across processes
-A2C_LOSS = '''
+A2C_LOSS = """
 import torch
 
 def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
@@ -81,9 +89,9 @@ def a2c_loss(dist, actions, values, targets, value_coef=0.5, entropy_coef=0.01):
     entropy = dist.entropy().mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy
     return {"loss": loss, "policy_loss": policy_loss, "value_loss": value_loss, "entropy": entropy}
-'''
+"""
 
-HELPERS = '''
+HELPERS = """
 import os
 import time
 import torch
@@ -105,7 +113,7 @@ def dies(x):
 
 def as_float64(x):
     return (x.double() ** 2).sum()
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -191,8 +199,10 @@ def test_a_cell_that_hangs_or_kills_its_process_is_left_out():
 
 
 def test_students_prints_and_input_do_not_disturb_the_protocol():
-    noisy = "import sys, os\nprint('hello')\nos.write(1, b'raw bytes on fd 1')\nsys.stderr.write('err')\n" \
-            "def f(x):\n    print('inside', x)\n    return x * 3"
+    noisy = (
+        "import sys, os\nprint('hello')\nos.write(1, b'raw bytes on fd 1')\nsys.stderr.write('err')\n"
+        "def f(x):\n    print('inside', x)\n    return x * 3"
+    )
     with AnswersClient(call_timeout=5, budget=60) as process:
         assert process.exec_cell("nb", "noisy", noisy) is None
         assert process.functions("nb")["f"](torch.tensor([2.0])).item() == 6.0
@@ -202,11 +212,14 @@ def test_students_prints_and_input_do_not_disturb_the_protocol():
 HIDDEN = "### BEGIN HIDDEN TESTS\n{}\n### END HIDDEN TESTS"
 
 
-@pytest.mark.parametrize("body, problem", [
-    ("x = 1", "produced no result"),
-    ("'4 / 4 points'", "produced a str"),
-    ("print('f (hidden checks): 4 / 4 points')\n1.0", "disagrees with its report"),
-])
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        ("x = 1", "produced no result"),
+        ("'4 / 4 points'", "produced a str"),
+        ("print('f (hidden checks): 4 / 4 points')\n1.0", "disagrees with its report"),
+    ],
+)
 def test_a_hidden_cell_without_a_proper_result_scores_zero_with_a_message(body, problem):
     score = run_test_cell(HIDDEN.format(body), 4.0, {})
     assert score.points == 0.0 and problem in score.problem

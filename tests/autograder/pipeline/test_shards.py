@@ -1,4 +1,5 @@
 """A class graded in 3 shards and merged gets exactly the grades, and the feedback pages, of one run."""
+
 import argparse
 import csv
 import shutil
@@ -12,7 +13,14 @@ from fixtures import NB1, build
 
 pytestmark = pytest.mark.slow
 
-STUDENTS = ["reference", "blank", "partly_right", "loss_wrong_sign", "returns_in_place", "lms_12345_01_policy_gradient.ipynb"]
+STUDENTS = [
+    "reference",
+    "blank",
+    "partly_right",
+    "loss_wrong_sign",
+    "returns_in_place",
+    "lms_12345_01_policy_gradient.ipynb",
+]
 
 
 def test_the_split_is_stable_and_covers_everyone():
@@ -37,8 +45,9 @@ def test_three_shards_merged_equal_one_run(tmp_path):
         else:
             shutil.copy2(source, klass / name)
     (klass / "stray.txt").write_text("not a notebook")  # unmapped: every shard lists it
-    options = Options(workers=2, cell_timeout=60, notebook_timeout=240,
-                      sandbox="auto" if sandbox.available() else "off")
+    options = Options(
+        workers=2, cell_timeout=60, notebook_timeout=240, sandbox="auto" if sandbox.available() else "off"
+    )
     grade_class(klass, tmp_path / "one", options, progress=False)
     for k in (1, 2, 3):
         grade_class(klass, tmp_path / f"shard{k}", options, progress=False, shard=(k, 3))
@@ -57,6 +66,8 @@ def test_shards_that_disagree_are_refused(tmp_path):
     for k, total in ((1, "10"), (2, "9")):
         folder = tmp_path / f"s{k}"
         folder.mkdir()
-        (folder / "grades.csv").write_text(f"student,notebook,status,total,max_total,message\nann,{NB1},graded,{total},10,\n")
+        (folder / "grades.csv").write_text(
+            f"student,notebook,status,total,max_total,message\nann,{NB1},graded,{total},10,\n"
+        )
     with pytest.raises(ValueError, match="graded in two shards"):
         merge([tmp_path / "s1", tmp_path / "s2"], tmp_path / "out")

@@ -1,4 +1,5 @@
 """The benchmarks read a notebook's settings from the notebook itself (``notebook_settings``)."""
+
 import dataclasses
 
 import pytest
@@ -18,12 +19,15 @@ def test_the_settings_are_the_notebooks_own_with_its_real_or_fast_budgets(monkey
     assert real.lr == fast.lr == 5e-4  # the same literal, read twice
 
 
-@pytest.mark.parametrize("notebook, name, fields", [
-    ("02_a2c", "CartPoleConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef"}),
-    ("02_a2c", "PongConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef"}),
-    ("03_a3c", "A3CConfig", {"lr", "workers", "num_steps", "gamma", "max_env_steps"}),
-    ("05_vizdoom", "DoomConfig", {"lr", "num_envs", "num_steps", "gae_lambda", "shot_cost", "shot_cost_warmup"}),
-])
+@pytest.mark.parametrize(
+    "notebook, name, fields",
+    [
+        ("02_a2c", "CartPoleConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef"}),
+        ("02_a2c", "PongConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef"}),
+        ("03_a3c", "A3CConfig", {"lr", "workers", "num_steps", "gamma", "max_env_steps"}),
+        ("05_vizdoom", "DoomConfig", {"lr", "num_envs", "num_steps", "gae_lambda", "shot_cost", "shot_cost_warmup"}),
+    ],
+)
 def test_every_settings_class_the_benchmarks_read_has_the_fields_they_use(notebook, name, fields):
     assert fields <= {f.name for f in dataclasses.fields(notebook_settings(notebook, name))}
 

@@ -1,4 +1,5 @@
 """notebooks/ is generated from solutions/ by nbgrader, is up to date, and gives nothing away."""
+
 import re
 
 import nbformat
@@ -85,5 +86,6 @@ def test_student_notebook_holds_the_metadata_jupyterlab_would_write(notebook_id)
     nb = nbformat.read(release.NOTEBOOKS / f"{notebook_id}.ipynb", as_version=4)
     expected = release.kernel_metadata()
     assert nb.metadata["kernelspec"] == expected["kernelspec"]
-    assert {k: v for k, v in nb.metadata["language_info"].items() if k != "version"} == \
-        {k: v for k, v in expected["language_info"].items() if k != "version"}
+    assert {k: v for k, v in nb.metadata["language_info"].items() if k != "version"} == {
+        k: v for k, v in expected["language_info"].items() if k != "version"
+    }

@@ -1,5 +1,6 @@
 """The copy of the course that students get holds nothing of the answers or the grader, and its
 notebooks install course_lib from, and link to Colab at, the one address given."""
+
 import zipfile
 
 import nbformat
@@ -44,7 +45,10 @@ def test_every_notebook_installs_from_the_address_and_is_linked_to_colab(release
         nb = nbformat.read(out / "notebooks" / f"{nb_id}.ipynb", as_version=4)
         setup = next(c for c in nb.cells if c.cell_type == "code").source
         assert f'COURSE_REPO = "{REPO}"' in setup
-        assert f"https://colab.research.google.com/github/example-org/rl-course/blob/main/notebooks/{nb_id}.ipynb" in readme
+        assert (
+            f"https://colab.research.google.com/github/example-org/rl-course/blob/main/notebooks/{nb_id}.ipynb"
+            in readme
+        )
     assert (out / "course_lib" / "checks.py").exists() and (out / "pyproject.toml").exists()
 
 

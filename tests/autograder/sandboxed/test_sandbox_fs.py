@@ -1,5 +1,6 @@
 """The sandbox's file system is an allow-list, writes go to memory only, and the host's paths stay
 outside (no bubblewrap needed to check the arguments it gets; tests/integration/test_grade_class.py runs it)."""
+
 import os
 
 from autograder.paths import ROOT
@@ -28,7 +29,7 @@ def test_no_host_folder_is_writable_but_the_kernels_sockets(tmp_path):
     assert not [a for a in args_of(tmp_path, runtime=False) if a == "--bind"]  # the answers process: none at all
     for inside in (sandbox.HOME, "/tmp", "/dev/shm"):
         at = args.index(inside)
-        assert args[at - 1] == "--tmpfs" and args[at - 3:at - 1] == ["--size", str(1024**3)], inside
+        assert args[at - 1] == "--tmpfs" and args[at - 3 : at - 1] == ["--size", str(1024**3)], inside
 
 
 def test_the_grading_folders_have_neutral_names_inside(tmp_path):
@@ -42,9 +43,15 @@ def test_the_grading_folders_have_neutral_names_inside(tmp_path):
 def test_bwrap_gets_its_options_on_a_descriptor_and_an_environment_of_its_own(tmp_path):
     """/proc/1/cmdline inside shows bwrap's command line: the options (with the host's paths) go
     through --args instead; the environment inside holds nothing of the grader's."""
-    env = {"PATH": "/secret/bin:/usr/bin", "GRADER_SECRET": "x", "OMP_NUM_THREADS": "1", "LANG": "C.UTF-8",
-           **sandbox.sandbox_env(runtime=tmp_path / "run", stage=tmp_path / "stage", uid=61000,
-                                 memory=4 * 1024**3, cpu_seconds=60)}
+    env = {
+        "PATH": "/secret/bin:/usr/bin",
+        "GRADER_SECRET": "x",
+        "OMP_NUM_THREADS": "1",
+        "LANG": "C.UTF-8",
+        **sandbox.sandbox_env(
+            runtime=tmp_path / "run", stage=tmp_path / "stage", uid=61000, memory=4 * 1024**3, cpu_seconds=60
+        ),
+    }
     outer, options = sandbox.bwrap_command(env)
     assert outer[0] == "prlimit" and outer[-1] == "bwrap" and not any(str(tmp_path) in a for a in outer)
     options = options.decode().split("\0")
