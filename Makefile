@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: setup course test quick lint notebooks lab clean grader-setup grade fixture-class student-release
+.PHONY: setup course test quick lint notebooks lab clean grader-setup cluster-setup grade slurm-grade gradescope fixture-class student-release
 
 setup: $(VENV)/.installed
 
@@ -26,6 +26,7 @@ course: setup
 # without it (not root), the tests grade the students that are safe outside it and say so.
 test: setup lint
 	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then $(MAKE) --no-print-directory grader-setup; fi
+	@if [ "$$(id -u)" = 0 ] && ! command -v slurmctld >/dev/null; then $(MAKE) --no-print-directory cluster-setup; fi
 	$(PY) -m pytest -n 2 --dist loadfile
 
 # A minute or two of feedback while working: the tests not marked slow.
@@ -50,10 +51,24 @@ clean:
 grader-setup:
 	@command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
 
+# The tests' one-node Slurm cluster (tests/slurm_cluster.py): Debian's Slurm and munge (run as root).
+cluster-setup:
+	@command -v slurmctld >/dev/null || { apt-get update -qq && apt-get install -y -qq slurmctld slurmd slurm-client munge; }
+
 # make grade SUBMISSIONS=path/to/zip-or-folder OUT=results
 grade: setup
 	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=zip-or-folder OUT=results-folder"; exit 2; }
 	$(PY) -m autograder.pipeline "$(SUBMISSIONS)" --out "$(OUT)"
+
+# On a Slurm cluster (from a login node, the repository on a shared file system):
+# make slurm-grade SUBMISSIONS=/shared/class.zip OUT=/shared/results SHARDS=20
+slurm-grade: setup
+	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" -a -n "$(SHARDS)" || { echo "usage: make slurm-grade SUBMISSIONS=... OUT=... SHARDS=N"; exit 2; }
+	$(PY) -m autograder.pipeline.slurm "$(SUBMISSIONS)" --out "$(OUT)" --shards "$(SHARDS)"
+
+# Gradescope's autograder zip, one per notebook: build/gradescope/<notebook>.zip
+gradescope: setup
+	$(PY) -m autograder.gradescope build --out build/gradescope
 
 # A made-up class (every typical mistake, every bad and hostile case) to try `make grade` on.
 fixture-class: setup

@@ -37,8 +37,6 @@ from autograder.pipeline import statuses
 from autograder.pipeline.collect import Submission, collect, unpack
 from autograder.pipeline.execute import run_notebooks
 from autograder.pipeline.report import NotebookGrade, grade_of, max_points, write_csv, write_feedback
-from autograder.pipeline.score import run_scorer
-from autograder.pipeline.shards import in_shard
 from autograder.release import generate
 from autograder.sandboxed import launcher
 
@@ -177,6 +175,8 @@ class Grader:
                 self.work / "_jupyter",
             )
             (job.course / "autograded" / student).mkdir(parents=True)
+            from autograder.pipeline.score import run_scorer  # here: `python -m autograder.pipeline.score` runs it too
+
             runs = timed("execute", run_notebooks, job, subs, releases)
             scores = timed("score", run_scorer, job, [s for s in subs if s.status == statuses.GRADED])
             grades = [grade_of(job, sub, *runs[sub.notebook], scores) for sub in subs]
@@ -196,6 +196,7 @@ def grade_class(
 ):
     """Grade every notebook of every student (of ``shard`` only: see ``shards.in_shard``); return
     (grades, unmapped files). Each student's rows reach ``out/grades.csv`` as soon as they are known."""
+    from autograder.pipeline.shards import in_shard  # here: `python -m autograder.pipeline.shards` runs it too
     from course_lib.runtime import progress as bar
 
     options = options or Options()

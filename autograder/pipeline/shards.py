@@ -2,6 +2,7 @@
 
     python -m autograder.pipeline --shard 2/3 ...        # grade shard 2 of 3
     python -m autograder.pipeline.shards results/shard-1 results/shard-2 results/shard-3 --out results/all
+    python -m autograder.pipeline.shards results/shards --expect 3 --out results   # Slurm's layout: K-of-N
     (python -m autograder.merge ..., the same)
 
 ``in_shard`` splits the students by a hash of their id: the same split on every machine and in
@@ -64,16 +65,53 @@ def merge(shards: list[Path], out: Path) -> int:
     return len(rows)
 
 
+def complete_shards(folder: Path, n: int) -> tuple[list[Path], list[int]]:
+    """The shards of ``folder/K-of-N`` whose task ended normally (``slurm.COMPLETE`` written
+    last), and the numbers of the others (killed, out of time, never started)."""
+    from autograder.pipeline.slurm import COMPLETE
+
+    done, missing = [], []
+    for k in range(1, n + 1):
+        shard = folder / f"{k}-of-{n}"
+        if (shard / COMPLETE).exists() and (shard / "grades.csv").exists():
+            done.append(shard)
+        else:
+            missing.append(k)
+    return done, missing
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("shards", type=Path, nargs="+", help="the shards' results folders")
+    parser.add_argument(
+        "shards",
+        type=Path,
+        nargs="+",
+        help="the shards' results folders (with --expect: the folder that holds them, as K-of-N)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="the merged results folder")
+    parser.add_argument("--expect", type=int, help="N: merge the shards K-of-N that are complete, name the others")
     args = parser.parse_args(argv)
+    missing: list[int] = []
+    shards = args.shards
+    if args.expect:
+        shards, missing = [], []
+        for folder in args.shards:
+            done, lost = complete_shards(folder, args.expect)
+            shards += done
+            missing += lost
     try:
-        count = merge(args.shards, args.out)
+        count = merge(shards, args.out) if shards else 0
     except ValueError as exc:
         parser.error(str(exc))
-    print(f"merged {len(args.shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
+    print(f"merged {len(shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
+    if missing:
+        print(
+            f"NOT COMPLETE: shard(s) {','.join(map(str, sorted(missing)))} of {args.expect} (their task was killed, "
+            "ran out of time or failed: its log says which). Grade them again, alone, with the same command and "
+            f"--only {','.join(map(str, sorted(missing)))}; the merge then runs again.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

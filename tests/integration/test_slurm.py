@@ -1,0 +1,107 @@
+"""A class graded on a real Slurm cluster (one node, on this machine) through the real sbatch:
+three array tasks and the merge give the grades of one local run; a task killed mid-run is named
+by the merge, and graded again alone."""
+
+import csv
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from slurm_cluster import OneNodeCluster
+
+from autograder.paths import NOTEBOOKS, SOLUTIONS
+from autograder.pipeline import Options, grade_class
+from autograder.pipeline.slurm import COMPLETE, submit
+from fixtures import MISTAKES, with_cell
+
+pytestmark = pytest.mark.slow
+NB1 = "01_policy_gradient"
+GRADE_ARGS = "--cell-timeout 60 --timeout 300"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = OneNodeCluster.unavailable()
+    if reason:
+        pytest.skip(reason)
+    import os
+
+    started = OneNodeCluster(tmp_path_factory.mktemp("slurm")).start()
+    before = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(started.conf)  # what an instructor's shell has on a cluster's login node
+    try:
+        yield started
+    finally:
+        started.stop()
+        if before is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory):
+    """Six students of notebook 1: the reference, a blank copy, two typical mistakes, two more
+    references (so that every one of three shards has someone to grade)."""
+    root = tmp_path_factory.mktemp("class")
+    for student in ("ann", "eve", "zoe", "reference"):
+        (root / student).mkdir()
+        shutil.copy2(SOLUTIONS / f"{NB1}.ipynb", root / student / f"{NB1}.ipynb")
+    (root / "blank").mkdir()
+    shutil.copy2(NOTEBOOKS / f"{NB1}.ipynb", root / "blank" / f"{NB1}.ipynb")
+    for mistake in ("loss_wrong_sign", "returns_in_place"):
+        notebook, cell, source = MISTAKES[mistake]
+        (root / mistake).mkdir()
+        import nbformat
+
+        nbformat.write(with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, source), root / mistake / f"{notebook}.ipynb")
+    return root
+
+
+@pytest.fixture(scope="module")
+def local(small_class, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local")
+    grade_class(small_class, out, Options(workers=2, cell_timeout=60, notebook_timeout=300), progress=False)
+    return rows(out)
+
+
+def rows(out: Path) -> dict:
+    """grades.csv without what differs between two runs on purpose (nothing should)."""
+    return {(r["student"], r["notebook"]): r for r in csv.DictReader((out / "grades.csv").open())}
+
+
+def test_three_array_tasks_and_the_merge_give_one_local_runs_grades(cluster, small_class, local, tmp_path):
+    out = tmp_path / "results"
+    record = submit(small_class, out, 3, cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS)
+    cluster.wait(record["array_job"], record["merge_job"])
+    assert all((out / "shards" / f"{k}-of-3" / COMPLETE).exists() for k in (1, 2, 3)), cluster.log()
+    assert rows(out) == local
+    for student, notebook in local:
+        assert (out / "feedback" / student / f"{notebook}.html").exists()
+    merge_log = next((out / "slurm").glob("merge-*.log")).read_text()
+    assert "merged 3 shard(s): 7 rows" in merge_log and "NOT COMPLETE" not in merge_log
+
+
+def test_a_killed_task_is_named_by_the_merge_and_graded_again_alone(cluster, small_class, local, tmp_path):
+    out = tmp_path / "results"
+    record = submit(small_class, out, 3, cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS)
+    task = f"{record['array_job']}_2"
+    deadline = time.monotonic() + 600
+    while "RUNNING" not in cluster.run("squeue", "-h", "-o", "%T", "-j", task, check=False):
+        assert time.monotonic() < deadline, "task 2 never started"
+        time.sleep(1)
+    time.sleep(5)
+    cluster.run("scancel", task)  # as a node failure or a time limit would
+    cluster.wait(record["array_job"], record["merge_job"])
+    merge_log = next((out / "slurm").glob("merge-*.log")).read_text()
+    assert "NOT COMPLETE: shard(s) 2 of 3" in merge_log and "--only 2" in merge_log
+    assert not (out / "shards" / "2-of-3" / COMPLETE).exists()
+    others = {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)}
+
+    again = submit(small_class, out, 3, only=[2], cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS)
+    cluster.wait(again["array_job"], again["merge_job"])
+    assert rows(out) == local
+    assert {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)} == others  # not again
+    logs = sorted((out / "slurm").glob("merge-*.log"), key=lambda p: p.stat().st_mtime)
+    assert "merged 3 shard(s): 7 rows" in logs[-1].read_text() and "NOT COMPLETE" not in logs[-1].read_text()
