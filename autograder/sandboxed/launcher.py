@@ -39,9 +39,36 @@ RUNTIME = "/run/kernel"  # the kernel's connection file and sockets
 PATH = "/usr/bin:/bin"
 
 
+_WORKS: list[bool] = []
+
+
 def available() -> bool:
-    """bubblewrap and prlimit are installed and we are root (needed to switch to a throw-away uid)."""
-    return bool(shutil.which("bwrap") and shutil.which("prlimit")) and os.geteuid() == 0
+    """bubblewrap and prlimit are installed, we are root (to switch to a throw-away uid), and bwrap
+    can make its namespaces here (a container may forbid them: Docker without --privileged)."""
+    if not (shutil.which("bwrap") and shutil.which("prlimit") and os.geteuid() == 0):
+        return False
+    if not _WORKS:
+        import subprocess
+
+        probe = [
+            "bwrap",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-ipc",
+            "true",
+        ]
+        try:
+            _WORKS.append(subprocess.run(probe, capture_output=True, timeout=30, check=False).returncode == 0)
+        except (OSError, subprocess.TimeoutExpired):
+            _WORKS.append(False)
+    return _WORKS[0]
 
 
 def install_kernelspec(jupyter_path: Path) -> None:

@@ -1,0 +1,41 @@
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.gradescope import __doc__ as DOC
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=DOC, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    build = commands.add_parser("build", help="write the autograder zip of each notebook (or of --notebook)")
+    build.add_argument("--out", type=Path, default=Path("build/gradescope"))
+    build.add_argument("--notebook", action="append", help="only this notebook (repeatable)")
+    commands.add_parser("prepare", help="release the notebooks once, for every run (setup.sh does it)")
+    run = commands.add_parser("run", help="grade /autograder/submission (Gradescope's run_autograder)")
+    run.add_argument("--notebook", required=True)
+    run.add_argument("--root", type=Path, default=Path("/autograder"))
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        from autograder.gradescope.build import build as write
+
+        for path in write(args.out, args.notebook):
+            print("wrote", path)
+        return 0
+    if args.command == "prepare":
+        import tempfile
+
+        from autograder.paths import assignment_ids
+        from autograder.pipeline import release_once
+
+        with tempfile.TemporaryDirectory() as tmp:
+            release_once(Path(tmp) / "template", assignment_ids())
+        return 0
+    from autograder.gradescope.run import run as grade
+
+    grade(args.root, args.notebook)
+    return 0  # a results.json is written in every case: Gradescope reads it, not the exit status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
