@@ -14,7 +14,7 @@ from autograder.cells import grade_id_of
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.report import max_points
 from autograder.sandboxed import launcher as sandbox
-from fixtures import NEEDS_SANDBOX, ROOT, UNMAPPED, build, expected
+from fixtures import END_TO_END, NEEDS_SANDBOX, ROOT, UNMAPPED, build, expected
 
 pytestmark = pytest.mark.slow  # the class is graded once for the module: minutes
 
@@ -61,7 +61,7 @@ def canary():
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, planted, canary):
     root = tmp_path_factory.mktemp("grading")
-    submissions = build(root / "class", planted, sandboxed=SANDBOXED, canary=canary.path)
+    submissions = build(root / "class", planted, sandboxed=SANDBOXED, canary=canary.path, mistakes=END_TO_END)
     out = root / "results"
     grades, unmapped = grade_class(submissions, out, OPTIONS, progress=False)
     return {(g.student, g.notebook): g for g in grades}, unmapped, out, submissions
@@ -77,14 +77,14 @@ def kernel_output(out, student, notebook):
 
 def test_every_expected_notebook_is_graded_and_nothing_else(graded):
     grades, _, _, _ = graded
-    assert set(grades) == set(expected(SANDBOXED))
+    assert set(grades) == set(expected(SANDBOXED, END_TO_END))
 
 
-@pytest.mark.parametrize("student, notebook", sorted(expected()))
+@pytest.mark.parametrize("student, notebook", sorted(expected(mistakes=END_TO_END)))
 def test_status_and_points(graded, student, notebook):
     if student in NEEDS_SANDBOX:
         needs_sandbox()
-    status, low, high = expected()[student, notebook]
+    status, low, high = expected(mistakes=END_TO_END)[student, notebook]
     g = graded[0][student, notebook]
     assert g.status in ((status,) if isinstance(status, str) else status), g.message
     assert low <= g.total <= high, (g.exercises, g.message)

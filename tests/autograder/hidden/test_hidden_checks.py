@@ -159,7 +159,8 @@ def test_typical_mistakes_lose_points_with_a_helpful_message(mistake, function, 
 
 
 def test_every_typical_mistake_is_tested():
-    """Each mistake of the fixture class is a case above (the class test grades them end to end)."""
+    """Each mistake of the fixture class is a case above (the class test grades those of
+    fixtures.END_TO_END end to end, through the sandbox and nbgrader)."""
     assert {mistake for mistake, *_ in MISTAKE_CASES} == set(MISTAKES)
 
 
