@@ -105,6 +105,40 @@ def load_checkpoint(model: nn.Module, path, device: torch.device | str = "cpu") 
     return ckpt.get("meta", {})
 
 
+def save_warm_start(model: nn.Module, optimizer: torch.optim.Optimizer, path, **meta) -> None:
+    """Save what a run needs to go on where another stopped: the weights in half precision and the
+    optimizer's state in bfloat16 (RMSprop's running mean of squared gradients holds values below
+    float16's range, and without it the first updates of a resumed run are ten times too large).
+    Its step counters stay exact. A Nature CNN: 6.7 MB."""
+    weights = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+    state = {
+        i: {
+            k: (v.bfloat16() if torch.is_tensor(v) and v.is_floating_point() and k != "step" else v)
+            for k, v in s.items()
+        }
+        for i, s in optimizer.state_dict()["state"].items()
+    }
+    torch.save(
+        {"state_dict": weights, "optimizer": type(optimizer).__name__, "optimizer_state": state, "meta": meta}, path
+    )
+
+
+def load_warm_start(name: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """Load a warm start (``save_warm_start``; a shipped one's name, or a ``.pt`` file) into ``model``
+    and ``optimizer``, on the model's device; the optimizer keeps its own settings (learning rate,
+    ...). Returns the metadata: the steps, minutes and score of the run it comes from, and the
+    command that made it."""
+    device = next(model.parameters()).device
+    path = Path(name) if str(name).endswith(".pt") else pretrained_path(str(name))
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    if type(optimizer).__name__ != ckpt["optimizer"]:
+        raise ValueError(f"{name} holds the state of {ckpt['optimizer']}, not of {type(optimizer).__name__}")
+    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in ckpt["state_dict"].items()})
+    groups = optimizer.state_dict()["param_groups"]  # this optimizer's settings, its parameters' ids
+    optimizer.load_state_dict({"state": ckpt["optimizer_state"], "param_groups": groups})
+    return ckpt.get("meta", {})
+
+
 DOOM_NETWORK = dict(n_actions=4, size=64, hidden=256)  # notebook 5 and its pretrained agent
 PRETRAINED = {
     "pong_a2c": lambda: NatureCNNActorCritic(n_actions=6),

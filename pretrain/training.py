@@ -152,6 +152,33 @@ def export(recipe: Recipe, settings_class: type, run_dir: Path, out_dir: Path) -
     return out_dir / f"{recipe.name}.pt"
 
 
+def export_warm_start(recipe: Recipe, settings_class: type, run_dir: Path, out_dir: Path) -> Path:
+    """Write a run part way up its curve as a warm start that ships (``<name>_warm.pt``: weights and
+    optimizer state, ``networks.save_warm_start``) and its curve so far (``<name>_warm.json``), for a
+    notebook whose own training goes on from there."""
+    state = torch.load(run_dir / "last.pt", weights_only=False)
+    model = recipe.make_model()
+    model.load_state_dict(state["model"])
+    settings = settings_class(**state["settings"])
+    optimizer = recipe.make_optimizer(model, settings)
+    optimizer.load_state_dict(state["optimizer"])
+    scores = [recipe.score(runners.EpisodeStats(**e)) for e in state["episodes"]]
+    meta = {
+        "env_steps": state["step"],
+        "frames": state["step"] * recipe.frames_per_step,
+        "train_minutes": round(state["elapsed"] / 60, 1),
+        "last_20": round(float(np.mean(scores[-20:])), 2),
+        "settings": dataclasses.asdict(settings),
+        "command": recipe.command + f" --total-steps {state['step']}, then --export-warm-start DIR",
+        **recipe.meta,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    networks.save_warm_start(model, optimizer, out_dir / f"{recipe.name}_warm.pt", **meta)
+    curve = {"meta": meta, "episodes": [[e["step"], s] for e, s in zip(state["episodes"], scores)]}
+    (out_dir / f"{recipe.name}_warm.json").write_text(json.dumps(curve))
+    return out_dir / f"{recipe.name}_warm.pt"
+
+
 def saved_settings(settings_class: type, run_dir: Path):
     """The settings a run was started with (its last checkpoint keeps them)."""
     return settings_class(**torch.load(run_dir / "last.pt", weights_only=False)["settings"])
@@ -168,10 +195,17 @@ def main(
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", type=Path, default=Path(default_run_dir), help="checkpoints (git-ignored)")
     parser.add_argument("--export", type=Path, help="only export the last checkpoint of --run-dir to this folder")
+    parser.add_argument(
+        "--export-warm-start", type=Path, help="only export the last checkpoint of --run-dir as a warm start"
+    )
     for f in dataclasses.fields(settings_class):
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
     args = parser.parse_args(argv)
     settings = settings_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(settings_class)})
+    if args.export_warm_start:
+        recipe = recipe_of(saved_settings(settings_class, args.run_dir))
+        print("wrote", export_warm_start(recipe, settings_class, args.run_dir, args.export_warm_start))
+        return
     if args.export:
         recipe = recipe_of(saved_settings(settings_class, args.run_dir))
         print("wrote", export(recipe, settings_class, args.run_dir, args.export))

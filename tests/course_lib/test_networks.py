@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from course_lib import networks
@@ -59,3 +60,76 @@ def test_unknown_pretrained_agent_is_a_clear_error():
 
     with pytest.raises(KeyError, match="there are: pong_a2c"):
         networks.load_pretrained("breakout_dqn")
+
+
+def _rmsprop_run(seed: int = 0, steps: int = 300):
+    """A small model and its RMSprop after a few steps on a fixed loss (state far from fresh)."""
+    torch.manual_seed(seed)
+    model = networks.MLPActorCritic(4, 3)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+    x = torch.randn(16, 4)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        dist, value = model(x)
+        (dist.entropy().mean() + value.pow(2).mean()).backward()
+        optimizer.step()
+    return model, optimizer, x
+
+
+def test_a_warm_start_goes_on_where_the_run_stopped(tmp_path):
+    """The next update from a saved warm start is the update the run itself would have made (within
+    the rounding of half-precision weights and a bfloat16 state), with the loading optimizer's own
+    learning rate."""
+    model, optimizer, x = _rmsprop_run()
+    networks.save_warm_start(model, optimizer, tmp_path / "w.pt", env_steps=300)
+    assert (tmp_path / "w.pt").stat().st_size < 0.7 * sum(p.numel() for p in model.parameters()) * 4 * 2
+
+    torch.manual_seed(1)
+    fresh = networks.MLPActorCritic(4, 3)
+    fresh_opt = torch.optim.RMSprop(fresh.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+    assert networks.load_warm_start(tmp_path / "w.pt", fresh, fresh_opt) == {"env_steps": 300}
+    for m, opt in ((model, optimizer), (fresh, fresh_opt)):
+        before = [p.detach().clone() for p in m.parameters()]
+        opt.zero_grad()
+        dist, value = m(x)
+        (dist.entropy().mean() + value.pow(2).mean()).backward()
+        opt.step()
+        m.steps = [p.detach() - b for p, b in zip(m.parameters(), before)]
+    for a, b in zip(model.steps, fresh.steps):  # steps of about lr = 7e-4: within 5% of lr
+        torch.testing.assert_close(b, a, rtol=0.05, atol=0.05 * 7e-4)
+
+    # what the state is for: the same weights with a fresh RMSprop take steps several times as large
+    networks.load_warm_start(tmp_path / "w.pt", fresh, restarted := torch.optim.RMSprop(fresh.parameters(), lr=7e-4))
+    restarted.state.clear()
+    restarted.zero_grad()
+    dist, value = fresh(x)
+    (dist.entropy().mean() + value.pow(2).mean()).backward()
+    before = [p.detach().clone() for p in fresh.parameters()]
+    restarted.step()
+    biggest = max((p.detach() - b).abs().max().item() for p, b in zip(fresh.parameters(), before))
+    assert biggest > 3 * max(s.abs().max().item() for s in model.steps)
+    state = fresh_opt.state_dict()["state"][0]
+    assert state["square_avg"].dtype == torch.float32 and float(state["step"]) == 301.0
+
+    slower = torch.optim.RMSprop(fresh.parameters(), lr=1e-4)
+    networks.load_warm_start(tmp_path / "w.pt", fresh, slower)
+    assert slower.param_groups[0]["lr"] == 1e-4  # the saved run's settings do not override the student's
+
+
+def test_a_warm_start_is_refused_by_another_kind_of_optimizer(tmp_path):
+    model, optimizer, _ = _rmsprop_run()
+    networks.save_warm_start(model, optimizer, tmp_path / "w.pt")
+    with pytest.raises(ValueError, match="holds the state of RMSprop, not of Adam"):
+        networks.load_warm_start(tmp_path / "w.pt", model, torch.optim.Adam(model.parameters()))
+
+
+def test_the_shipped_pong_warm_start_is_small_and_part_way_up_its_curve():
+    """Notebook 2's warm start: the course's run stopped at 1.2 M steps, at about -16, so the
+    student's own update has more than 15 points to add."""
+    model = networks.NatureCNNActorCritic(n_actions=6)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=7e-4, alpha=0.99, eps=1e-5)
+    meta = networks.load_warm_start("pong_a2c_warm", model, optimizer)
+    assert networks.pretrained_path("pong_a2c_warm").stat().st_size < 7e6
+    assert meta["env_steps"] == 1_200_000 and -17 <= meta["last_20"] <= -15
+    assert "--export-warm-start" in meta["command"]
+    assert set(optimizer.state_dict()["state"][0]) == {"step", "square_avg"}

@@ -5,7 +5,8 @@ import json
 import torch
 
 from course_lib import networks
-from pretrain.a2c_atari import Settings, export, train
+from pretrain import training
+from pretrain.a2c_atari import Settings, export, recipe, train
 
 
 def test_train_checkpoints_resumes_and_exports(tmp_path):
@@ -23,6 +24,16 @@ def test_train_checkpoints_resumes_and_exports(tmp_path):
     assert meta["env_steps"] == 2_200 and "pretrain.a2c_atari" in meta["command"]
     curve = json.loads((tmp_path / "out" / "pong_a2c.json").read_text())
     assert curve["meta"]["env_steps"] == 2_200 and (tmp_path / "out" / "pong_a2c.png").exists()
+
+    warm = training.export_warm_start(recipe(settings), Settings, tmp_path / "run", tmp_path / "out")
+    model = networks.NatureCNNActorCritic(6)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=settings.lr)
+    meta = networks.load_warm_start(warm, model, optimizer)
+    assert meta["env_steps"] == 2_200 and "--total-steps 2200, then --export-warm-start" in meta["command"]
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["optimizer"]["state"][0]["square_avg"]
+    torch.testing.assert_close(optimizer.state_dict()["state"][0]["square_avg"], saved, rtol=0.01, atol=0)
+    episodes = json.loads((tmp_path / "out" / "pong_a2c_warm.json").read_text())["episodes"]
+    assert len(episodes) == len(curve["episodes"])
 
 
 def test_the_shipped_pong_agent_scored_at_least_18():
