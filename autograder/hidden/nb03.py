@@ -23,7 +23,7 @@ import torch
 from autograder.hidden import nb02
 from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
 from autograder.hidden.harness import Checks, Context
-from autograder.pipeline.drivers import Bench
+from autograder.pipeline.drivers import WEIGHT_DECAY, Bench, applied
 from autograder.reference import reference
 from course_lib import probes
 from course_lib.checks import CheckFailed, expect, expect_close, number, run_probe
@@ -420,7 +420,8 @@ class UpdateInputs(Context):
         bench = Bench(self.fn)
         shared, shared_files = bench.model(MODEL, self.shared_state)
         local, local_files = bench.model(MODEL, self.local_state)
-        optimizer = bench.build("sgd", shared, 1.0)  # plain SGD, lr 1: the shared weights move by minus the gradient
+        # SGD at lr 1 with a weight decay: the shared weights move by minus (the gradient + decay * weights)
+        optimizer = bench.build("sgd", shared, 1.0, weight_decay=WEIGHT_DECAY)
         calls = []
         for k in range(CALLS):
             before_shared = bench.read(shared_files, self.shared_state)
@@ -432,7 +433,8 @@ class UpdateInputs(Context):
                     "local": before_local,
                     "shared": before_shared,
                     "logs": logs,
-                    "handed": {n: before_shared[n] - after_shared[n] for n in self.shared_state},
+                    "handed": applied(before_shared, after_shared, 1.0),
+                    "moved": {n: before_shared[n] - after_shared[n] for n in self.shared_state},
                     "after_shared": after_shared,
                     "after_local": bench.read(local_files, self.local_state),
                 }
@@ -443,6 +445,11 @@ class UpdateInputs(Context):
 
 
 update_checks = Checks("a3c_update", UpdateInputs)
+BY_HAND = (
+    "the shared weights moved by exactly minus the gradient, but not as the optimizer you were given moves "
+    "them (it also decays the weights here): your update changed them itself. Hand the gradient to the "
+    "shared parameters' .grad and call optimizer.step(): in training that optimizer is the shared Adam."
+)
 
 
 @update_checks.case("hands the local model's clipped gradient to the shared model", 1.5, gate=SHARING_CAP)
@@ -451,6 +458,8 @@ def handed_over(c: UpdateInputs) -> None:
     want = _gradient(call["local"], c.batches[0])
     if _close(call["handed"], want):
         return
+    if _close(call["moved"], want):
+        raise CheckFailed(BY_HAND)
     problem = _diagnose(call["handed"], call["local"], call["shared"], c.batches[0], None)
     if problem:
         raise CheckFailed(f"the gradient your update handed to the shared model: {problem}")

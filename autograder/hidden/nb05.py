@@ -2,8 +2,9 @@
 
 The update runs in the student's process on a small actor-critic moved away from its
 initialisation (``cases.trained_looking``: a policy far from uniform, values far from 0) and a
-rollout with both kinds of episode end, with plain SGD at lr 1: the weights it leaves, read from
-outside (``autograder.pipeline.drivers``), are minus the gradient it applied. The settings isolate each
+rollout with both kinds of episode end, with SGD at lr 1 and a weight decay: the weights it leaves,
+read from outside (``autograder.pipeline.drivers``), less the decay, are minus the gradient it
+applied (weights changed by hand instead of by ``optimizer.step()`` miss the decay, and show). The settings isolate each
 part: with ``value_coef = entropy_coef = 0`` the step is the policy gradient alone; raising
 ``value_coef`` or ``entropy_coef`` from 0 adds exactly the value loss's or the entropy bonus's
 gradient; a small ``max_grad_norm`` shows the clipping; the same call twice shows whether the
@@ -22,7 +23,7 @@ import torch
 from autograder.hidden import nb04
 from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
 from autograder.hidden.harness import Checks, Context
-from autograder.pipeline.drivers import Bench
+from autograder.pipeline.drivers import WEIGHT_DECAY, Bench, applied
 from autograder.reference import reference
 from course_lib.checks import CheckFailed, expect, expect_close, number
 from course_lib.networks import MLPActorCritic
@@ -154,13 +155,17 @@ class DoomInputs(Context):
         if name not in self.runs:
             bench = Bench(self.fn)
             model, files = bench.model(MODEL, self.state)
-            optimizer = bench.build("sgd", model, 1.0)
+            optimizer = bench.build("sgd", model, 1.0, weight_decay=WEIGHT_DECAY)
             rollout = bench.build("rollout", self.batch)
             for _ in range(repeat):
                 bench.write(files, self.state)
                 logs = self.fn(model, optimizer, rollout, cfg)
                 after = bench.read(files, self.state)
-            self.runs[name] = {"applied": {k: self.state[k] - after[k] for k in self.state}, "logs": logs}
+            self.runs[name] = {
+                "applied": applied(self.state, after, 1.0),
+                "moved": {k: self.state[k] - after[k] for k in self.state},
+                "logs": logs,
+            }
         return self.runs[name]
 
 
@@ -170,8 +175,14 @@ checks = Checks("doom_update", DoomInputs)
 @checks.case("the policy gradient: normalized GAE advantages, constants for the loss", 1.0, gate=CAP)
 def policy(c: DoomInputs) -> None:
     state, batch, want_policy = c.state, c.batch, c.want_policy
-    got = c.step("policy", _settings())["applied"]
-    expect(_norm(got) > 0, "the weights did not move: loss.backward() then optimizer.step().")
+    run = c.step("policy", _settings())
+    got = run["applied"]
+    expect(_norm(run["moved"]) > 0, "the weights did not move: loss.backward() then optimizer.step().")
+    if _close(run["moved"], want_policy):
+        raise CheckFailed(
+            "the weights moved by exactly minus the gradient, but not as the optimizer you were given moves "
+            "them (it also decays the weights here): your update changed them itself. Call optimizer.step()."
+        )
     if _norm(_critic(got)) > 1e-6 * max(_norm(got), 1e-8):
         raise CheckFailed(
             "with value_coef = 0 your update still changes the critic: the policy loss sends gradient "

@@ -43,6 +43,14 @@ from course_lib.checks import StudentCodeError
 
 __all__ = ["RemoteFunction", "AnswersClient", "Opaque", "Handle"]
 
+# What the student's side may send to the scorer: a reply (the largest honest ones, a Nature CNN's
+# parameters and gradients, are tens of MB), and the inputs of a call to a course's function that
+# stands in for a pasted one (run here, on the host: its inputs bound its time; the updates the
+# checks run send rollouts of at most a few thousand numbers).
+MAX_REPLY_BYTES = 256 * 1024**2
+MAX_CALLBACK_BYTES = 16 * 1024**2
+MAX_CALLBACK_ELEMENTS = 65_536
+
 
 class _Gone(Exception):
     """The student's process stopped answering (timeout) or died; the message says which."""
@@ -71,7 +79,8 @@ class AnswersProcess:
             cwd=cwd,
             start_new_session=True,
         )
-        self.replies: queue.Queue = queue.Queue()
+        # Bounded: a process that sends what nobody asked for fills a pipe, not the scorer's memory.
+        self.replies: queue.Queue = queue.Queue(maxsize=2)
         self.next_id = 0
         threading.Thread(target=self._read, daemon=True).start()
         try:
@@ -85,7 +94,7 @@ class AnswersProcess:
     def _read(self) -> None:
         try:
             while True:
-                self.replies.put(read_frame(self.proc.stdout))
+                self.replies.put(read_frame(self.proc.stdout, MAX_REPLY_BYTES))
         except (EOFError, WireError, OSError, ValueError) as exc:
             self.replies.put(exc)
 
@@ -118,8 +127,9 @@ class AnswersProcess:
                     raise _Gone("broke the protocol (a callback where none was offered)")
                 self._send(*callback(*reply), max(0.1, deadline - time.monotonic()))
                 continue
-            if reply[0].get("id") == self.next_id:
-                return reply
+            if reply[0].get("id") != self.next_id:  # nothing else is waiting for a reply
+                raise _Gone("broke the protocol (a message that answers no request)")
+            return reply
 
     def _send(self, header: dict, blobs: list[bytes], timeout: float) -> None:
         writer = threading.Thread(target=self._write, args=(header, blobs), daemon=True)
@@ -166,8 +176,9 @@ def default_command() -> list[str]:
 class AnswersClient:
     """A student's answer cells, run in a process of their own, and calls into them.
 
-    ``sandboxed``: the process runs in the grading sandbox (its ``/dev/shm`` is then its own, read
-    through its root); else it shares the machine's ``/dev/shm``.
+    ``sandboxed``: the process runs in bwrap's namespaces (its ``/dev/shm`` is then its own, read
+    through its root); else it shares the machine's ``/dev/shm``. ``files_uid``: the uid the
+    student's code runs as, who gets the files the scorer makes there (else they are 0600 of ours).
     """
 
     def __init__(
@@ -178,9 +189,10 @@ class AnswersClient:
         call_timeout: float = 20.0,
         budget: float = 180.0,
         sandboxed: bool = False,
+        files_uid: int | None = None,
     ):
         self.command, self.env, self.cwd = command or default_command(), env, cwd
-        self.call_timeout, self.sandboxed = call_timeout, sandboxed
+        self.call_timeout, self.sandboxed, self.files_uid = call_timeout, sandboxed, files_uid
         self.deadline = time.monotonic() + budget
         self.cells: list[tuple[dict, bool]] = []  # (cell, whether it ran to its end): replayed after a restart
         self.defined: dict[str, set[str]] = {}
@@ -245,7 +257,7 @@ class AnswersClient:
             root = process.sandbox_root() if self.sandboxed else ""
             if root is None:
                 raise StudentCodeError("ProcessDied", "the process running your code is gone", "")
-            self._shared = SharedFolder(f"{root}/dev/shm", owner=process)
+            self._shared = SharedFolder(f"{root}/dev/shm", owner=process, uid=self.files_uid)
         return self._shared
 
     def close(self) -> None:
@@ -374,8 +386,12 @@ def _callback(code: dict[str, Callable | None], header: dict, blobs: list[bytes]
             leaves[entry["tensor"]] = t
         return t
 
+    if sum(len(b) for b in blobs) > MAX_CALLBACK_BYTES:
+        return {"op": "callback_result", "ok": False, "error": "inputs too large for the course's version"}, []
     try:
         inputs = decode(header.get("inputs"), blobs, as_input)
+        if _elements(inputs) > MAX_CALLBACK_ELEMENTS:  # the course's functions run here, on the host
+            raise WireError(f"inputs of more than {MAX_CALLBACK_ELEMENTS:,} numbers")
         if (
             not isinstance(inputs, dict)
             or not isinstance(inputs.get("args"), list)
@@ -389,6 +405,16 @@ def _callback(code: dict[str, Callable | None], header: dict, blobs: list[bytes]
     except Exception as exc:  # bad inputs from the student's side: their call fails, not the scorer
         return {"op": "callback_result", "ok": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}, []
     return {"op": "callback_result", "ok": True, "result": encoded}, encoder.blobs
+
+
+def _elements(value) -> int:
+    if torch.is_tensor(value):
+        return value.numel()
+    if isinstance(value, dict):
+        return sum(_elements(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(_elements(v) for v in value)
+    return 1
 
 
 def _message(error) -> str:

@@ -24,6 +24,11 @@ import torch
 from autograder.pipeline.shared import DTYPES, NotShared
 from autograder.sandboxed.protocol import Handle
 
+# The optimizer the hidden checks give an update: SGD whose every step also decays the weights, so
+# that an update that moves them by hand (``p -= lr * p.grad``) instead of calling ``optimizer.step()``
+# misses the decay, and shows. (The visible checks' drivers keep plain SGD, as their probes do.)
+WEIGHT_DECAY = 0.25
+
 
 class Bench:
     """Objects in one student's process, with their values in shared memory read and written here."""
@@ -197,7 +202,8 @@ def one_update(
     lr: float = 0.1,
 ) -> dict:
     """``probes.one_update`` from outside: both models' weights in files of ours, plain SGD on the
-    shared one; the gradient handed to the shared model is what SGD subtracted, divided by lr."""
+    shared one (as the visible check's probe has it); the gradient handed to the shared model is
+    what SGD subtracted, divided by lr."""
     bench = Bench(target)
     shared, shared_files = bench.model(model_kwargs, shared_state)
     local, local_files = bench.model(model_kwargs, local_state)
@@ -207,14 +213,14 @@ def one_update(
     return {
         "shared": after,
         "local": bench.read(local_files, local_state),
-        "shared_grads": {k: (shared_state[k].float() - after[k]) / lr for k in shared_state},
+        "shared_grads": applied(shared_state, after, lr, weight_decay=0.0),
         "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__},
     }
 
 
 def one_step(target, model_kwargs: dict, state: dict, batch: dict, cfg: types.SimpleNamespace, lr: float = 0.1) -> dict:
-    """``probes.one_step`` from outside: the model's weights in files of ours, plain SGD; the
-    gradients are what SGD subtracted, divided by lr."""
+    """``probes.one_step`` from outside: the model's weights in files of ours, plain SGD (as the
+    visible check's probe has it); the gradients are what SGD subtracted, divided by lr."""
     bench = Bench(target)
     model, files = bench.model(model_kwargs, state)
     optimizer = bench.build("sgd", model, lr)
@@ -222,9 +228,29 @@ def one_step(target, model_kwargs: dict, state: dict, batch: dict, cfg: types.Si
     after = bench.read(files, state)
     return {
         "params": after,
-        "grads": {k: (state[k].float() - after[k]) / lr for k in state},
+        "grads": applied(state, after, lr, weight_decay=0.0),
         "logs": logs if isinstance(logs, dict) else {"returned": type(logs).__name__},
     }
+
+
+def applied(before: dict, after: dict, lr: float, weight_decay: float = WEIGHT_DECAY) -> dict:
+    """The gradient an SGD step with weight decay applied: ``(before - after) / lr - decay * before``.
+
+    Zero for a weight that did not move at all (SGD skips a parameter without a gradient, decay
+    included), and zero where the difference is within float32's rounding of the step (a weight
+    only decayed, whose gradient was zero, is left by SGD a few ulps away from ``(1 - lr*decay) * w``).
+    """
+    eps = torch.finfo(torch.float32).eps
+    out = {}
+    for k in before:
+        b, a = before[k].float(), after[k].float()
+        if torch.equal(b, a):
+            out[k] = torch.zeros_like(a)
+            continue
+        grad = (b - a) / lr - weight_decay * b
+        noise = 4 * eps * (b.abs() + a.abs()) / lr
+        out[k] = torch.where(grad.abs() <= noise, torch.zeros_like(grad), grad) if weight_decay else grad
+    return out
 
 
 DRIVERS = {"optimizer_steps": optimizer_steps, "one_update": one_update, "one_step": one_step}

@@ -47,8 +47,9 @@ class NotShared(Exception):
 
 
 class SharedFolder:
-    def __init__(self, folder: str, owner=None):
+    def __init__(self, folder: str, owner=None, uid: int | None = None):
         self.owner = owner  # the process whose memory this is (a new view for a new process)
+        self.uid = uid  # who may map the files made here (the student's uid), else only their maker
         self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self.prefix = f"course-{secrets.token_hex(4)}"
         self.made: list[str] = []
@@ -60,8 +61,10 @@ class SharedFolder:
         side maps it with ``course_lib.probes.shared_tensor(name, shape, dtype)``."""
         data = tensor.detach().cpu().contiguous().numpy().tobytes()
         name = f"{self.prefix}-{len(self.made)}"
-        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666, dir_fd=self.fd)
-        os.fchmod(fd, 0o666)  # the sandbox's uid maps it for writing
+        fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.fd)
+        if self.uid is not None:
+            os.fchown(fd, self.uid, self.uid)  # the student's uid maps it for writing, no one else
+        os.fchmod(fd, 0o600)
         os.write(fd, data or b"\0")
         os.close(fd)
         self.made.append(name)

@@ -118,12 +118,109 @@ class _StandIn:
         return f"<the course's {self.__name__}>"
 
 
+# What the builders are made of: the modules whose functions and classes they call. Each function
+# and class found in them (and each attribute of those classes) when the server starts, before any
+# answer cell runs, must still be the same object, with the same code, when a builder runs.
+SURFACE_MODULES = (
+    "course_lib.probes",
+    "course_lib.networks",
+    "course_lib.runners",
+    "course_lib.hogwild",
+    "torch",
+    "torch.nn",
+    "torch.nn.functional",
+    "torch.nn.utils",
+    "torch.nn.utils.clip_grad",
+    "torch.optim",
+    "torch.optim.sgd",
+    "torch.optim.optimizer",
+    "torch.distributions",
+    "torch.distributions.categorical",
+    "autograder.sandboxed.answers_server",  # this server's own methods (the check itself among them)
+    "autograder.sandboxed.protocol",
+    "autograder.sandboxed.jacobians",
+)
+
+
+class Tampered(Exception):
+    """The student's code replaced something the checks' builders use."""
+
+
+def _is_code(value) -> bool:
+    return callable(value) or isinstance(value, type)
+
+
+def _identity(value) -> tuple[int, ...]:
+    return (
+        id(value),
+        id(getattr(value, "__code__", None)),
+        id(getattr(value, "__defaults__", None)),
+        id(getattr(value, "__kwdefaults__", None)),
+    )
+
+
+def settle_torch() -> None:
+    """Let torch make, before the snapshot, the changes it makes to its own functions on first use:
+    importing ``torch._dynamo`` (which an optimizer's step does) wraps ``torch.manual_seed`` and
+    others, and an optimizer class's first instance wraps its ``step`` (profiling hooks)."""
+    import torch._dynamo  # noqa: F401
+
+    params = [torch.nn.Parameter(torch.zeros(2, 2))]
+    todo = [torch.optim.Optimizer]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls.__module__.startswith("torch.optim."):
+            try:
+                cls(params)
+            except Exception:  # an optimizer that wants other settings: its step is wrapped when used
+                continue
+
+
+def surface() -> dict[str, tuple[dict, str, tuple[int, ...]]]:
+    """Name -> (the namespace that holds it, its key there, its identity) for each function and
+    class of ``SURFACE_MODULES`` and each attribute of those classes (with its code and defaults
+    for a Python function): what a builder's run depends on."""
+    import importlib
+
+    found: dict[str, tuple[dict, str, tuple[int, ...]]] = {}
+    classes = {}
+    for module_name in SURFACE_MODULES:
+        namespace = vars(importlib.import_module(module_name))
+        for key, value in list(namespace.items()):
+            if _is_code(value):
+                found[f"{module_name}.{key}"] = (namespace, key, _identity(value))
+                if isinstance(value, type) and (value.__module__ or "").startswith(("torch", "course_lib")):
+                    classes[f"{module_name}.{key}"] = value
+    for name, cls in classes.items():
+        namespace = cls.__dict__  # a read-only view of the class's own attributes, always current
+        for key, value in list(namespace.items()):
+            if _is_code(value) or isinstance(value, (staticmethod, classmethod, property)):
+                found[f"{name}.{key}"] = (namespace, key, _identity(value))
+    return found
+
+
 class AnswersServer:
     def __init__(self, requests=None, replies=None):
+        from course_lib import probes
+
         self.spaces: dict[str, dict] = {}
         self.sources: dict[str, str] = {}  # cell file name -> source, for tracebacks
         self.objects: dict[int, Any] = {}  # kept results, by handle
         self.requests, self.replies = requests, replies
+        # Taken before any answer cell runs: the builders the checks call, and what they are made of.
+        self.builders = {name: getattr(probes, name) for name in probes.BUILDERS}
+        settle_torch()
+        self.surface = surface()
+
+    def tampered(self) -> list[str]:
+        """What of the builders' surface the answer cells replaced (or changed the code of)."""
+        missing = object()
+        return [
+            name
+            for name, (namespace, key, identity) in self.surface.items()
+            if _identity(namespace.get(key, missing)) != identity
+        ]
 
     def space(self, name: str) -> dict:
         return self.spaces.setdefault(name, {"__name__": "__main__", "get_ipython": _NoShell})
@@ -168,7 +265,14 @@ class AnswersServer:
             name = str(target["builder"])
             if name not in probes.BUILDERS:
                 raise WireError(f"unknown builder {name!r}")
-            return getattr(probes, name)
+            changed = AnswersServer.tampered(self)
+            if changed or "tampered" in vars(self):
+                raise Tampered(
+                    f"your code replaced {', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''}, which "
+                    "the checks build the models and optimizers they run your code on with. Your answers must "
+                    "leave the course's and torch's functions as they are."
+                )
+            return self.builders[name]
         if "handle" in target:
             method = str(target.get("method", ""))
             if not method.isidentifier() or method.startswith("_"):

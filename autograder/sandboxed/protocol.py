@@ -227,11 +227,11 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame(stream: BinaryIO) -> tuple[dict, list[bytes]]:
-    """One message: its JSON header and its blobs. ``EOFError`` when the pipe closed,
-    ``WireError`` when what came is not a message."""
+def read_frame(stream: BinaryIO, max_bytes: int = MAX_FRAME_BYTES) -> tuple[dict, list[bytes]]:
+    """One message: its JSON header and its blobs (at most ``max_bytes``). ``EOFError`` when the
+    pipe closed, ``WireError`` when what came is not a message."""
     head_len, blob_len = HEADER.unpack(_read_exact(stream, HEADER.size))
-    if head_len > MAX_STR * 100 or blob_len > MAX_FRAME_BYTES:
+    if head_len > MAX_STR * 100 or blob_len > max_bytes:
         raise WireError("message too large")
     try:
         header = json.loads(_read_exact(stream, head_len))

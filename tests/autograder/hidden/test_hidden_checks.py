@@ -142,6 +142,8 @@ MISTAKE_CASES = [
     ("doom_without_zero_grad", "doom_update", 1.0, "Call optimizer.zero_grad() before loss.backward()"),
     ("doom_targets_are_advantages", "doom_update", 1.0, "targets = A: the critic's targets are A + V"),
     ("doom_policy_sign_flipped", "doom_update", 1.0, "the policy gradient points the wrong way"),
+    ("update_steps_by_hand", "a3c_update", 1.0, "your update changed them itself"),
+    ("doom_update_steps_by_hand", "doom_update", 1.0, "your update changed them itself"),
 ]
 
 

@@ -50,6 +50,35 @@ def test_probes_replaced_in_the_students_process_change_no_score():
         assert faked[cell] <= honest[cell], (faked, honest)
 
 
+def test_what_the_checks_build_with_cannot_be_replaced(answers):
+    """The builders the checks run a student's code on are taken before any answer cell runs, and
+    each refuses to run once an answer cell has replaced one of them or a function of torch's they
+    use; torch's own first-use changes to its functions are not taken for the student's."""
+    honest = "import torch\nx = torch.nn.Parameter(torch.zeros(3))\nopt = torch.optim.SGD([x], lr=0.1)\n"
+    assert answers.exec_cell("t", "honest", honest + "x.sum().backward()\nopt.step()\n") is None
+    built = answers.build("sgd", [torch.zeros(2, requires_grad=True)], 0.1)
+    assert built is not None
+    for cell, words in (
+        ("import course_lib.probes as p\np.state_layout = lambda o, ps: {}\n", "course_lib.probes.state_layout"),
+        (
+            "import torch\n_s = torch.optim.SGD.step\ntorch.optim.SGD.step = lambda self, c=None: _s(self, c)\n",
+            "torch.optim.SGD.step",
+        ),
+    ):
+        with AnswersClient(call_timeout=60, budget=120) as fresh:
+            assert fresh.exec_cell("t", "attack", cell) is None
+            with pytest.raises(StudentCodeError, match=f"your code replaced .*{words}"):
+                fresh.build("sgd", [torch.zeros(2, requires_grad=True)], 0.1)
+
+
+@pytest.mark.parametrize("attack", ["replaces_builders", "patches_torch_sgd"])
+def test_an_answer_that_replaces_the_checks_tools_gets_nothing_for_its_notebook(attack):
+    """The grader's attacks of issue 21's review: a lazy state made when the layout is asked for, an
+    update that does not clip but torch's SGD that does; both scored full marks before."""
+    points = score("03_a3c", HOSTILE[attack][1], HOSTILE[attack][2])
+    assert sum(points.values()) == 0.0, points
+
+
 @pytest.fixture(scope="module")
 def answers():
     with AnswersClient(call_timeout=60, budget=600) as answers:
@@ -71,13 +100,18 @@ def test_an_optimizer_that_works_from_shared_memory_is_told_from_one_that_only_s
     start = [torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)]
     grads = [[torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)] for _ in range(4)]
     good = solution_source("03_a3c", "optimizer_solution")
-    for source, shared in ((good, True), (HOSTILE["fakes_probes"][2], False)):
-        with AnswersClient(call_timeout=60, budget=600) as own:  # the decoy patches its whole process
-            assert own.exec_cell("s", "imports", "import torch") is None
-            assert own.exec_cell("s", "cell", source) is None
-            out = drivers.optimizer_steps(own.functions("s")["SharedAdam"], start, grads, lr=0.1)
-        flags = {e["shared"] for entries in out["state_before"]["per_param"] for e in entries.values()}
-        assert flags == {shared}, source[:200]
+    with AnswersClient(call_timeout=60, budget=600) as own:
+        assert own.exec_cell("s", "imports", "import torch") is None
+        assert own.exec_cell("s", "cell", good) is None
+        out = drivers.optimizer_steps(own.functions("s")["SharedAdam"], start, grads, lr=0.1)
+    assert {e["shared"] for entries in out["state_before"]["per_param"] for e in entries.values()} == {True}
+    # The decoy replaces course_lib.probes' functions in its process, so that a private state would
+    # report as shared: the builders the checks use were taken before any answer ran, and refuse.
+    with AnswersClient(call_timeout=60, budget=600) as own:
+        assert own.exec_cell("s", "imports", "import torch") is None
+        assert own.exec_cell("s", "cell", HOSTILE["fakes_probes"][2]) is None
+        with pytest.raises(StudentCodeError, match="your code replaced course_lib.probes"):
+            drivers.optimizer_steps(own.functions("s")["SharedAdam"], start, grads, lr=0.1)
 
 
 def test_an_update_is_read_in_the_memory_of_the_models_it_was_given(answers):
@@ -136,6 +170,44 @@ def test_a_callback_nobody_offered_stops_that_process_not_the_scorer(answers):
         answers.functions("c")["sneaky"]()
 
 
+def test_messages_nobody_asked_for_stop_that_process_and_stay_out_of_the_scorers_memory():
+    """A student's thread writes frames onto the reply pipe while its function runs: the first one
+    that answers no request ends that process; the scorer keeps at most two frames, of bounded size."""
+    import resource
+
+    source = (
+        "from autograder.sandboxed.protocol import write_frame\nimport gc, threading, time\n"
+        "def flood():\n"
+        "    server = next(o for o in gc.get_objects() if type(o).__name__ == 'AnswersServer')\n"
+        "    junk = b'x' * (64 * 1024**2)\n"
+        "    def spam():\n"
+        "        for _ in range(40):\n"
+        "            write_frame(server.replies, {'id': -1, 'blob_sizes': [len(junk)]}, [junk])\n"
+        "    threading.Thread(target=spam, daemon=True).start()\n"
+        "    time.sleep(30)\n"
+        "    return 1\n"
+    )
+    with AnswersClient(call_timeout=60, budget=120) as answers:
+        assert answers.exec_cell("f", "cell", source) is None
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with pytest.raises(StudentCodeError, match="a message that answers no request"):
+            answers.functions("f")["flood"]()
+        grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 400  # 40 frames of 64 MB were sent: at most a few were ever held
+
+
+def test_a_stood_in_function_refuses_inputs_too_large_to_run_here(answers):
+    """The course's version runs on the host: a rollout of 400,000 steps sent to it is refused
+    (the student's call fails) instead of costing the scorer minutes."""
+    source = "def helper(x):\n    return x\n\ndef g(n):\n    import torch\n    return helper(torch.zeros(n)).sum()\n"
+    assert answers.exec_cell("big", "cell", source) is None
+    answers.stand_in("big", {"helper": lambda x: x + 1})
+    g = answers.functions("big", {"g": ("helper",)})["g"]
+    assert float(g(10)) == 10.0
+    with pytest.raises(StudentCodeError, match="more than 65,536 numbers"):
+        g(400_000)
+
+
 # --------------------------------------------------------------------------- files in shared memory
 def test_the_shared_memory_is_read_without_following_what_the_student_left_there(tmp_path):
     folder = SharedFolder(str(tmp_path))
@@ -154,3 +226,14 @@ def test_the_shared_memory_is_read_without_following_what_the_student_left_there
     assert torch.equal(mapped, torch.tensor([0.0, 9.0, 2.0, 3.0]))
     folder.close()
     assert not (tmp_path / name).exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another uid needs root")
+def test_the_files_the_scorer_makes_belong_to_the_students_uid_alone(tmp_path):
+    """In the uid mode the shared memory is the machine's /dev/shm, where the code of a student
+    graded beside runs too: a file the scorer makes is that student's uid's, 0600, no one else's."""
+    folder = SharedFolder(str(tmp_path), uid=54321)
+    name = folder.create(torch.arange(4.0))
+    info = os.lstat(tmp_path / name)
+    assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (54321, 54321, 0o600)
+    folder.close()
