@@ -15,6 +15,12 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="grade /autograder/submission (Gradescope's run_autograder)")
     run.add_argument("--notebook", required=True)
     run.add_argument("--root", type=Path, default=Path("/autograder"))
+    run.add_argument(
+        "--sandbox",
+        choices=["auto", "on", "uid", "off"],
+        default="auto",
+        help="auto: bwrap's namespaces where the container allows them, else uid mode (docs/grading.md)",
+    )
     args = parser.parse_args(argv)
     if args.command == "build":
         from autograder.gradescope.build import build as write
@@ -25,15 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "prepare":
         import tempfile
 
+        from autograder.gradescope.run import lock_secrets
         from autograder.paths import assignment_ids
         from autograder.pipeline import release_once
 
         with tempfile.TemporaryDirectory() as tmp:
             release_once(Path(tmp) / "template", assignment_ids())
+        lock_secrets()
         return 0
     from autograder.gradescope.run import run as grade
 
-    grade(args.root, args.notebook)
+    grade(args.root, args.notebook, args.sandbox)
     return 0  # a results.json is written in every case: Gradescope reads it, not the exit status
 
 

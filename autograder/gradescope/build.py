@@ -30,7 +30,7 @@ RUN = """#!/usr/bin/env bash
 ROOT="${{GRADESCOPE_ROOT:-/autograder}}"
 cd "$ROOT/source"
 PYTHONPATH="$ROOT/source" exec "${{COURSE_PYTHON:-/autograder/venv/bin/python}}" -m autograder.gradescope run \\
-    --notebook {notebook} --root "$ROOT"
+    --notebook {notebook} --root "$ROOT" --sandbox "${{COURSE_SANDBOX:-auto}}"
 """
 
 TORCH = "2.13.0"

@@ -48,16 +48,44 @@ class Options:
     workers: int = os.cpu_count() or 1
     notebook_timeout: int = 600  # seconds for one notebook, kernel start to last cell
     cell_timeout: int = 120
-    sandbox: str = "auto"  # auto: on when bwrap, prlimit and root are there
+    sandbox: str = "auto"  # auto: on when bwrap can make its namespaces; uid: see sandbox_mode
     memory_gb: float = 4.0
     cpu_seconds: int = 900
 
-    def use_sandbox(self) -> bool:
+    def sandbox_mode(self) -> str | None:
+        """How the student's code runs: in bwrap's namespaces (``on``; ``auto`` where they can be
+        made), in ``uid`` mode (prlimit and a throw-away uid only, for a container that forbids
+        namespaces: the course's secrets must be unreadable to others first), or unprotected (None)."""
         if self.sandbox == "off":
-            return False
-        if self.sandbox == "on" and not launcher.available():
-            raise SystemExit("--sandbox on needs bubblewrap, prlimit and root (apt-get install bubblewrap)")
-        return launcher.available()
+            return None
+        if self.sandbox == "uid":
+            if not launcher.uid_mode_available():
+                raise SystemExit(
+                    "--sandbox uid needs prlimit, root (to give the code a throw-away uid) and a Python that "
+                    "other uids can run"
+                )
+            open_ = [str(p) for p in SECRETS if p.exists() and not launcher.locked(p)]
+            if open_:
+                raise SystemExit(
+                    f"--sandbox uid: {', '.join(open_)} can be read by any uid (chmod 700 them first: "
+                    "without namespaces, file permissions are what keeps them from the student's code)"
+                )
+            return launcher.UID
+        if launcher.available():
+            return launcher.NAMESPACES
+        if self.sandbox == "on":
+            raise SystemExit(
+                "--sandbox on needs bubblewrap and prlimit (apt-get install bubblewrap) where bwrap can make "
+                "namespaces (user namespaces for a user that is not root)"
+            )
+        return None
+
+    def use_sandbox(self) -> bool:
+        return self.sandbox_mode() is not None
+
+
+# What a student's code must not read: the reference solutions, the hidden checks, nbgrader's releases.
+SECRETS = (ROOT / "solutions", ROOT / "autograder", ROOT / "build")
 
 
 @dataclass
@@ -74,6 +102,7 @@ class Job:
     sandboxed: bool
     stage: Path  # what the sandboxes mount: autograder/sandboxed and course_lib
     jupyter: Path  # the sandbox's kernelspec
+    mode: str | None = None  # launcher.NAMESPACES or launcher.UID when sandboxed
 
     def env(self) -> dict[str, str]:
         """The environment of a process that runs the student's code (in the sandbox, when on)."""
@@ -89,6 +118,7 @@ class Job:
                     uid=self.uid,
                     memory=int(self.options.memory_gb * 1024**3),
                     cpu_seconds=self.options.cpu_seconds,
+                    mode=self.mode or launcher.NAMESPACES,
                 )
             )
         return env
@@ -108,7 +138,8 @@ class Grader:
         self.work = self.out / "work"
         self.template = self.work / "_template"
         self.stage: Path | None = None  # made by prepare()
-        self.sandboxed = options.use_sandbox()
+        self.mode = options.sandbox_mode()
+        self.sandboxed = self.mode is not None
 
     def close(self) -> None:
         if self.stage is not None:
@@ -117,6 +148,8 @@ class Grader:
     def prepare(self, notebook_ids: list[str]) -> dict[str, nbformat.NotebookNode]:
         """One nbgrader generate for the class; every student's course folder copies its gradebook."""
         shutil.rmtree(self.template, ignore_errors=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.work.chmod(0o700)  # the course folders hold the solutions: the instructor's alone
         released = release_once(self.template, notebook_ids)
         # What the sandboxes mount read-only (the public grading modules, course_lib): a folder of
         # this run's own, outside the results, so that no path of the results is shown inside.
@@ -173,6 +206,7 @@ class Grader:
                 self.sandboxed,
                 self.stage,
                 self.work / "_jupyter",
+                self.mode,
             )
             (job.course / "autograded" / student).mkdir(parents=True)
             from autograder.pipeline.score import run_scorer  # here: `python -m autograder.pipeline.score` runs it too
@@ -184,6 +218,9 @@ class Grader:
             (job.course / "timings.json").write_text(json.dumps(timings))
             return grades
         finally:
+            if self.mode == launcher.UID:
+                launcher.kill_uid(uid)  # no PID namespace ends what the student's code left running
+                launcher.remove_files_of(uid)  # nor a mount namespace what it left in /tmp, /dev/shm
             shutil.rmtree(temporary, ignore_errors=True)
 
 

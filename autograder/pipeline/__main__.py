@@ -27,7 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=defaults.workers, help="students graded at once")
     parser.add_argument("--timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
     parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
-    parser.add_argument("--sandbox", choices=["auto", "on", "off"], default=defaults.sandbox)
+    parser.add_argument(
+        "--sandbox",
+        choices=["auto", "on", "uid", "off"],
+        default=defaults.sandbox,
+        help="on: bwrap's namespaces (auto: where they can be made); uid: a throw-away uid only (docs/grading.md)",
+    )
     parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="memory limit of a kernel")
     parser.add_argument(
         "--shard",
@@ -44,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not options.use_sandbox():
         print(
-            "WARNING: grading WITHOUT the sandbox (needs bubblewrap, prlimit and root): "
+            "WARNING: grading WITHOUT the sandbox (it needs bubblewrap and prlimit, where bwrap can make namespaces): "
             "submissions run with your permissions and network.",
             file=sys.stderr,
         )

@@ -119,7 +119,7 @@ def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade
         for cell in nb.cells:
             if grade_id_of(cell) in score["cells"] and cell.cell_type == "code":
                 cell.outputs = [nbformat.from_dict(o) for o in score["cells"][grade_id_of(cell)]["outputs"]]
-        nbformat.write(nb, autograded)
+        write_atomic(autograded, nbformat.writes(nb))  # nbgrader left it read-only: replaced, not opened
         record_scores(job.course, sub.student, sub.notebook, cells)
     return NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
 

@@ -205,6 +205,7 @@ def score_student(request: dict) -> dict[str, dict]:
         call_timeout=float(request.get("call_timeout", 20)),
         budget=float(request.get("budget", 180)),
         sandboxed=bool(request.get("sandboxed")),
+        files_uid=request.get("files_uid"),
     ) as answers:
         for nb_id, path in request["notebooks"].items():
             answers.set_budget(float(request.get("budget", 180)))
@@ -235,6 +236,7 @@ def run_scorer(job, subs) -> dict:
 
     from autograder.paths import course_env
     from autograder.pipeline.execute import HARD_TIMEOUT_GRACE
+    from autograder.sandboxed import launcher
 
     if not subs:
         return {}
@@ -249,7 +251,11 @@ def run_scorer(job, subs) -> dict:
         "command": command,
         "cwd": str(job.work),
         "call_timeout": job.options.cell_timeout,
-        "sandboxed": job.sandboxed,
+        # bwrap's namespaces give the answers process a /dev/shm of its own; the uid mode shares the host's
+        "sandboxed": job.mode == launcher.NAMESPACES,
+        # the files the scorer makes there belong to the student's uid alone (0600): no other
+        # student's code, graded beside it in the uid mode, can write into them
+        "files_uid": job.uid if job.sandboxed and os.geteuid() == 0 else None,
         "budget": job.options.notebook_timeout,
         # only what differs from the scorer's own environment (which is not written to disk)
         "env": {k: v for k, v in env.items() if os.environ.get(k) != v},

@@ -81,20 +81,23 @@ def submit(
     python: str = sys.executable,
     repo: Path = ROOT,
     setup: str = "",
-    sandbox: str = "auto",
+    sandbox: str = "on",
     extra: str = "",
     sbatch_args: tuple[str, ...] = (),
 ) -> dict:
     """Write the two job scripts into ``out/slurm`` and submit them: the array job, then the merge
     that waits for it. Returns the job ids and where everything is."""
     submissions, out = submissions.resolve(), out.resolve()
+    for path in (submissions, out, repo):
+        if any(c.isspace() for c in str(path)):  # sbatch reads #SBATCH lines without a shell's quoting
+            raise SystemExit(f"Slurm's #SBATCH lines cannot hold a path with spaces: {path}")
     logs = out / "slurm"
     logs.mkdir(parents=True, exist_ok=True)
     tasks = sorted(set(only)) if only else list(range(1, shards + 1))
     if not tasks or min(tasks) < 1 or max(tasks) > shards:
         raise SystemExit(f"--only wants shards between 1 and {shards}, not {only}")
     values = dict(
-        name="grade-" + out.name,
+        name="grade-" + "".join(c if c.isalnum() or c in "._-" else "-" for c in out.name),
         n=shards,
         cpus=cpus,
         mem=mem,
@@ -142,7 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="the course environment's python on the nodes")
     parser.add_argument("--repo", type=Path, default=ROOT, help="this repository's path on the nodes")
     parser.add_argument("--setup", default="", help="shell lines run before grading (module load ...)")
-    parser.add_argument("--sandbox", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument(
+        "--sandbox",
+        choices=["auto", "on", "uid", "off"],
+        default="on",
+        help="on: a task fails rather than grade unprotected",
+    )
     parser.add_argument("--grade-args", default="", help="more options of the grading command (--timeout 300 ...)")
     parser.add_argument("--sbatch-args", default="", help="options for sbatch itself (--partition=cpu ...)")
     args = parser.parse_args(argv)

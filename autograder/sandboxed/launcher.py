@@ -11,6 +11,12 @@ file system inside (an allow-list; the places the code may write are memory file
 sandbox, so nothing it leaves reaches the host); bwrap gets its options on a descriptor
 (``--args``) and an environment of its own, so nothing of the host's paths shows inside. The
 settings come from environment variables the grader sets (``COURSE_SANDBOX_*``, ``sandbox_env``).
+
+Not root (a cluster's node runs the grading as the instructor), bwrap makes its namespaces inside an
+unprivileged user namespace and the code runs as the instructor's uid mapped there: the same file
+system, nothing of the host writable. Where namespaces are forbidden altogether (a container without
+them, such as Gradescope's), ``uid`` mode keeps the rest: prlimit and a throw-away uid, with no
+namespace, so the grader must first make its secrets unreadable to others (``locked``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import sys
 from pathlib import Path
 
@@ -40,12 +47,14 @@ PATH = "/usr/bin:/bin"
 
 
 _WORKS: list[bool] = []
+NAMESPACES, UID = "namespaces", "uid"  # COURSE_SANDBOX_MODE: bwrap's sandbox, or prlimit and a uid only
 
 
 def available() -> bool:
-    """bubblewrap and prlimit are installed, we are root (to switch to a throw-away uid), and bwrap
-    can make its namespaces here (a container may forbid them: Docker without --privileged)."""
-    if not (shutil.which("bwrap") and shutil.which("prlimit") and os.geteuid() == 0):
+    """bubblewrap and prlimit are installed and bwrap can make its namespaces here (a container may
+    forbid them: Docker without --privileged); as root the code also gets a throw-away uid, else it
+    runs as this user inside a user namespace of its own."""
+    if not (shutil.which("bwrap") and shutil.which("prlimit")):
         return False
     if not _WORKS:
         import subprocess
@@ -62,6 +71,7 @@ def available() -> bool:
             "--unshare-pid",
             "--unshare-net",
             "--unshare-ipc",
+            *(["--unshare-user"] if os.geteuid() != 0 else []),
             "true",
         ]
         try:
@@ -69,6 +79,74 @@ def available() -> bool:
         except (OSError, subprocess.TimeoutExpired):
             _WORKS.append(False)
     return _WORKS[0]
+
+
+def uid_mode_available() -> bool:
+    """``uid`` mode's needs: prlimit, root (to give the code a throw-away uid), and a Python that
+    other uids can run (not one under a 0700 home, as pyenv's under /root)."""
+    return bool(shutil.which("prlimit")) and os.geteuid() == 0 and runnable_by_others(Path(sys.executable))
+
+
+def runnable_by_others(path: Path) -> bool:
+    path = Path(os.path.realpath(path))
+    return all(os.stat(p).st_mode & 0o001 for p in [*path.parents, path])
+
+
+def locked(path: Path) -> bool:
+    """Whether a uid that is neither the owner nor in the group can not read ``path``: a folder on
+    the way lacks the others' x bit, or the path itself (a file, or a folder: its r bit) is closed."""
+    path = Path(os.path.abspath(path))
+    for parent in reversed(path.parents):
+        if not os.stat(parent).st_mode & 0o001:
+            return True
+    return not os.stat(path).st_mode & 0o004
+
+
+def kill_uid(uid: int) -> int:
+    """Kill every process of ``uid`` (``uid`` mode has no PID namespace to end with the kernel:
+    what a student's code left running dies with its grading); how many."""
+    import signal
+
+    killed = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    os.kill(int(entry), signal.SIGKILL)
+                    killed += 1
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+    return killed
+
+
+SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write, without a mount namespace
+
+
+def remove_files_of(uid: int, folders=SHARED_FOLDERS) -> int:
+    """``uid`` mode, after the student's processes are killed: remove what that uid left in the
+    machine's shared folders (its working folder, torch's caches, shared-memory files), so that
+    nothing of one student waits there for the next one graded as the same uid; how many entries.
+    Links are removed, never followed."""
+    removed = 0
+    for folder in folders:
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for name in entries:
+            path = os.path.join(folder, name)
+            try:
+                info = os.lstat(path)
+                if info.st_uid != uid:
+                    continue
+                if stat.S_ISDIR(info.st_mode):
+                    shutil.rmtree(path)  # rmtree does not follow links inside
+                else:
+                    os.unlink(path)
+                removed += 1
+            except OSError:
+                continue
+    return removed
 
 
 def install_kernelspec(jupyter_path: Path) -> None:
@@ -111,11 +189,13 @@ def sandbox_env(
     cpu_seconds: int,
     nproc: int = 256,
     tmpfs_bytes: int | None = None,
+    mode: str = NAMESPACES,
 ) -> dict[str, str]:
     """The settings of a sandbox, as environment variables for the launcher (``runtime``: the host
     folder of the kernel's sockets; ``tmpfs_bytes``: the size of each memory file system, by
-    default a quarter of ``memory``)."""
+    default a quarter of ``memory``; ``mode``: bwrap's namespaces, or ``uid`` mode)."""
     return {
+        "COURSE_SANDBOX_MODE": mode,
         "COURSE_SANDBOX_RUNTIME": str(runtime or ""),
         "COURSE_SANDBOX_STAGE": str(stage),
         "COURSE_SANDBOX_UID": str(uid),
@@ -218,6 +298,7 @@ def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
     memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
     outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0", "bwrap"]
     args = [
+        *(["--unshare-user"] if os.geteuid() != 0 else []),  # not root: a user namespace of its own
         "--die-with-parent",
         "--new-session",
         "--unshare-net",
@@ -229,6 +310,14 @@ def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
         "--clearenv",
     ]
     args += filesystem(env["COURSE_SANDBOX_STAGE"], runtime, int(env["COURSE_SANDBOX_TMPFS"]))
+    args += ["--chdir", HOME]
+    for key, value in kept_env(env, home=HOME, pythonpath=STAGE).items():
+        args += ["--setenv", key, value]
+    return outer, b"".join(a.encode() + b"\0" for a in args)
+
+
+def kept_env(env: dict[str, str], home: str, pythonpath: str) -> dict[str, str]:
+    """The whole environment of the student's process: a few settings of the grader's, and its own."""
     venv_bin = str(Path(sys.executable).parent)
     keep = {
         k: env[k]
@@ -247,24 +336,36 @@ def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
     keep.update(
         {
             "PATH": f"{venv_bin}:{PATH}",
-            "HOME": HOME,
+            "HOME": home,
             "USER": "student",
             "LOGNAME": "student",
-            "MPLCONFIGDIR": f"{HOME}/.matplotlib",
-            "PYTHONPATH": STAGE,
+            "MPLCONFIGDIR": f"{home}/.matplotlib",
+            "PYTHONPATH": pythonpath,
             "PYTHONDONTWRITEBYTECODE": "1",
             "TMPDIR": "/tmp",
             "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"],
+            "COURSE_SANDBOX_MODE": env.get("COURSE_SANDBOX_MODE", NAMESPACES),
         }
     )
-    for key, value in keep.items():
-        args += ["--setenv", key, value]
-    args += ["--chdir", HOME]
-    return outer, b"".join(a.encode() + b"\0" for a in args)
+    return keep
+
+
+def _exec_separated(inner: list[str], env: dict[str, str]) -> None:
+    """``uid`` mode: replace this process with ``prlimit ... inner`` in a fresh working folder
+    (root's, 0700, the uid's once the process has dropped to it), with an environment of its own."""
+    import tempfile
+
+    memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
+    home = tempfile.mkdtemp(prefix="student-")
+    outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0"]
+    os.chdir(home)
+    os.execvpe(outer[0], [*outer, "--", *inner], kept_env(env, home=home, pythonpath=env["COURSE_SANDBOX_STAGE"]))
 
 
 def _exec_sandboxed(inner: list[str], env: dict[str, str] | None = None) -> None:
     """Replace this process with the sandboxed ``inner``: bwrap reads its arguments from a memfd."""
+    if (env or os.environ).get("COURSE_SANDBOX_MODE") == UID:
+        _exec_separated(inner, dict(env or os.environ))
     outer, args = bwrap_command(env)
     fd = os.memfd_create("bwrap-args", 0)  # inherited by prlimit and bwrap (no MFD_CLOEXEC)
     os.write(fd, args)
@@ -276,6 +377,10 @@ def _exec_sandboxed(inner: list[str], env: dict[str, str] | None = None) -> None
 def _launch_kernel(connection_file: str, extra: list[str]) -> None:
     # The kernel reads a copy of its connection file in its socket folder, with the sockets'
     # prefix as it is seen inside (RUNTIME): the host's path of that folder is not shown.
+    if os.environ.get("COURSE_SANDBOX_MODE") == UID:  # no mount namespace: the file where it is
+        _exec_sandboxed(
+            [sys.executable, "-m", "autograder.sandboxed.launcher", "kernel", "-f", connection_file, *extra]
+        )
     runtime = Path(os.environ["COURSE_SANDBOX_RUNTIME"])
     info = json.loads(Path(connection_file).read_text())
     if info.get("transport") == "ipc":
@@ -298,7 +403,9 @@ def _launch_answers() -> None:
 
 
 def _drop_privileges(uid: int) -> None:
-    os.chown(HOME, uid, uid)  # a fresh, empty memory file system: nothing of the student's in it yet
+    if os.geteuid() != 0:
+        return  # not root: already the unprivileged user who runs the grading, in a user namespace
+    os.chown(os.environ["HOME"], uid, uid)  # fresh and empty: nothing of the student's in it yet
     os.setgroups([])
     os.setgid(uid)
     os.setuid(uid)

@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -36,7 +38,7 @@ def source(tmp_path_factory):
     return folder
 
 
-def run_autograder(source, tmp_path, files: dict) -> dict:
+def run_autograder(source, tmp_path, files: dict, sandbox: str = "auto") -> dict:
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
     (root / "results").mkdir()
@@ -49,7 +51,7 @@ def run_autograder(source, tmp_path, files: dict) -> dict:
             nbformat.write(content, path)
         else:
             path.write_text(content)
-    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "COURSE_PYTHON": sys.executable}
+    env = {**os.environ, "GRADESCOPE_ROOT": str(root), "COURSE_PYTHON": sys.executable, "COURSE_SANDBOX": sandbox}
     proc = subprocess.run(
         ["bash", str(root / "source" / "run_autograder")],
         env=env,
@@ -151,3 +153,35 @@ def test_links_in_the_submission_are_not_followed(source, tmp_path):
     )
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 0.0 and "a symbolic link" in results["output"]
+
+
+STEAL = """import json
+_nb = json.load(open({path!r}))
+exec(next("".join(c["source"]) for c in _nb["cells"] if c["metadata"].get("nbgrader", {{}}).get("grade_id") == {gid!r}))
+"""
+
+
+@pytest.mark.parametrize("sandbox, steals, points", [("uid", True, 0.0), ("uid", False, 10.0), ("off", True, 10.0)])
+def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code(
+    source, runnable_python, sandbox, steals, points
+):
+    """Where the container forbids namespaces (``--sandbox uid``), the student's code runs as another
+    uid and the solutions are root's alone: a notebook whose answers read and run the reference's
+    cells gets nothing, the reference itself full marks (without any protection, ``off``, the
+    stealing notebook gets full marks: the attack is real)."""
+    folder = Path(tempfile.mkdtemp(prefix="gradescope-", dir="/var/tmp"))  # crossable by any uid, as / is
+    folder.chmod(0o755)
+    try:
+        solutions = folder / "autograder" / "source" / "solutions" / f"{NB1}.ipynb"
+        nb = nbformat.read((NOTEBOOKS if steals else SOLUTIONS) / f"{NB1}.ipynb", 4)
+        for cell in nb.cells if steals else []:
+            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+            if gid in ("returns_solution", "loss_solution"):
+                cell.source = STEAL.format(path=str(solutions), gid=gid)
+        results = run_autograder(source, folder, {f"{NB1}.ipynb": nb}, sandbox=sandbox)
+        assert results["score"] == points, results["output"]
+        assert f"sandbox: {sandbox}" in results["_stdout"]
+        if sandbox == "uid":
+            assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

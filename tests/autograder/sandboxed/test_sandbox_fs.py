@@ -71,3 +71,30 @@ def test_the_staged_modules_are_the_sandboxed_folder_and_course_lib_only(tmp_pat
     assert staged == {p.name for p in (ROOT / "autograder" / "sandboxed").glob("*.py")}
     assert (stage / "course_lib" / "probes.py").exists()
     assert not any("hidden" in str(p) or "reference" in p.name or "pipeline" in str(p) for p in stage.rglob("*"))
+
+
+def test_without_a_mount_namespace_what_a_uid_left_in_the_shared_folders_goes_with_it(tmp_path):
+    """The uid mode: one throw-away uid grades student after student. What it left in /tmp and
+    /dev/shm (a folder, a file, a link to a file elsewhere) is removed before the next student, the
+    link's target and other uids' files stay, and no link is followed."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("files of another uid need root")
+    shared, outside = tmp_path / "shared", tmp_path / "outside"
+    shared.mkdir()
+    outside.mkdir()
+    (outside / "target").write_text("keep")
+    (shared / "left" / "deep").mkdir(parents=True)
+    (shared / "left" / "deep" / "cache").write_text("x")
+    os.symlink(outside, shared / "left" / "link-to-folder")
+    (shared / "file").write_text("x")
+    os.symlink(outside / "target", shared / "link")
+    (shared / "theirs").write_text("another uid's")
+    for path in (shared / "left", shared / "left" / "deep", shared / "left" / "deep" / "cache", shared / "file"):
+        os.chown(path, 54321, 54321)
+    for link in (shared / "link", shared / "left" / "link-to-folder"):
+        os.lchown(link, 54321, 54321)
+    assert sandbox.remove_files_of(54321, folders=[str(shared)]) == 3
+    assert sorted(os.listdir(shared)) == ["theirs"]
+    assert (outside / "target").read_text() == "keep"
