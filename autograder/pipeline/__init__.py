@@ -64,6 +64,7 @@ class Options:
                     "--sandbox uid needs prlimit, root (to give the code a throw-away uid) and a Python that "
                     "other uids can run"
                 )
+            (ROOT / "build").mkdir(mode=0o700, exist_ok=True)  # made closed, not 0755 by the release
             open_ = [str(p) for p in SECRETS if p.exists() and not launcher.locked(p)]
             if open_:
                 raise SystemExit(
@@ -84,8 +85,16 @@ class Options:
         return self.sandbox_mode() is not None
 
 
-# What a student's code must not read: the reference solutions, the hidden checks, nbgrader's releases.
-SECRETS = (ROOT / "solutions", ROOT / "autograder", ROOT / "build")
+# What a student's code must not read: the reference solutions, the hidden checks, nbgrader's
+# releases, and in a checkout of the repository its history, the fixture class's answers and the tests.
+SECRETS = (
+    ROOT / "solutions",
+    ROOT / "autograder",
+    ROOT / "build",
+    ROOT / ".git",
+    ROOT / "fixtures",
+    ROOT / "tests",
+)
 
 
 @dataclass
@@ -195,6 +204,9 @@ class Grader:
             finally:
                 timings[name] = round(time.perf_counter() - start, 2)
 
+        if self.mode == launcher.UID:  # nothing of an earlier run or student of this uid is left
+            launcher.kill_uid(uid)
+            launcher.remove_files_of(uid)
         try:
             job = Job(
                 student,
@@ -271,6 +283,16 @@ def grade_class(
     grader = Grader(out, options)
     if grader.out.is_relative_to(submissions.resolve()):
         raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
+    if grader.mode == launcher.UID:
+        # Without a mount namespace the student's code sees the machine: the other students'
+        # notebooks and the results (feedback pages, grades.csv) must be closed to its uid too.
+        if not launcher.locked(submissions):
+            raise SystemExit(
+                f"--sandbox uid: the submissions {submissions} can be read by any uid: chmod 700 them "
+                "(or their folder) first, else a student's code reads the others' answers"
+            )
+        grader.out.mkdir(parents=True, exist_ok=True)
+        grader.out.chmod(0o700)
     root = unpack(submissions.resolve(), grader.work / "_incoming")  # first: a bad path fails at once
     try:
         releases = grader.prepare(assignment_ids())

@@ -51,7 +51,6 @@ class SharedFolder:
         self.owner = owner  # the process whose memory this is (a new view for a new process)
         self.uid = uid  # who may map the files made here (the student's uid), else only their maker
         self.fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        self.prefix = f"course-{secrets.token_hex(4)}"
         self.made: list[str] = []
         self.maps: dict[str, tuple[int, mmap.mmap]] = {}
 
@@ -60,7 +59,7 @@ class SharedFolder:
         """A new file holding ``tensor``'s values (raw, from offset 0); its name. The student's
         side maps it with ``course_lib.probes.shared_tensor(name, shape, dtype)``."""
         data = tensor.detach().cpu().contiguous().numpy().tobytes()
-        name = f"{self.prefix}-{len(self.made)}"
+        name = f"course-{secrets.token_hex(16)}"  # not guessable: no one makes it first
         fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.fd)
         if self.uid is not None:
             os.fchown(fd, self.uid, self.uid)  # the student's uid maps it for writing, no one else
@@ -105,6 +104,10 @@ class SharedFolder:
         if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1 or info.st_size > MAX_FILE_BYTES:
             os.close(fd)
             raise NotShared(f"{name} is not a plain file of shared memory")
+        if info.st_uid != (os.geteuid() if self.uid is None else self.uid):
+            # the machine's /dev/shm (uid mode) holds other students' files too: only this one's count
+            os.close(fd)
+            raise NotShared(f"{name} is not a file of your process's")
         return fd
 
     def _size(self, name: str) -> int:

@@ -150,13 +150,34 @@ def _is_code(value) -> bool:
     return callable(value) or isinstance(value, type)
 
 
-def _identity(value) -> tuple[int, ...]:
+def _identity(value) -> tuple:
+    """The object and what a Python function is made of (the objects themselves, kept: compared
+    with ``is``, no address of a freed object can come back as another's)."""
     return (
-        id(value),
-        id(getattr(value, "__code__", None)),
-        id(getattr(value, "__defaults__", None)),
-        id(getattr(value, "__kwdefaults__", None)),
+        value,
+        getattr(value, "__code__", None),
+        getattr(value, "__defaults__", None),
+        getattr(value, "__kwdefaults__", None),
     )
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+
+
+# torch's global hooks: a function registered there runs inside every optimizer step or module call
+# without replacing anything (their contents are snapshotted as a class's attributes are)
+GLOBAL_HOOKS = (
+    ("torch.optim.optimizer", "_global_optimizer_pre_hooks"),
+    ("torch.optim.optimizer", "_global_optimizer_post_hooks"),
+    ("torch.nn.modules.module", "_global_forward_hooks"),
+    ("torch.nn.modules.module", "_global_forward_pre_hooks"),
+    ("torch.nn.modules.module", "_global_backward_hooks"),
+    ("torch.nn.modules.module", "_global_backward_pre_hooks"),
+    ("torch.nn.modules.module", "_global_module_registration_hooks"),
+    ("torch.nn.modules.module", "_global_parameter_registration_hooks"),
+    ("torch.nn.modules.module", "_global_buffer_registration_hooks"),
+)
 
 
 def settle_torch() -> None:
@@ -190,14 +211,25 @@ def surface() -> dict[str, tuple[dict, str, tuple[int, ...]]]:
         for key, value in list(namespace.items()):
             if _is_code(value):
                 found[f"{module_name}.{key}"] = (namespace, key, _identity(value))
-                if isinstance(value, type) and (value.__module__ or "").startswith(("torch", "course_lib")):
+                if isinstance(value, type) and (value.__module__ or "").startswith(
+                    ("torch", "course_lib", "autograder")
+                ):
                     classes[f"{module_name}.{key}"] = value
     for name, cls in classes.items():
         namespace = cls.__dict__  # a read-only view of the class's own attributes, always current
         for key, value in list(namespace.items()):
             if _is_code(value) or isinstance(value, (staticmethod, classmethod, property)):
                 found[f"{name}.{key}"] = (namespace, key, _identity(value))
+    for module_name, hooks in GLOBAL_HOOKS:
+        module = importlib.import_module(module_name)
+        if isinstance(getattr(module, hooks, None), dict):
+            found[f"{module_name}.{hooks}"] = (vars(module), hooks, _hooks(getattr(module, hooks)))
     return found
+
+
+def _hooks(hooks) -> tuple:
+    """A global hooks dictionary's identity: the dictionary and each hook in it."""
+    return (hooks, *hooks.values()) if isinstance(hooks, dict) else (hooks,)
 
 
 class AnswersServer:
@@ -216,11 +248,22 @@ class AnswersServer:
     def tampered(self) -> list[str]:
         """What of the builders' surface the answer cells replaced (or changed the code of)."""
         missing = object()
-        return [
-            name
-            for name, (namespace, key, identity) in self.surface.items()
-            if _identity(namespace.get(key, missing)) != identity
-        ]
+        changed = []
+        for name, (namespace, key, identity) in self.surface.items():
+            value = namespace.get(key, missing)
+            now = _hooks(value) if name.endswith(tuple(h for _, h in GLOBAL_HOOKS)) else _identity(value)
+            if not _same(now, identity):
+                changed.append(name)
+        return changed
+
+    def refuse_if_tampered(self) -> None:
+        changed = AnswersServer.tampered(self)
+        if changed or "tampered" in vars(self) or "refuse_if_tampered" in vars(self):
+            raise Tampered(
+                f"your code replaced {', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''}, which "
+                "the checks build the models and optimizers they run your code on with. Your answers must "
+                "leave the course's and torch's functions as they are."
+            )
 
     def space(self, name: str) -> dict:
         return self.spaces.setdefault(name, {"__name__": "__main__", "get_ipython": _NoShell})
@@ -265,13 +308,7 @@ class AnswersServer:
             name = str(target["builder"])
             if name not in probes.BUILDERS:
                 raise WireError(f"unknown builder {name!r}")
-            changed = AnswersServer.tampered(self)
-            if changed or "tampered" in vars(self):
-                raise Tampered(
-                    f"your code replaced {', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''}, which "
-                    "the checks build the models and optimizers they run your code on with. Your answers must "
-                    "leave the course's and torch's functions as they are."
-                )
+            AnswersServer.refuse_if_tampered(self)
             return self.builders[name]
         if "handle" in target:
             method = str(target.get("method", ""))
@@ -327,6 +364,7 @@ class AnswersServer:
         stand_ins = header.get("stand_ins") or []
         with self.standing_in(target.get("space"), stand_ins if isinstance(stand_ins, list) else []):
             result = fn(*inputs["args"], **inputs["kwargs"])
+        AnswersServer.refuse_if_tampered(self)  # what a call changed on its way is not scored either
         if header.get("keep"):
             if len(self.objects) >= MAX_OBJECTS:
                 raise WireError("too many objects kept")

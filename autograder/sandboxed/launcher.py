@@ -93,30 +93,57 @@ def runnable_by_others(path: Path) -> bool:
 
 
 def locked(path: Path) -> bool:
-    """Whether a uid that is neither the owner nor in the group can not read ``path``: a folder on
-    the way lacks the others' x bit, or the path itself (a file, or a folder: its r bit) is closed."""
-    path = Path(os.path.abspath(path))
+    """Whether a uid that is neither the owner nor in the group can not read ``path`` (where it
+    really is: links resolved): a folder on the way lacks the others' x bit, or the path itself is
+    closed to them (a file: no r bit; a folder: neither r nor x, since a name known from elsewhere,
+    such as a notebook's, is read through x alone)."""
+    path = Path(os.path.realpath(path))
     for parent in reversed(path.parents):
         if not os.stat(parent).st_mode & 0o001:
             return True
-    return not os.stat(path).st_mode & 0o004
+    mode = os.stat(path).st_mode
+    return not mode & (0o005 if stat.S_ISDIR(mode) else 0o004)
 
 
-def kill_uid(uid: int) -> int:
-    """Kill every process of ``uid`` (``uid`` mode has no PID namespace to end with the kernel:
-    what a student's code left running dies with its grading); how many."""
-    import signal
-
-    killed = 0
+def processes_of(uid: int) -> list[int]:
+    """The live processes whose real, effective or saved uid is ``uid`` (not zombies: they are
+    dead, and wait for their parent to read their status)."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if os.stat(f"/proc/{entry}").st_uid == uid:
-                    os.kill(int(entry), signal.SIGKILL)
-                    killed += 1
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                with open(f"/proc/{entry}/status") as f:
+                    fields = dict(line.split(":", 1) for line in f if ":" in line)
+            except (OSError, ValueError):
                 continue
-    return killed
+            if fields.get("State", "").split()[:1] != ["Z"] and str(uid) in fields.get("Uid", "").split()[:3]:
+                found.append(int(entry))
+    return found
+
+
+def kill_uid(uid: int, rounds: int = 50) -> int:
+    """Kill every process of ``uid`` (``uid`` mode has no PID namespace to end with the kernel:
+    what a student's code left running dies with its grading), until none is left; how many
+    rounds it took (0: there was none).
+
+    A scan of /proc and a kill per pid can be outrun by a process that forks and exits in a loop;
+    ``kill(-1, SIGKILL)`` sent *as that uid* (a child of ours that became it) reaches every process
+    of the uid at once, in the kernel. Then /proc is scanned again, until it shows none."""
+    import signal
+
+    for done in range(rounds):
+        if not processes_of(uid):
+            return done
+        pid = os.fork()
+        if pid == 0:  # the child: become the uid (no way back), and signal all of its processes
+            try:
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                os.kill(-1, signal.SIGKILL)  # all the processes this uid may signal, except itself
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+    raise RuntimeError(f"processes of uid {uid} still running after {rounds} rounds of SIGKILL")
 
 
 SHARED_FOLDERS = ("/tmp", "/var/tmp", "/dev/shm")  # where any uid may write, without a mount namespace
@@ -140,13 +167,23 @@ def remove_files_of(uid: int, folders=SHARED_FOLDERS) -> int:
                 if info.st_uid != uid:
                     continue
                 if stat.S_ISDIR(info.st_mode):
-                    shutil.rmtree(path)  # rmtree does not follow links inside
+                    _remove_tree(path)
                 else:
                     os.unlink(path)
                 removed += 1
             except OSError:
                 continue
     return removed
+
+
+def _remove_tree(path: str) -> None:
+    """rmtree (which follows no link inside); for a tree too deep for its recursion, ``rm -rf``."""
+    import subprocess
+
+    try:
+        shutil.rmtree(path)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", path], check=False, timeout=600)
 
 
 def install_kernelspec(jupyter_path: Path) -> None:

@@ -122,8 +122,7 @@ def test_the_uid_mode_scores_the_shared_optimizer_in_the_machines_shared_memory(
     files there for the student's uid alone and reads the student's tensors there. The reference
     SharedAdam keeps its points, one whose state is not shared loses them, and nothing of the
     student's uid is left in /tmp or /dev/shm afterwards."""
-    folder = Path(tempfile.mkdtemp(prefix="uid-mode-", dir="/var/tmp"))
-    folder.chmod(0o755)
+    folder = Path(tempfile.mkdtemp(prefix="uid-mode-", dir="/var/tmp"))  # 0700: the submissions closed
     try:
         (folder / "class" / "reference").mkdir(parents=True)
         shutil.copy2(SOLUTIONS / "03_a3c.ipynb", folder / "class" / "reference")

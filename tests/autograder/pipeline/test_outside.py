@@ -6,6 +6,7 @@ answers process runs as a plain subprocess here (tests/integration/test_grade_cl
 import os
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 
@@ -236,4 +237,16 @@ def test_the_files_the_scorer_makes_belong_to_the_students_uid_alone(tmp_path):
     name = folder.create(torch.arange(4.0))
     info = os.lstat(tmp_path / name)
     assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (54321, 54321, 0o600)
+    assert torch.equal(folder.read(name, "float32", [4]), torch.arange(4.0))
+    # Another student's file there (another uid's), which this student's code names as its own
+    # state: the scorer neither reads nor writes it.
+    (tmp_path / "torch_theirs").write_bytes(torch.arange(4.0).numpy().tobytes())
+    os.chown(tmp_path / "torch_theirs", 54322, 54322)
+    with pytest.raises(NotShared, match="not a file of your process"):
+        folder.read("torch_theirs", "float32", [4])
+    with pytest.raises(NotShared, match="not a file of your process"):
+        folder.write("torch_theirs", torch.zeros(1))
+    assert torch.equal(
+        torch.from_numpy(np.frombuffer((tmp_path / "torch_theirs").read_bytes(), np.float32).copy()), torch.arange(4.0)
+    )
     folder.close()

@@ -98,3 +98,29 @@ def test_without_a_mount_namespace_what_a_uid_left_in_the_shared_folders_goes_wi
     assert sandbox.remove_files_of(54321, folders=[str(shared)]) == 3
     assert sorted(os.listdir(shared)) == ["theirs"]
     assert (outside / "target").read_text() == "keep"
+
+
+def test_without_a_pid_namespace_every_process_of_the_uid_is_killed_even_one_that_forks_on():
+    """The uid mode ends a student's grading by killing its uid's processes: sleepers in the
+    background and a loop that forks a child every few microseconds (which a kill per pid found in
+    /proc can miss) are all gone afterwards."""
+    import subprocess
+    import time
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("processes of another uid need root")
+    uid = 54323
+    script = "sleep 300 & sleep 300 & while :; do /bin/true; done"
+    proc = subprocess.Popen(["/bin/sh", "-c", script], user=uid, group=uid, cwd="/", start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(sandbox.processes_of(uid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(sandbox.processes_of(uid)) >= 3
+        assert sandbox.kill_uid(uid) >= 1
+        assert sandbox.processes_of(uid) == []
+        assert proc.wait(timeout=10) == -9
+    finally:
+        subprocess.run(["pkill", "-9", "-u", str(uid)], check=False)
