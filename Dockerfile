@@ -8,7 +8,7 @@
 # --network none: nothing leaves the container while it grades. --privileged: bubblewrap makes the
 # sandbox's namespaces and the grader switches to throw-away uids, which a default container may
 # not (instead of --privileged: --cap-add SYS_ADMIN --security-opt seccomp=unconfined
-# --security-opt apparmor=unconfined). deploy/ has a Slurm array job and a Kubernetes indexed Job.
+# --security-opt apparmor=unconfined). python -m autograder.pipeline.slurm submits a Slurm array job; deploy/ has a Kubernetes indexed Job.
 FROM python:3.11-slim
 
 RUN apt-get update \

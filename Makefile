@@ -10,12 +10,16 @@ export PYTHONPATH := $(CURDIR)
 
 setup: $(VENV)/.installed
 
-# torch first, pinned: the CPU build. The project's own range then installs nothing more.
+# torch first, pinned: the CPU build. Where PyTorch's CPU index answers, it is an extra index and
+# its 2.13.0+cpu wins over PyPI's 2.13.0 (a local version sorts higher; torch's dependencies still
+# come from PyPI); else pip's own index only (a mirror that serves the CPU build, as on the
+# course's CI machines). The project's own range then installs nothing more.
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 $(VENV)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 10) and "Python >= 3.10 needed (3.11 recommended)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet torch==2.13.0 $$($(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/torch/", timeout=10)' "$(TORCH_CPU_INDEX)" 2>/dev/null && echo --extra-index-url "$(TORCH_CPU_INDEX)")
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
@@ -55,16 +59,16 @@ grader-setup:
 cluster-setup:
 	@command -v slurmctld >/dev/null || { apt-get update -qq && apt-get install -y -qq slurmctld slurmd slurm-client munge; }
 
-# make grade SUBMISSIONS=path/to/zip-or-folder OUT=results
+# make grade SUBMISSIONS=path/to/zip-or-folder OUT=results [GRADE_ARGS="--workers 2"]
 grade: setup
 	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" || { echo "usage: make grade SUBMISSIONS=zip-or-folder OUT=results-folder"; exit 2; }
-	$(PY) -m autograder.pipeline "$(SUBMISSIONS)" --out "$(OUT)"
+	$(PY) -m autograder.pipeline "$(SUBMISSIONS)" --out "$(OUT)" $(GRADE_ARGS)
 
 # On a Slurm cluster (from a login node, the repository on a shared file system):
-# make slurm-grade SUBMISSIONS=/shared/class.zip OUT=/shared/results SHARDS=20
+# make slurm-grade SUBMISSIONS=/shared/class.zip OUT=/shared/results SHARDS=20 [SLURM_ARGS="--cpus 4 --only 7"]
 slurm-grade: setup
 	@test -n "$(SUBMISSIONS)" -a -n "$(OUT)" -a -n "$(SHARDS)" || { echo "usage: make slurm-grade SUBMISSIONS=... OUT=... SHARDS=N"; exit 2; }
-	$(PY) -m autograder.pipeline.slurm "$(SUBMISSIONS)" --out "$(OUT)" --shards "$(SHARDS)"
+	$(PY) -m autograder.pipeline.slurm "$(SUBMISSIONS)" --out "$(OUT)" --shards "$(SHARDS)" $(SLURM_ARGS)
 
 # Gradescope's autograder zip, one per notebook: build/gradescope/<notebook>.zip
 gradescope: setup
