@@ -41,6 +41,47 @@ from autograder.release import generate
 from autograder.sandboxed import launcher
 
 FIRST_SANDBOX_UID = 61000
+SANDBOX_UIDS = 184  # 61000-61183: below systemd's dynamic users (61184-65519)
+UID_LEASES = Path("/run/course-grading-uids")  # root's: one lock file per throw-away uid in use
+
+
+class UidLeases:
+    """Throw-away uids for the workers of one grading run, each held with a lock (``flock``) for
+    as long as the run lasts, so that two runs on one machine (two shards, a test beside a class)
+    never share a uid: killing a uid's processes, as the uid mode does after each student, then
+    never reaches another run's student. Without root no uid is switched to, none is leased."""
+
+    def __init__(self, count: int):
+        import fcntl
+
+        self.fds: list[int] = []
+        self.uids: list[int] = []
+        if os.geteuid() != 0:
+            self.uids = [FIRST_SANDBOX_UID + k for k in range(count)]  # not used: no privileges to drop
+            return
+        UID_LEASES.mkdir(mode=0o700, exist_ok=True)
+        for uid in range(FIRST_SANDBOX_UID, FIRST_SANDBOX_UID + SANDBOX_UIDS):
+            if len(self.uids) == count:
+                break
+            fd = os.open(UID_LEASES / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)  # another run's
+                continue
+            self.fds.append(fd)
+            self.uids.append(uid)
+        if len(self.uids) < count:
+            self.close()
+            raise SystemExit(
+                f"no {count} free throw-away uids among {FIRST_SANDBOX_UID}-{FIRST_SANDBOX_UID + SANDBOX_UIDS - 1}: "
+                "other grading runs on this machine hold them; use fewer --workers or wait"
+            )
+
+    def close(self) -> None:
+        for fd in self.fds:
+            os.close(fd)  # the lock goes with it
+        self.fds = []
 
 
 @dataclass
@@ -147,12 +188,15 @@ class Grader:
         self.work = self.out / "work"
         self.template = self.work / "_template"
         self.stage: Path | None = None  # made by prepare()
+        self.leases: UidLeases | None = None  # the workers' uids, taken by grade_class
         self.mode = options.sandbox_mode()
         self.sandboxed = self.mode is not None
 
     def close(self) -> None:
         if self.stage is not None:
             shutil.rmtree(self.stage, ignore_errors=True)
+        if self.leases is not None:
+            self.leases.close()
 
     def prepare(self, notebook_ids: list[str]) -> dict[str, nbformat.NotebookNode]:
         """One nbgrader generate for the class; every student's course folder copies its gradebook."""
@@ -302,9 +346,11 @@ def grade_class(
         for sub in collected.submissions:
             if in_shard(sub.student, shard) and (notebooks is None or sub.notebook in notebooks):
                 by_student.setdefault(sub.student, []).append(sub)
+        leases = UidLeases(options.workers)  # held until the run ends (grader.close)
+        grader.leases = leases
         uids: queue.Queue[int] = queue.Queue()
-        for k in range(options.workers):
-            uids.put(FIRST_SANDBOX_UID + k)
+        for uid in leases.uids:
+            uids.put(uid)
 
         def work(student):
             uid = uids.get()

@@ -260,9 +260,10 @@ class AnswersServer:
         changed = AnswersServer.tampered(self)
         if changed or "tampered" in vars(self) or "refuse_if_tampered" in vars(self):
             raise Tampered(
-                f"your code replaced {', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''}, which "
-                "the checks build the models and optimizers they run your code on with. Your answers must "
-                "leave the course's and torch's functions as they are."
+                f"your code replaced {', '.join(changed[:3])}{' and more' if len(changed) > 3 else ''}: functions "
+                "of torch's or the course's that the checks rely on (to build the models and optimizers your "
+                "code runs on, and to run it). Nothing your code returns is scored while they are replaced: "
+                "your answers must leave them as they are."
             )
 
     def space(self, name: str) -> dict:

@@ -353,8 +353,9 @@ def bwrap_command(env: dict[str, str] | None = None) -> tuple[list[str], bytes]:
     return outer, b"".join(a.encode() + b"\0" for a in args)
 
 
-def kept_env(env: dict[str, str], home: str, pythonpath: str) -> dict[str, str]:
-    """The whole environment of the student's process: a few settings of the grader's, and its own."""
+def kept_env(env: dict[str, str], home: str, pythonpath: str, tmpdir: str = "/tmp") -> dict[str, str]:
+    """The whole environment of the student's process: a few settings of the grader's, and its own
+    (``tmpdir``: the sandbox's own /tmp; in uid mode its fresh home, not the machine's /tmp)."""
     venv_bin = str(Path(sys.executable).parent)
     keep = {
         k: env[k]
@@ -379,7 +380,7 @@ def kept_env(env: dict[str, str], home: str, pythonpath: str) -> dict[str, str]:
             "MPLCONFIGDIR": f"{home}/.matplotlib",
             "PYTHONPATH": pythonpath,
             "PYTHONDONTWRITEBYTECODE": "1",
-            "TMPDIR": "/tmp",
+            "TMPDIR": tmpdir,
             "COURSE_SANDBOX_UID": env["COURSE_SANDBOX_UID"],
             "COURSE_SANDBOX_MODE": env.get("COURSE_SANDBOX_MODE", NAMESPACES),
         }
@@ -396,7 +397,9 @@ def _exec_separated(inner: list[str], env: dict[str, str]) -> None:
     home = tempfile.mkdtemp(prefix="student-")
     outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0"]
     os.chdir(home)
-    os.execvpe(outer[0], [*outer, "--", *inner], kept_env(env, home=home, pythonpath=env["COURSE_SANDBOX_STAGE"]))
+    os.execvpe(
+        outer[0], [*outer, "--", *inner], kept_env(env, home=home, pythonpath=env["COURSE_SANDBOX_STAGE"], tmpdir=home)
+    )
 
 
 def _exec_sandboxed(inner: list[str], env: dict[str, str] | None = None) -> None:

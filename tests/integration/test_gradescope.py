@@ -104,8 +104,8 @@ def test_a_blank_notebook_gets_zero_with_its_messages(source, tmp_path):
     assert results["score"] == 0.0 and "not written yet" in json.dumps(results["tests"])
 
 
-@pytest.mark.parametrize("student", ["loss_wrong_sign", "patches_allclose"])
-def test_a_mistake_and_an_attack_get_what_the_grading_command_gives(source, tmp_path, student):
+@pytest.mark.parametrize("student", ["loss_wrong_sign"])  # an attack's: tests/integration/test_grade_class.py
+def test_a_mistake_gets_what_the_grading_command_gives(source, tmp_path, student):
     notebook, cell, code = MISTAKES.get(student) or HOSTILE[student]
     nb = with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code)
     results = run_autograder(source, tmp_path, {f"{NB1}.ipynb": nb})
@@ -161,27 +161,24 @@ exec(next("".join(c["source"]) for c in _nb["cells"] if c["metadata"].get("nbgra
 """
 
 
-@pytest.mark.parametrize("sandbox, steals, points", [("uid", True, 0.0), ("uid", False, 10.0), ("off", True, 10.0)])
-def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code(
-    source, runnable_python, sandbox, steals, points
-):
+def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code(source, runnable_python):
     """Where the container forbids namespaces (``--sandbox uid``), the student's code runs as another
-    uid and the solutions are root's alone: a notebook whose answers read and run the reference's
-    cells gets nothing, the reference itself full marks (without any protection, ``off``, the
-    stealing notebook gets full marks: the attack is real)."""
+    uid and the solutions are root's alone: an answer that reads and runs the reference's cell gets
+    nothing, while the notebook's honest answer beside it keeps its points (the uid mode grades).
+    Without any protection (``--sandbox off``) the stealing answer gets full marks: the attack is real
+    (measured so when this test was written; not run here, to keep the suite short)."""
     folder = Path(tempfile.mkdtemp(prefix="gradescope-", dir="/var/tmp"))  # crossable by any uid, as / is
     folder.chmod(0o755)
     try:
         solutions = folder / "autograder" / "source" / "solutions" / f"{NB1}.ipynb"
-        nb = nbformat.read((NOTEBOOKS if steals else SOLUTIONS) / f"{NB1}.ipynb", 4)
-        for cell in nb.cells if steals else []:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-            if gid in ("returns_solution", "loss_solution"):
-                cell.source = STEAL.format(path=str(solutions), gid=gid)
-        results = run_autograder(source, folder, {f"{NB1}.ipynb": nb}, sandbox=sandbox)
-        assert results["score"] == points, results["output"]
-        assert f"sandbox: {sandbox}" in results["_stdout"]
-        if sandbox == "uid":
-            assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
+        nb = nbformat.read(SOLUTIONS / f"{NB1}.ipynb", 4)
+        [cell] = [
+            c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "returns_solution"
+        ]
+        cell.source = STEAL.format(path=str(solutions), gid="returns_solution")
+        results = run_autograder(source, folder, {f"{NB1}.ipynb": nb}, sandbox="uid")
+        assert results["score"] == 5.0, results["output"]  # the loss's 5, none of the returns'
+        assert "sandbox: uid" in results["_stdout"]
+        assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -20,3 +20,31 @@ def test_notebooks_side_by_side_share_the_cores(monkeypatch, tmp_path, cores, wo
         tmp_path / "jupyter",
     )
     assert job.env()["OMP_NUM_THREADS"] == threads  # read by course_lib.runtime.set_cpu_threads
+
+
+def test_two_runs_on_one_machine_never_share_a_throw_away_uid(monkeypatch, tmp_path):
+    """Each run leases its workers' uids (a lock per uid, held while it runs): a second run takes
+    others, and the uids come free when a run ends. (A shared uid let one run's end-of-student
+    kill reach the other run's kernels.)"""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("uids are leased by root only")
+    monkeypatch.setattr(pipeline, "UID_LEASES", tmp_path / "leases")
+    first = pipeline.UidLeases(3)
+    second = pipeline.UidLeases(2)
+    try:
+        assert len(set(first.uids)) == 3 and len(set(second.uids)) == 2
+        assert not set(first.uids) & set(second.uids)
+        assert all(
+            pipeline.FIRST_SANDBOX_UID <= u < pipeline.FIRST_SANDBOX_UID + pipeline.SANDBOX_UIDS for u in first.uids
+        )
+        with pytest.raises(SystemExit, match="free throw-away uids"):
+            pipeline.UidLeases(pipeline.SANDBOX_UIDS)
+        first.close()
+        third = pipeline.UidLeases(3)
+        assert set(third.uids) == set(first.uids)
+        third.close()
+    finally:
+        first.close()
+        second.close()

@@ -15,7 +15,7 @@ from autograder.pipeline.answers_client import AnswersClient
 from autograder.pipeline.score import exercise_names, score_notebook
 from autograder.pipeline.shared import NotShared, SharedFolder
 from course_lib.checks import StudentCodeError
-from fixtures import HOSTILE, MISTAKES, ROOT, solution_source, with_cell
+from fixtures import HOSTILE, MISTAKES, ROOT, SCORED_ONLY, solution_source, with_cell
 
 
 def score(notebook: str, grade_id: str | None = None, source: str | None = None) -> dict[str, float]:
@@ -72,10 +72,11 @@ def test_what_the_checks_build_with_cannot_be_replaced(answers):
                 fresh.build("sgd", [torch.zeros(2, requires_grad=True)], 0.1)
 
 
-@pytest.mark.parametrize("attack", ["replaces_builders", "patches_torch_sgd"])
+@pytest.mark.parametrize("attack", sorted(SCORED_ONLY))
 def test_an_answer_that_replaces_the_checks_tools_gets_nothing_for_its_notebook(attack):
     """The grader's attacks of issue 21's review: a lazy state made when the layout is asked for, an
-    update that does not clip but torch's SGD that does; both scored full marks before."""
+    update that does not clip but torch's SGD that does (both scored full marks before), probes
+    replaced by a decoy. The class test leaves these out (fixtures.SCORED_ONLY): this is their test."""
     points = score("03_a3c", HOSTILE[attack][1], HOSTILE[attack][2])
     assert sum(points.values()) == 0.0, points
 
