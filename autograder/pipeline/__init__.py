@@ -249,8 +249,7 @@ class Grader:
                 timings[name] = round(time.perf_counter() - start, 2)
 
         if self.mode == launcher.UID:  # nothing of an earlier run or student of this uid is left
-            launcher.kill_uid(uid)
-            launcher.remove_files_of(uid)
+            launcher.clear_uid(uid)
         try:
             job = Job(
                 student,
@@ -275,8 +274,7 @@ class Grader:
             return grades
         finally:
             if self.mode == launcher.UID:
-                launcher.kill_uid(uid)  # no PID namespace ends what the student's code left running
-                launcher.remove_files_of(uid)  # nor a mount namespace what it left in /tmp, /dev/shm
+                launcher.clear_uid(uid)  # no PID or mount namespace ends what the student's code left
             shutil.rmtree(temporary, ignore_errors=True)
 
 

@@ -176,6 +176,13 @@ def remove_files_of(uid: int, folders=SHARED_FOLDERS) -> int:
     return removed
 
 
+def clear_uid(uid: int) -> None:
+    """``uid`` mode, between two students graded as ``uid``: its processes killed, then its files in
+    the machine's shared folders removed (no process of it is left to make more)."""
+    kill_uid(uid)
+    remove_files_of(uid)
+
+
 def _remove_tree(path: str) -> None:
     """rmtree (which follows no link inside); for a tree too deep for its recursion, ``rm -rf``."""
     import subprocess
