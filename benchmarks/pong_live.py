@@ -12,6 +12,11 @@ and appended to ``benchmarks/results/pong_live.md``.
     python benchmarks/pong_live.py --warm-start pong_a2c_warm --seeds 0 1 2    # notebook 2's warm start
     python benchmarks/pong_live.py --warm-start runs/pong/last.pt --seeds 0       # any checkpoint of a run
     python benchmarks/pong_live.py --sb3 --seeds 0
+    python benchmarks/pong_live.py --warm-start pong_a2c_warm --seeds 0 --max-steps 1000000 --side-by-side
+
+``--side-by-side`` runs both in one invocation, on the same machine: the course's run, then SB3's A2C
+from scratch for as many steps as the course's run and its warm start together (a fair count of
+the frames either agent has learned from); the SB3 row's marks are its own steps.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from autograder.reference import notebook_settings, reference  # noqa: E402
 from course_lib import envs, networks, runners, runtime  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "pong_live.md"
-MARKS = (250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000)
+MARKS = (250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 2_200_000)
 
 
 def recent(episodes, n: int = 20) -> float | None:
@@ -66,7 +71,7 @@ def course(
         print(f"resumed {folder.name} at {state['step']:,} steps")
     elif warm is not None and not warm.exists():  # a warm start that ships in course_lib/pretrained
         meta = networks.load_warm_start(str(warm), model, optimizer)
-        state["start_score"] = meta["last_20"]
+        state["start_score"], state["warm_steps"] = meta["last_20"], meta["env_steps"]
     elif warm is not None:
         saved = torch.load(warm, weights_only=False)
         model.load_state_dict({k: v.float() for k, v in saved["model"].items()})
@@ -107,6 +112,7 @@ def course(
         vec.close()
     state["curve"].append((round(time.time() - start, 1), runner.global_step, recent(episodes)))
     save()
+    seconds = time.time() - start
     eval_envs = envs.make_atari_vec("pong", 10, clip_rewards=False)
     try:
         scores = runners.evaluate_vec(eval_envs, model, greedy=True, seed=10_000 + seed)
@@ -115,10 +121,11 @@ def course(
     return {
         "curve": state["curve"],
         "steps": runner.global_step,
-        "seconds": time.time() - start,
+        "seconds": seconds,
         "evaluation": float(np.mean(scores)),
         "scores": scores,
         "start_score": state["start_score"],
+        "warm_steps": state.get("warm_steps", 0),
     }
 
 
@@ -159,14 +166,24 @@ def sb3(seed: int, max_steps: int) -> dict:
     record = Record()
     start = time.time()
     model.learn(total_timesteps=max_steps, callback=record)
-    record.curve.append((round(time.time() - start, 1), model.num_timesteps, recent(record.returns)))
+    seconds = time.time() - start
+    record.curve.append((round(seconds, 1), model.num_timesteps, recent(record.returns)))
     vec.close()
+    # 10 greedy games, as the course's runs are evaluated; Monitor (inside SB3's wrappers) reports
+    # the unclipped game score.
+    evaluation = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=1, seed=seed + 1000), n_stack=4)
+    scores, obs = [], evaluation.reset()
+    while len(scores) < 10:
+        action, _ = model.predict(obs, deterministic=True)
+        obs, _, _, infos = evaluation.step(action)
+        scores += [float(info["episode"]["r"]) for info in infos if "episode" in info]
+    evaluation.close()
     return {
         "curve": record.curve,
         "steps": model.num_timesteps,
-        "seconds": time.time() - start,
-        "evaluation": None,
-        "scores": [],
+        "seconds": seconds,
+        "evaluation": float(np.mean(scores)),
+        "scores": scores,
         "start_score": None,
     }
 
@@ -211,6 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default=None, help="the run's name in --run-dir and the table")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "pong_live")
     parser.add_argument("--sb3", action="store_true", help="Stable-Baselines3's A2C instead of the course's loop")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="after each course run, SB3's A2C from scratch for as many steps as the course's run "
+        "counted with its warm start's",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(os.cpu_count() or 1)
     rows = []
@@ -225,11 +248,16 @@ def main(argv: list[str] | None = None) -> int:
             result = course(
                 seed, args.max_steps, args.stop_at, args.warm_start, not args.fresh_optimizer, args.run_dir, variant
             )
-        rows.append((name, result))
-        print(table([rows[-1]]), flush=True)
-        (args.run_dir / "results.jsonl").parent.mkdir(parents=True, exist_ok=True)
-        with (args.run_dir / "results.jsonl").open("a") as f:
-            f.write(json.dumps({"name": name, **result, "warm_start": str(args.warm_start)}) + "\n")
+        runs = [(name, result)]
+        if args.side_by_side and not args.sb3:
+            total = result["steps"] + result.get("warm_steps", 0)
+            runs.append((f"SB3 A2C (zoo), scratch, seed {seed}", sb3(seed, total)))
+        for name, result in runs:
+            rows.append((name, result))
+            print(table([rows[-1]]), flush=True)
+            (args.run_dir / "results.jsonl").parent.mkdir(parents=True, exist_ok=True)
+            with (args.run_dir / "results.jsonl").open("a") as f:
+                f.write(json.dumps({"name": name, **result, "warm_start": str(args.warm_start)}) + "\n")
     text = (
         f"\n## {date.today()}: 2 cores, torch {torch.__version__}, notebook 2's PongConfig"
         f"{', warm start ' + args.warm_start.name if args.warm_start else ''}\n\n{table(rows)}\n"
