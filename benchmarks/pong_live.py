@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         runs = [(name, result)]
         if args.side_by_side and not args.sb3:
-            total = result["steps"] + result.get("warm_steps", 0)
+            total = result["steps"] + result["warm_steps"]
             runs.append((f"SB3 A2C (zoo), scratch, seed {seed}", sb3(seed, total)))
         for name, result in runs:
             rows.append((name, result))

@@ -180,7 +180,11 @@ def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students
             c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "returns_solution"
         ]
         cell.source = STEAL.format(path=str(solutions), gid="returns_solution")
-        results = run_autograder(source, folder, {f"{NB1}.ipynb": nb}, sandbox="uid")
+        opened = folder / "opened-source"  # as before setup.sh's prepare: the run itself must close them
+        shutil.copytree(source, opened)
+        for path in (opened, opened / "solutions"):
+            path.chmod(0o755)
+        results = run_autograder(opened, folder, {f"{NB1}.ipynb": nb}, sandbox="uid")
         assert results["score"] == 5.0, results["output"]  # the loss's 5, none of the returns'
         assert "sandbox: uid" in results["_stdout"]
         assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
