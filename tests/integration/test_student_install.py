@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -54,3 +55,24 @@ def test_the_student_install_changes_none_of_colabs_pinned_packages(colab_like, 
     assert changed == {}, f"the student install would change Colab's {changed}"
     assert "course-lib" in installs
     assert not {"nbgrader", "jupyterlab", "nbclient"} & set(installs), "instructor tools in the student install"
+
+
+def test_the_installed_package_carries_the_pretrained_agents_and_the_doom_scenario(tmp_path):
+    """A student's install is a wheel, not this checkout: every file of the data folders is in it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "absent from the `packages` configuration" not in done.stderr
+    (wheel,) = tmp_path.glob("course_lib-*.whl")
+    packed = set(zipfile.ZipFile(wheel).namelist())
+    data = {
+        p.relative_to(ROOT).as_posix()
+        for folder in ("pretrained", "scenarios")
+        for p in (ROOT / "course_lib" / folder).iterdir()
+        if p.is_file()
+    }
+    assert data and data <= packed, sorted(data - packed)
