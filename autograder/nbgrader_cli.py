@@ -20,7 +20,14 @@ def nbgrader(
     ``timeout`` seconds nbgrader and everything it started (its kernel and the kernel's children)
     are killed and ``subprocess.TimeoutExpired`` is raised.
     """
-    cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course_dir}", "--log-level=WARN"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "autograder.nbgrader_cli",
+        *args,
+        f"--CourseDirectory.root={course_dir}",
+        "--log-level=WARN",
+    ]
     proc = subprocess.Popen(
         cmd,
         cwd=course_dir,
@@ -39,3 +46,12 @@ def nbgrader(
     if check and proc.returncode != 0:
         raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{output}")
     return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
+
+
+if __name__ == "__main__":
+    # ``python -m autograder.nbgrader_cli ARGS`` is ``nbgrader ARGS``, started through this package
+    # so that its import-time settings (autograder/__init__.py) hold in nbgrader's process too.
+    import runpy
+
+    sys.argv[0] = "nbgrader"
+    runpy.run_module("nbgrader", run_name="__main__", alter_sys=True)
