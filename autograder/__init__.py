@@ -8,7 +8,7 @@ import sys
 
 # jsonschema (under nbformat) imports rfc3987_syntax when it is installed (jupyter-events brings it),
 # and that compiles 39 grammars at import: 1.2-1.4 s in every process that reads a notebook, three
-# or more per graded notebook (nbgrader's runs, the scorer). Nothing here validates IRIs, and
-# jsonschema leaves those formats unchecked without it; nbgrader runs through autograder.nbgrader_cli
-# so that this applies to it too.
+# per graded student (nbgrader's autograde and feedback, the scorer) besides the grader's own.
+# Nothing here validates IRIs (jsonschema leaves its iri formats unchecked without it; nbformat
+# uses no format checker); nbgrader runs through autograder.nbgrader_cli so this holds there too.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]

@@ -53,5 +53,4 @@ if __name__ == "__main__":
     # so that its import-time settings (autograder/__init__.py) hold in nbgrader's process too.
     import runpy
 
-    sys.argv[0] = "nbgrader"
     runpy.run_module("nbgrader", run_name="__main__", alter_sys=True)
