@@ -465,7 +465,10 @@ def _kernel(argv: list[str]) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    app.initialize(argv)  # reads the (root-only) connection file and binds the sockets
+    # initialize reads the (root-only) connection file and binds the sockets; no history: its
+    # database would be made as root here, and the student's uid could not write it (IPython said
+    # so in the first cell's output of every graded notebook)
+    app.initialize([*argv, "--HistoryManager.enabled=False"])
     _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
     app.start()
 

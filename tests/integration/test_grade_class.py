@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from autograder.cells import grade_id_of
+from autograder.paths import assignment_ids
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.report import max_points
 from autograder.sandboxed import launcher as sandbox
@@ -139,6 +140,20 @@ def test_feedback_for_everyone_without_hidden_code_or_reference(graded):
     assert "the sign is flipped" in wrong_sign
     killed = (out / "feedback" / "kills_kernel" / "01_policy_gradient.html").read_text()
     assert "the kernel died while running this cell" in killed  # shown under the cell that did it
+
+
+def test_the_references_notebooks_show_nothing_of_the_grading(graded):
+    """No error and no complaint of the kernel's own in what the reference's notebooks printed
+    (IPython's history database, made before the kernel gave up root, once was not writable, and
+    IPython said so in the first cell of every graded notebook)."""
+    import nbformat
+
+    _, _, out, _ = graded
+    for notebook in assignment_ids():
+        path = out / "work" / "reference" / "autograded" / "reference" / notebook / f"{notebook}.ipynb"
+        outputs = [o for c in nbformat.read(path, as_version=4).cells for o in c.get("outputs", [])]
+        assert not [o for o in outputs if o.output_type == "error"], notebook
+        assert "history saving thread" not in kernel_output(out, "reference", notebook), notebook
 
 
 @pytest.mark.sandbox
