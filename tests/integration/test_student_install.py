@@ -5,6 +5,7 @@ instructor's tools (nbgrader, JupyterLab, nbclient) are an extra, never part of 
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -58,9 +59,14 @@ def test_the_student_install_changes_none_of_colabs_pinned_packages(colab_like, 
 
 
 def test_the_installed_package_carries_the_pretrained_agents_and_the_doom_scenario(tmp_path):
-    """A student's install is a wheel, not this checkout: every file of the data folders is in it."""
+    """A student's install is a wheel, not this checkout: every file of the data folders is in it.
+    Built from a copy (setuptools would reuse what an earlier build left in the checkout's build/)."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "course_lib", project / "course_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, project / name)
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(project)],
         capture_output=True,
         text=True,
         timeout=300,

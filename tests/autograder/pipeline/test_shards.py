@@ -13,8 +13,9 @@ from fixtures import NB1, build
 
 pytestmark = pytest.mark.slow
 
-# Notebook 1 of four students, so that each of three shards grades someone: the LMS file's student
-# in shard 1, the reference in 2, the other two in 3 (in_shard's hash of the student id).
+# Notebook 1 of five students (ann: a second copy of the reference), so that each of three shards
+# grades someone (in_shard's hash of the id): ann in shard 1, the reference in 2, the blank copy,
+# the mistake and the LMS file's student ("lms") in 3.
 STUDENTS = ["reference", "blank", "loss_wrong_sign", "lms_12345_01_policy_gradient.ipynb"]
 
 
@@ -39,6 +40,7 @@ def test_three_shards_merged_equal_one_run(tmp_path):
             shutil.copytree(source, klass / name, ignore=shutil.ignore_patterns("*.pdf", "0[2-5]_*"))
         else:
             shutil.copy2(source, klass / name)
+    shutil.copytree(klass / "reference", klass / "ann")
     (klass / "stray.txt").write_text("not a notebook")  # unmapped: every shard lists it
     options = Options(
         workers=2, cell_timeout=60, notebook_timeout=240, sandbox="auto" if sandbox.available() else "off"
@@ -51,10 +53,11 @@ def test_three_shards_merged_equal_one_run(tmp_path):
     def table(folder, name):
         return list(csv.DictReader((folder / name).open()))
 
+    assert all(table(tmp_path / f"shard{k}", "grades.csv") for k in (1, 2, 3)), "a shard graded nobody"
     assert table(tmp_path / "merged", "grades.csv") == table(tmp_path / "one", "grades.csv")
     assert table(tmp_path / "merged", "unmapped.csv") == table(tmp_path / "one", "unmapped.csv")
     pages = lambda folder: sorted(p.relative_to(folder) for p in (folder / "feedback").rglob("*.html"))  # noqa: E731
-    assert pages(tmp_path / "merged") == pages(tmp_path / "one") and len(pages(tmp_path / "one")) == len(STUDENTS)
+    assert pages(tmp_path / "merged") == pages(tmp_path / "one") and len(pages(tmp_path / "one")) == len(STUDENTS) + 1
 
 
 def test_shards_that_disagree_are_refused(tmp_path):
