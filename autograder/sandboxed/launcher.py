@@ -465,9 +465,11 @@ def _kernel(argv: list[str]) -> None:
     from ipykernel.kernelapp import IPKernelApp
 
     app = IPKernelApp.instance()
-    # initialize reads the (root-only) connection file and binds the sockets; no history: its
-    # database would be made as root here, and the student's uid could not write it (IPython said
-    # so in the first cell's output of every graded notebook)
+    # initialize reads the (root-only) connection file and binds the sockets. No history: nbclient
+    # turns it off (hist_file=:memory:) only for kernels named python3, and its database, made as
+    # root here, was not writable by the student's uid (IPython said so in the first cell's output
+    # of every graded notebook). traitlets refuses an option given twice: ours replaces any other.
+    argv = [a for a in argv if not a.startswith("--HistoryManager.enabled")]
     app.initialize([*argv, "--HistoryManager.enabled=False"])
     _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
     app.start()
@@ -483,7 +485,7 @@ def _serve_answers() -> None:
 if __name__ == "__main__":
     command = sys.argv[1:2]
     if command == ["launch"]:
-        _launch_kernel(sys.argv[2], sys.argv[3:])  # nbclient appends e.g. --HistoryManager.hist_file=:memory:
+        _launch_kernel(sys.argv[2], sys.argv[3:])  # any extra arguments nbgrader's Execute was given
     elif command == ["kernel"]:
         _kernel(sys.argv[2:])
     elif command == ["answers"]:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from autograder.cells import grade_id_of
+from autograder.cells import exercise_of, grade_id_of
 from autograder.paths import assignment_ids
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.report import max_points
 from autograder.sandboxed import launcher as sandbox
-from fixtures import END_TO_END, NB1, NEEDS_SANDBOX, ROOT, UNMAPPED, build, expected
+from fixtures import END_TO_END, EXPECTED, FILES, NB1, NEEDS_SANDBOX, PAIRS, ROOT, UNMAPPED, build, expected
 
 pytestmark = pytest.mark.slow  # the class is graded once for the module: minutes
 
@@ -91,6 +91,18 @@ def test_status_and_points(graded, student, notebook):
     assert g.status in ((status,) if isinstance(status, str) else status), g.message
     assert low <= g.total <= high, (g.exercises, g.message)
     assert g.max_total == sum(max_points(notebook).values())
+
+
+def test_each_mistake_of_a_pair_costs_its_own_exercise_what_it_costs_alone(graded):
+    grades = graded[0]
+    for student, pair in PAIRS.items():
+        for mistake in pair:
+            notebook, cell = FILES["mistakes"][mistake]["notebook"], FILES["mistakes"][mistake]["cell"]
+            exercise = exercise_of(cell)
+            g = grades[student, notebook]
+            others = sum(max_points(notebook).values()) - g.max_exercises[exercise]  # full marks alone
+            _, low, high = EXPECTED[mistake][notebook]
+            assert low - others <= g.exercises[exercise] <= high - others, (student, mistake, g.exercises)
 
 
 def test_every_status_appears(graded):

@@ -93,9 +93,14 @@ def test_a_killed_task_is_named_by_the_merge_and_graded_again_alone(cluster, sma
         time.sleep(1)
     time.sleep(5)
     cluster.run("scancel", task)  # as a node failure or a time limit would
+    deadline = time.monotonic() + 60  # read at once: Slurm forgets a finished task after MinJobAge
+    while True:
+        state = cluster.run("scontrol", "-o", "show", "job", task, check=False)
+        if not any(f"JobState={s} " in state for s in ("RUNNING", "COMPLETING")) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert "JobState=CANCELLED" in state, f"task 2 ended otherwise than cancelled 5 s into its run: {state!r}"
     cluster.wait(record["array_job"], record["merge_job"])
-    state = cluster.run("scontrol", "-o", "show", "job", task, check=False)
-    assert "JobState=CANCELLED" in state, f"task 2 ended before it was cancelled 5 s into its run: {state}"
     merge_log = next((out / "slurm").glob("merge-*.log")).read_text()
     assert "NOT COMPLETE: shard(s) 2 of 3" in merge_log and "--only 2" in merge_log
     assert not (out / "shards" / "2-of-3" / COMPLETE).exists()
