@@ -84,6 +84,30 @@ def error_output(ename: str, evalue: str) -> NotebookNode:
     )
 
 
+def choked_traceback_removed(cell) -> bool:
+    """Remove ipykernel's traceback of an output it could not encode (MemoryError in its
+    iostream) from the cell's stderr, whether it came in one message or several; True if found."""
+    stderr = [o for o in cell.outputs if o.get("output_type") == "stream" and o.get("name") == "stderr"]
+    text = "".join(o.get("text", "") for o in stderr)
+    where = text.find("ipykernel/iostream.py")
+    end = text.find("MemoryError", where)
+    if where < 0 or end < 0:
+        return False
+    start = text.rfind("Traceback (most recent call last):", 0, where)
+    start = text.rfind("\n", 0, start if start >= 0 else where) + 1
+    logged = text.rfind("\n", 0, max(start - 1, 0)) + 1  # the logger's line before it, if it is one
+    if text.startswith("ERROR:tornado.application:", logged):
+        start = logged
+    newline = text.find("\n", end)
+    kept = text[:start] + (text[newline + 1 :] if newline >= 0 else "")
+    first = cell.outputs.index(stderr[0])
+    outputs = [o for o in cell.outputs if o not in stderr]
+    if kept:
+        outputs.insert(first, NotebookNode(output_type="stream", name="stderr", text=kept))
+    cell.outputs = outputs
+    return True
+
+
 class GradingExecute(Execute):
     notebook_timeout = Integer(
         None,
@@ -180,16 +204,9 @@ class GradingExecute(Execute):
     @staticmethod
     def _kernel_choked(cell) -> bool:
         """ipykernel's own traceback when it could not encode an output (a print of a gigabyte):
-        removed from the cell, which gets a sentence instead."""
-        choked = [
-            o
-            for o in cell.outputs
-            if o.get("output_type") == "stream"
-            and "MemoryError" in o.get("text", "")
-            and "ipykernel/iostream.py" in o.get("text", "")
-        ]
-        cell.outputs = [o for o in cell.outputs if o not in choked]
-        return bool(choked)
+        removed from the cell, which gets a sentence instead. The traceback may come in several
+        stderr messages, cut anywhere: it is found in their text joined."""
+        return choked_traceback_removed(cell)
 
     @staticmethod
     def _too_large_message() -> str:

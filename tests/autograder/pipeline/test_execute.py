@@ -2,6 +2,7 @@
 on tiny notebooks in a plain kernel (the sandboxed, end-to-end version is in test_grade_class)."""
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder.pipeline.execute import (
@@ -120,3 +121,39 @@ def test_the_notebooks_outputs_are_bounded_as_a_whole():
     )
     assert errors(nb.cells[0]) == [] and OUTPUT_TOO_LARGE in errors(nb.cells[1])
     assert OUTPUT_TOO_LARGE in errors(nb.cells[2]) and "cells after it were not kept" in nb.cells[2].outputs[-1].evalue
+
+
+CHOKED = (
+    "ERROR:tornado.application:Exception in callback functools.partial(<bound method OutStream._flush>)\n"
+    "Traceback (most recent call last):\n"
+    '  File "/venv/site-packages/ipykernel/iostream.py", line 739, in _flush\n'
+    "    self.session.send(\n"
+    '  File "/usr/lib/python3.11/json/encoder.py", line 258, in iterencode\n'
+    "MemoryError\n"
+)
+
+
+@pytest.mark.parametrize("cut", [None, 40, 150, len(CHOKED) - 5])
+def test_the_kernels_traceback_of_an_output_it_could_not_send_is_removed_in_one_piece_or_several(cut):
+    from nbformat import NotebookNode
+
+    from autograder.pipeline.execute import choked_traceback_removed
+
+    def stderr(text):
+        return NotebookNode(output_type="stream", name="stderr", text=text)
+
+    pieces = [CHOKED] if cut is None else [CHOKED[:cut], CHOKED[cut:]]
+    mine = NotebookNode(output_type="stream", name="stdout", text="before\n")
+    cell = NotebookNode(outputs=[mine, stderr("a warning of the student's\n"), *map(stderr, pieces), stderr("after\n")])
+    assert choked_traceback_removed(cell)
+    assert cell.outputs == [mine, stderr("a warning of the student's\nafter\n")]
+
+
+def test_a_memory_error_of_the_students_own_is_kept():
+    from nbformat import NotebookNode
+
+    from autograder.pipeline.execute import choked_traceback_removed
+
+    own = NotebookNode(output_type="stream", name="stderr", text="Traceback (most recent call last):\nMemoryError\n")
+    cell = NotebookNode(outputs=[own])
+    assert not choked_traceback_removed(cell) and cell.outputs == [own]
