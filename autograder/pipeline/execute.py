@@ -202,13 +202,6 @@ class GradingExecute(Execute):
             self._monitor = None
 
     @staticmethod
-    def _kernel_choked(cell) -> bool:
-        """ipykernel's own traceback when it could not encode an output (a print of a gigabyte):
-        removed from the cell, which gets a sentence instead. The traceback may come in several
-        stderr messages, cut anywhere: it is found in their text joined."""
-        return choked_traceback_removed(cell)
-
-    @staticmethod
     def _too_large_message() -> str:
         return (
             f"this cell sent an output larger than {MAX_MESSAGE_BYTES / 1024**2:.0f} MB in one piece: it was not kept"
@@ -275,7 +268,7 @@ class GradingExecute(Execute):
                 self._restart_after(cell, KERNEL_DIED, "exit() in this cell stopped the kernel")
         if self._dropped_messages():
             self._cut = self._cut or self._too_large_message()
-        if self._kernel_choked(cell):
+        if choked_traceback_removed(cell):  # ipykernel's traceback of a print of a gigabyte
             self._cut = self._cut or (
                 "this cell's output was too large for the kernel to send (it ran out of memory "
                 "encoding it): it was not kept"
