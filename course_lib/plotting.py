@@ -20,6 +20,30 @@ def _pyplot():
     return plt
 
 
+def _fast_mark(ax, empty: bool, nothing: str = "no episode ended in this run") -> None:
+    """Say on a plot of a run that fast mode shrank it, and when the run left nothing to plot."""
+    from .runtime import fast_mode
+
+    lines = []
+    if fast_mode():
+        lines.append("fast mode (COURSE_FAST=1): a short run, not the real budget")
+    if empty:
+        lines.append(nothing)
+    if lines:
+        ax.text(
+            0.5,
+            0.5,
+            "\n".join(lines),
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=10,
+            color="tab:red",
+            alpha=0.8,
+            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "tab:red"},
+        )
+
+
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
     """Trailing moving average; the first points average over what exists so far (no lag-in)."""
     values = np.asarray(values, dtype=float)
@@ -59,6 +83,7 @@ def plot_learning_curve(
     ax.set_title(title)
     ax.legend(loc="best")
     ax.grid(alpha=0.3)
+    _fast_mark(ax, empty=not episodes)
     return ax
 
 
@@ -104,6 +129,8 @@ def plot_runs(
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{ylabel} (mean of last {window})")
     axes[0].legend(loc="best")
+    for ax in axes:
+        _fast_mark(ax, empty=not any(runs.values()))
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -122,6 +149,7 @@ def plot_staleness(staleness: Sequence[int], title: str = "How stale were the gr
     ax.set_xlabel("updates by other workers in between")
     ax.set_ylabel("updates")
     ax.grid(alpha=0.3)
+    _fast_mark(ax, empty=not values.size, nothing="no update was applied")
     fig.tight_layout()
     return fig
 
@@ -137,6 +165,9 @@ def plot_diagnostics(history: History, names: Sequence[str] = DIAGNOSTICS, windo
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
+        _fast_mark(ax, empty=len(history.steps[name]) < 2, nothing="fewer than 2 updates")
+    if not names:
+        _fast_mark(axes[0][0], empty=True, nothing="no update was logged")
     fig.tight_layout()
     return fig
 
@@ -243,4 +274,6 @@ def plot_sweep(sweep: dict, mine: dict[float, Sequence[EpisodeStats]] | None = N
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
+    if mine:
+        _fast_mark(ax, empty=False)
     return ax

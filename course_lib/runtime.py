@@ -32,6 +32,16 @@ def budget(real: T, fast: T) -> T:
     return fast if fast_mode() else real
 
 
+def fast_note(what: str) -> str:
+    """In fast mode, words to print after an output it shrank (``what`` says how); '' otherwise.
+
+    A student who left ``COURSE_FAST=1`` set, and the grader's feedback, must never read a 2-episode
+    evaluation or an empty plot as the result of a real run."""
+    if not fast_mode():
+        return ""
+    return f"  [fast mode: {what}, not the real budget; run without COURSE_FAST=1 to train for real]"
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch. Environments are seeded where they are made (see ``envs``)."""
     random.seed(seed)

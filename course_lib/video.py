@@ -2,8 +2,10 @@
 
 The video is embedded in the notebook output as base64 (H.264 in an mp4, which every browser
 plays), so it plays in JupyterLab, in Colab and in an HTML export, with no file to carry along.
-A still frame (PNG) is shown above it: JupyterLab shows a video in a notebook it does not trust
-(one executed elsewhere, such as graded feedback) as an empty player, but any viewer shows a PNG.
+It is shown as one output holding two forms of it: the player (HTML) and a still frame (PNG) with
+a caption that says how to play it. Each viewer shows one of them: Colab, an HTML export and a
+trusted notebook in JupyterLab the player; JupyterLab, for a notebook it does not trust (one
+executed elsewhere, such as graded feedback), only what is safe, the still.
 
 Videos play at the game's real speed: each step of an env made by ``course_lib.envs`` lasts
 ``env.metadata["step_seconds"]`` (a CartPole step is 1/50 s, an Atari step 4 frames of 1/60 s).
@@ -55,21 +57,56 @@ def poster_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".png")
 
 
-def show_video(path: str | Path, width: int = 400) -> None:
-    """Show a still frame (PNG, for any viewer), then the video, embedded as base64 (it plays in
-    JupyterLab once the notebook is trusted, in Colab and in exported HTML)."""
-    from IPython.display import HTML, Image, display
+STILL_CAPTION = "A still of the video. To play it: File > Trust Notebook (JupyterLab), or run this cell."
 
+
+def captioned_still(frame: np.ndarray, caption: str = STILL_CAPTION) -> bytes:
+    """A PNG of ``frame`` (at least 400 pixels wide) with ``caption`` written in a band below it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.fromarray(_even(np.asarray(frame, dtype=np.uint8)))
+    if image.width < 400:
+        factor = -(-400 // image.width)
+        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+    words, lines = caption.split(), [""]
+    for word in words:  # wrap at about 7 pixels a character (PIL's default font)
+        if len(lines[-1]) + len(word) + 1 > image.width // 7:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".strip()
+    band = 14 * len(lines) + 10
+    out = Image.new("RGB", (image.width, image.height + band), "white")
+    out.paste(image, (0, 0))
+    draw = ImageDraw.Draw(out)
+    for i, line in enumerate(lines):
+        draw.text((6, image.height + 5 + 14 * i), line, fill="black")
+    buffer = io.BytesIO()
+    out.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def video_bundle(path: str | Path, width: int = 400) -> dict[str, str]:
+    """The video as one output of two forms: ``text/html`` (the player, the mp4 inline) and
+    ``image/png`` (its still with a caption: what a viewer shows that runs no HTML)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    bundle = {
+        "text/html": f'<video width="{width}" controls autoplay loop muted playsinline>'
+        f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>',
+        "text/plain": f"<video {Path(path).name}: {STILL_CAPTION}>",
+    }
     poster = poster_path(path)
     if poster.exists():
-        display(Image(data=poster.read_bytes(), format="png", width=width))
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    display(
-        HTML(
-            f'<video width="{width}" controls autoplay loop muted playsinline>'
-            f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>'
-        )
-    )
+        still = captioned_still(imageio.imread(poster))
+        bundle["image/png"] = base64.b64encode(still).decode("ascii")
+    return bundle
+
+
+def show_video(path: str | Path, width: int = 400) -> None:
+    """Show the video once: the player where the viewer runs HTML, else its captioned still."""
+    from IPython.display import display
+
+    display(video_bundle(path, width), raw=True)
 
 
 def real_time_fps(env) -> float:

@@ -21,20 +21,31 @@ def test_gray_frames_are_accepted(tmp_path):
     assert imageio.get_reader(path).count_frames() == 3
 
 
-def test_record_video_and_embed_with_a_still_frame_first(tmp_path, monkeypatch):
+def test_a_video_is_one_output_the_player_or_a_captioned_still(tmp_path, monkeypatch):
+    """One output, two forms: a viewer shows one (the player where it runs HTML; JupyterLab shows an
+    untrusted notebook's safe form, the PNG), so the video never shows twice."""
+    import base64
+    import io
+
     import gymnasium as gym
     import IPython.display
+    from PIL import Image
 
     make = lambda: gym.wrappers.RecordEpisodeStatistics(CountdownEnv(5, render_mode="rgb_array"))  # noqa: E731
     path, returns = video.record_video(make, ValueIsTenTimesObs(), tmp_path / "ep.mp4", episodes=2)
     assert returns == [5.0, 5.0]
     assert imageio.get_reader(path).count_frames() == 12  # reset frame + 5 steps, twice
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
     video.show_video(path)
-    poster, clip = shown
-    assert isinstance(poster, IPython.display.Image) and poster.data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert clip.data.startswith("<video") and 'src="data:video/mp4;base64,' in clip.data
+    [(bundle, raw)] = shown
+    assert raw and set(bundle) == {"text/html", "image/png", "text/plain"}
+    assert bundle["text/html"].startswith("<video") and 'src="data:video/mp4;base64,' in bundle["text/html"]
+    still = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
+    frame = Image.open(video.poster_path(path))
+    scale = still.width // frame.width
+    assert still.width >= 400 and still.height > frame.height * scale  # the frame, scaled up, a caption below
+    assert "Trust Notebook" in bundle["text/plain"]
 
 
 @pytest.mark.parametrize(
