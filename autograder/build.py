@@ -42,6 +42,28 @@ def execute(notebook: Path, out_dir: Path, timeout: int = 600) -> Path:
     return out
 
 
+def hidden_failures(executed: Path) -> list[str]:
+    """What went wrong in the hidden checks of an executed solution notebook (they must all pass
+    there, as in the grader): an error, a FAIL line, or fewer points than the cell's."""
+    from autograder.cells import grade_id_of, is_hidden_test_cell, points_of
+
+    problems = []
+    for cell in nbformat.read(executed, as_version=4).cells:
+        if not is_hidden_test_cell(cell):
+            continue
+        name = grade_id_of(cell)
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        result = [
+            o["data"].get("text/plain", "") for o in cell.get("outputs", []) if o.get("output_type") == "execute_result"
+        ]
+        errors = [f"{o['ename']}: {o['evalue']}" for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        problems += [f"{name}: {e}" for e in errors]
+        problems += [f"{name}: {line.strip()}" for line in text.splitlines() if line.strip().startswith("FAIL")]
+        if not errors and (not result or float(result[0]) != points_of(cell)):
+            problems.append(f"{name}: scored {result[0] if result else 'nothing'}, not {points_of(cell):g}")
+    return problems
+
+
 def main() -> int:
     os.environ.update(course_env(COURSE_FAST="1"))
     for path in release():
@@ -53,6 +75,9 @@ def main() -> int:
         try:
             out = execute(SOLUTIONS / f"{aid}.ipynb", BUILD / "executed")
             print(f"executed {aid} in {time.time() - start:.0f} s -> {out.relative_to(ROOT)} (+ .html)")
+            for problem in hidden_failures(out):
+                ok = False
+                print(f"FAILED hidden check in the executed solution {aid}: {problem}")
         except Exception as exc:  # report every notebook, then fail
             ok = False
             print(f"FAILED to execute {aid}: {type(exc).__name__}: {str(exc)[-2000:]}")

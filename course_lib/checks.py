@@ -33,6 +33,19 @@ class StudentCodeError(Exception):
         self.type_name, self.message, self.where = type_name, message, where
 
 
+class NotWritten(NotImplementedError):
+    """The student's code raised ``NotImplementedError`` in another process (the grader's);
+    ``function``: the function that raised it (an exercise not written yet)."""
+
+    def __init__(self, message: str = "", function: str = ""):
+        super().__init__(message)
+        self.function = function
+
+
+# The methods of an exercise's class: a NotImplementedError raised in one is the exercise's own.
+_OWN_METHODS = {"__init__", "__call__", "step", "forward"}
+
+
 # Frames in these folders are library code, never "the student's line".
 _LIBRARY_DIRS = tuple(
     {str(Path(p).resolve()) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
@@ -47,14 +60,38 @@ def _is_library(filename: str, library_dirs: tuple[str, ...]) -> bool:
         return False
 
 
+def _student_frames(exc: BaseException, library_dirs: tuple[str, ...] = ()) -> list:
+    library = _LIBRARY_DIRS + tuple(library_dirs)
+    return [f for f in traceback.extract_tb(exc.__traceback__) if not _is_library(f.filename, library)]
+
+
+def raised_in(exc: BaseException, library_dirs: tuple[str, ...] = ()) -> str:
+    """The name of the student's function that raised ``exc`` ('' when unknown)."""
+    if isinstance(exc, NotWritten):
+        return exc.function
+    frames = _student_frames(exc, library_dirs)
+    return frames[-1].name if frames else ""
+
+
+def not_written(name: str, exc: BaseException, library_dirs: tuple[str, ...] = ()) -> str:
+    """What to say when calling ``name`` raised ``NotImplementedError``: that it is not written yet,
+    or that a function it calls is not (a pasted function left blank, say)."""
+    other = raised_in(exc, library_dirs)
+    if other and other != name and other not in _OWN_METHODS and other.isidentifier() and other != "<module>":
+        return (
+            f"`{name}` calls `{other}`, which is not written yet (it raised NotImplementedError): write or paste "
+            f"`{other}` and run its cell."
+        )
+    return f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code."
+
+
 def describe_error(exc: BaseException, library_dirs: tuple[str, ...] = ()) -> str:
     """'ValueError: message (line 7 of your code: the line)', pointing at the deepest frame of the
     student's code (not in Python's or course_lib's folders, nor in ``library_dirs``), not at the
     torch internals where the error surfaced."""
     if isinstance(exc, StudentCodeError):
         return str(exc)
-    library = _LIBRARY_DIRS + tuple(library_dirs)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_library(f.filename, library)]
+    frames = _student_frames(exc, library_dirs)
     where = ""
     if frames:
         frame = frames[-1]
@@ -64,22 +101,18 @@ def describe_error(exc: BaseException, library_dirs: tuple[str, ...] = ()) -> st
 
 
 def run_probe(probe: Callable, target, *args, **kwargs):
-    """``probe(target, *args, **kwargs)``, run where the student's ``target`` lives.
+    """``probe(bench, *args, **kwargs)``: a probe of ``course_lib.probes`` run on the bench of the
+    student's ``target`` (``course_lib.bench.bench_for``): here in a notebook; when the grader scores
+    a submission, on objects made in the student's process and read from outside. The probe is the
+    same code either way, so it reports the same quantities; a failure becomes a ``CheckFailed``."""
+    from course_lib.bench import bench_for
 
-    In a notebook that is here. When the grader scores a submission, ``target`` stands for the
-    student's function or class in another process, and the probe (a function of
-    ``course_lib.probes``) runs there, next to it; only its result comes back.
-    """
     name = getattr(target, "__name__", "your code")
     try:
         with stderr_to_stdout():
-            if hasattr(target, "remote_probe"):
-                return target.remote_probe(probe, *args, **kwargs)
-            return probe(target, *args, **kwargs)
-    except NotImplementedError:
-        raise CheckFailed(
-            f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code."
-        ) from None
+            return probe(bench_for(target), *args, **kwargs)
+    except NotImplementedError as exc:
+        raise CheckFailed(not_written(name, exc)) from None
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as a failed check
@@ -146,10 +179,8 @@ def call(fn: Callable, *args, name: str | None = None, check_inplace: bool = Tru
     try:
         with stderr_to_stdout():
             out = fn(*copies, **kwargs)
-    except NotImplementedError:
-        raise CheckFailed(
-            f"`{name}` is not written yet: replace `raise NotImplementedError()` with your code."
-        ) from None
+    except NotImplementedError as exc:
+        raise CheckFailed(not_written(name, exc)) from None
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as a failed check
@@ -179,14 +210,22 @@ def expect_close(
     atol: float = 1e-5,
     rtol: float = 1e-4,
     inputs: dict[str, torch.Tensor] | None = None,
+    mistakes: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """``actual`` matches ``expected`` within tolerances (any float dtype); the message names the
-    case, the first wrong element, the ``inputs`` around it, and a hint."""
+    case, the first wrong element, the ``inputs`` around it, and a hint. ``mistakes``: what typical
+    mistakes give on this case ({what the mistake is: their result}); a result that matches one is
+    told so."""
     expect_tensor(actual, tuple(expected.shape))
     got, want = actual.detach().double(), expected.detach().double()
     wrong = ~torch.isclose(got, want, atol=atol, rtol=rtol)
     if wrong.any():
-        message = f"Wrong values for {case}."
+        named = [
+            what
+            for what, result in (mistakes or {}).items()
+            if bool(torch.isclose(got, result.detach().double(), atol=atol, rtol=rtol).all())
+        ]
+        message = f"Wrong values for {case}" + (f": {named[0]}." if named else ".")
         index = tuple(int(i) for i in wrong.nonzero()[0])
         difference = got[index].item() - want[index].item()
         if want.numel() <= 12:

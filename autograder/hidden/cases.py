@@ -15,6 +15,10 @@ from course_lib import probes
 from course_lib.networks import MLPActorCritic
 
 MODEL = dict(obs_dim=4, n_actions=2, hidden=16)
+# The optimizer the hidden checks give an update: SGD whose every step also decays the weights, so
+# that an update that moves them by hand (``p -= lr * p.grad``) instead of calling ``optimizer.step()``
+# misses the decay, and shows (``course_lib.probes.applied`` reads the gradient back).
+WEIGHT_DECAY = 0.25
 
 
 def trained_looking(seed: int, model_kwargs: dict = MODEL) -> MLPActorCritic:

@@ -21,16 +21,29 @@ from pathlib import Path
 
 import torch
 
-from course_lib.checks import CheckFailed, describe_error, expect, expect_close, stderr_to_stdout
+from course_lib.checks import (
+    CheckFailed,
+    StudentCodeError,
+    describe_error,
+    expect,
+    expect_close,
+    not_written,
+    raised_in,
+    stderr_to_stdout,
+)
 
 AUTOGRADER = str(Path(__file__).resolve().parents[1])  # the checks' own frames are not the student's line
 GATE_CAP = 0.5  # the share of the points a submission can keep when a gate check fails (gate=True)
+
+
+REPORTS: list[Report] = []  # every report printed in this process, in order (the scorer reads the last one)
 
 
 @dataclass
 class Report:
     title: str
     points: float
+    function: str = "your function"
     results: list[tuple[str, float, str | None]] = field(default_factory=list)
     gates_failed: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -57,11 +70,11 @@ class Report:
         except CheckFailed as failure:
             self.results.append((name, weight, str(failure)))
             return False
-        except NotImplementedError:
-            self.results.append((name, weight, "not written yet (NotImplementedError)."))
+        except NotImplementedError as exc:
+            self.results.append((name, weight, not_written(self.function, exc, (AUTOGRADER,))))
             return False
-        except Exception as exc:  # the student's code raised: report their line, not the hidden code's
-            self.results.append((name, weight, f"your code raised {describe_error(exc, (AUTOGRADER,))}"))
+        except Exception as exc:
+            self.results.append((name, weight, _raised(exc)))
             return False
         self.results.append((name, weight, None))
         return True
@@ -77,6 +90,10 @@ class Report:
         )
         return self.score()
 
+    def first_failure(self) -> str:
+        """The name of the first check that failed ('' when none did)."""
+        return next((name for name, _, message in self.results if message is not None), "")
+
     def score(self) -> float:
         """Print the report and return the points earned (what nbgrader records)."""
         total = sum(w for _, w, _ in self.results) or 1.0
@@ -85,6 +102,7 @@ class Report:
         if self.gates_failed:
             cap = min(share for _, share in self.gates_failed)
             points = min(points, round(self.points * cap, 2))
+        REPORTS.append(self)
         print(f"{self.title}: {points:g} / {self.points:g} points")
         if self.gates_failed:
             print(f"  (at most {cap:.0%} of the points while this fails: {', '.join(n for n, _ in self.gates_failed)})")
@@ -96,6 +114,17 @@ class Report:
         for text in self.notes:
             print("  NOTE  " + text.replace("\n", "\n        "))
         return points
+
+
+def _raised(exc: Exception) -> str:
+    """The student's code raised (their line, not the hidden code's), or the check itself did (said
+    as the check's fault: a check must fail a wrong answer with a message, never raise on it)."""
+    if isinstance(exc, StudentCodeError) or raised_in(exc, (AUTOGRADER,)):
+        return f"your code raised {describe_error(exc, (AUTOGRADER,))}"
+    return (
+        f"this check could not run ({type(exc).__name__}: {str(exc)[:300]}): a fault of the grader's check, "
+        "not a verdict on your code. Tell your instructor."
+    )
 
 
 class Context:
@@ -137,7 +166,7 @@ class Checks:
         return make
 
     def __call__(self, fn, *more, points: float | None = None) -> float:
-        report = Report(f"{self.name} (hidden checks)", self.points if points is None else points)
+        report = Report(f"{self.name} (hidden checks)", self.points if points is None else points, self.name)
         if fn is None:
             return report.missing(self.name)
         context = self.context(fn, *more)

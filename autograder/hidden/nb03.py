@@ -21,13 +21,14 @@ from types import SimpleNamespace
 import torch
 
 from autograder.hidden import nb02
-from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
+from autograder.hidden.cases import MODEL, WEIGHT_DECAY, cartpole_rollouts, trained_looking
 from autograder.hidden.harness import Checks, Context
-from autograder.pipeline.drivers import WEIGHT_DECAY, Bench, applied
 from autograder.reference import reference
 from course_lib import probes
+from course_lib.bench import Bench, bench_for
 from course_lib.checks import CheckFailed, expect, expect_close, number, run_probe
 from course_lib.networks import MLPActorCritic
+from course_lib.probes import applied
 
 NOTEBOOK = "03_a3c"
 STAND_INS = {"a3c_update": ("n_step_targets", "a2c_loss")}  # scored with the course's versions of these
@@ -157,11 +158,11 @@ def _other_worker_step(bench: Bench, entries: list[dict], files: list[str], shap
         g = g.double()
         m = b1 * bench.read_entry(found["exp_avg"]).double() + (1 - b1) * g
         v = b2 * bench.read_entry(found["exp_avg_sq"]).double() + (1 - b2) * g * g
-        p = bench.mem.read(files[i], "float32", shapes[i]).double()
+        p = bench.read_slot(files[i], shapes[i]).double()
         p = p - lr / (1 - b1**t) * m / (v.sqrt() / math.sqrt(1 - b2**t) + EPS)
         bench.write_entry(found["exp_avg"], m)
         bench.write_entry(found["exp_avg_sq"], v)
-        bench.mem.write(files[i], p.float())
+        bench.write_slot(files[i], p)
 
 
 class AdamInputs(Context):
@@ -231,10 +232,10 @@ def made_up_front(c: AdamInputs) -> None:
     "another worker's steps and yours update one state (the grader steps it in turn with yours)", 1.5, gate=SHARING_CAP
 )
 def with_another_worker(c: AdamInputs) -> None:
-    bench = Bench(c.fn)
+    bench = bench_for(c.fn)
     params, files = bench.parameters(c.start)
     shapes = [list(p.shape) for p in c.start]
-    optimizer = c.fn.keep(params, lr=c.lr)
+    optimizer = bench.make(params, lr=c.lr)
     state = bench.state(optimizer, params)
     problem = _state_problem(state)
     expect(problem is None, f"another worker could not step your optimizer's state before your first step: {problem}")
@@ -272,7 +273,7 @@ def with_another_worker(c: AdamInputs) -> None:
                         f"state['{name}'] = ... (a new, private tensor)."
                     )
     if c.adam_passed:
-        final = [bench.mem.read(f, "float32", s) for f, s in zip(files, shapes)]
+        final = [bench.read_slot(f, s) for f, s in zip(files, shapes)]
         for p, (mine, want) in enumerate(zip(final, c.expected[-1]["params"])):
             expect_close(
                 mine,
@@ -417,7 +418,7 @@ class UpdateInputs(Context):
         """Three updates in a row, as a worker makes them, the shared model moved by the others in between."""
         if self._calls is not None:
             return self._calls
-        bench = Bench(self.fn)
+        bench = bench_for(self.fn)
         shared, shared_files = bench.model(MODEL, self.shared_state)
         local, local_files = bench.model(MODEL, self.local_state)
         # SGD at lr 1 with a weight decay: the shared weights move by minus (the gradient + decay * weights)
@@ -433,7 +434,7 @@ class UpdateInputs(Context):
                     "local": before_local,
                     "shared": before_shared,
                     "logs": logs,
-                    "handed": applied(before_shared, after_shared, 1.0),
+                    "handed": applied(before_shared, after_shared, 1.0, WEIGHT_DECAY),
                     "moved": {n: before_shared[n] - after_shared[n] for n in self.shared_state},
                     "after_shared": after_shared,
                     "after_local": bench.read(local_files, self.local_state),
@@ -452,14 +453,35 @@ BY_HAND = (
 )
 
 
+COPIED = (
+    "the shared weights became the local model's, moved by a step of their own: your update stepped an "
+    "optimizer of its own on the local model (or copied weights into the shared model) instead of the one it "
+    "was given. Hand the local gradient to the shared parameters' .grad and call optimizer.step(): in training "
+    "that optimizer is the shared Adam, whose state all the workers share."
+)
+
+
+def _bypassed(call: dict, want: dict) -> str | None:
+    """Whether an update moved the shared weights without the optimizer it was given: by hand
+    (minus the gradient, without the optimizer's weight decay), or by making them the local weights."""
+    if _close(call["moved"], want):
+        return BY_HAND
+    from_local = {n: call["local"][n] - call["after_shared"][n] for n in call["local"]}
+    near_local = _norm(from_local) < 0.5 * _norm(call["moved"])
+    if _close(from_local, want) or near_local:
+        return COPIED
+    return None
+
+
 @update_checks.case("hands the local model's clipped gradient to the shared model", 1.5, gate=SHARING_CAP)
 def handed_over(c: UpdateInputs) -> None:
     call = c.calls()[0]
     want = _gradient(call["local"], c.batches[0])
     if _close(call["handed"], want):
         return
-    if _close(call["moved"], want):
-        raise CheckFailed(BY_HAND)
+    bypass = _bypassed(call, want)
+    if bypass:
+        raise CheckFailed(bypass)
     problem = _diagnose(call["handed"], call["local"], call["shared"], c.batches[0], None)
     if problem:
         raise CheckFailed(f"the gradient your update handed to the shared model: {problem}")
@@ -493,6 +515,11 @@ def refreshed(c: UpdateInputs) -> None:
 @update_checks.case("each update starts from fresh gradients (three updates in a row)", 1.0, gate=SHARING_CAP)
 def fresh_gradients(c: UpdateInputs) -> None:
     calls = c.calls()
+    if not _close(calls[0]["handed"], _gradient(calls[0]["local"], c.batches[0])):
+        raise CheckFailed(
+            "not checked: the first update of the three already handed the shared model a wrong gradient (the "
+            "first check says how); this check needs the first one right."
+        )
     left = [_gradient(calls[0]["local"], c.batches[0]), _gradient(calls[0]["local"], c.batches[0], clip=False)]
     for k in range(1, CALLS):
         call = calls[k]

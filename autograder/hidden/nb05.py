@@ -21,12 +21,13 @@ from types import SimpleNamespace
 import torch
 
 from autograder.hidden import nb04
-from autograder.hidden.cases import MODEL, cartpole_rollouts, trained_looking
+from autograder.hidden.cases import MODEL, WEIGHT_DECAY, cartpole_rollouts, trained_looking
 from autograder.hidden.harness import Checks, Context
-from autograder.pipeline.drivers import WEIGHT_DECAY, Bench, applied
 from autograder.reference import reference
+from course_lib.bench import bench_for
 from course_lib.checks import CheckFailed, expect, expect_close, number
 from course_lib.networks import MLPActorCritic
+from course_lib.probes import applied
 from course_lib.runners import Rollout
 
 NOTEBOOK = "05_vizdoom"
@@ -153,7 +154,7 @@ class DoomInputs(Context):
         settings ``cfg``, on a model made afresh from ``state``; ``repeat``: calls in a row on the same
         model, the weights set back to ``state`` before each (the last call's change)."""
         if name not in self.runs:
-            bench = Bench(self.fn)
+            bench = bench_for(self.fn)
             model, files = bench.model(MODEL, self.state)
             optimizer = bench.build("sgd", model, 1.0, weight_decay=WEIGHT_DECAY)
             rollout = bench.build("rollout", self.batch)
@@ -162,7 +163,7 @@ class DoomInputs(Context):
                 logs = self.fn(model, optimizer, rollout, cfg)
                 after = bench.read(files, self.state)
             self.runs[name] = {
-                "applied": applied(self.state, after, 1.0),
+                "applied": applied(self.state, after, 1.0, WEIGHT_DECAY),
                 "moved": {k: self.state[k] - after[k] for k in self.state},
                 "logs": logs,
             }
@@ -170,6 +171,14 @@ class DoomInputs(Context):
 
 
 checks = Checks("doom_update", DoomInputs)
+
+
+def _it_moves(c: DoomInputs) -> None:
+    """The checks after the first compare steps: an update that moves no weight fails them as not checked."""
+    expect(
+        _norm(c.step("policy", _settings())["moved"]) > 0,
+        "not checked: your update did not move the weights at all (the first check says how to fix it).",
+    )
 
 
 @checks.case("the policy gradient: normalized GAE advantages, constants for the loss", 1.0, gate=CAP)
@@ -217,6 +226,7 @@ def policy(c: DoomInputs) -> None:
 
 @checks.case("the value loss: the mean squared error to the GAE targets A + V", 1.0, gate=CAP)
 def value(c: DoomInputs) -> None:
+    _it_moves(c)
     state, batch = c.state, c.batch
     got = _minus(c.step("value", _settings(value_coef=1.0))["applied"], c.step("policy", _settings())["applied"])
     want = _minus(_reference_gradient(state, batch, _settings(value_coef=1.0))[0], c.want_policy)
@@ -266,6 +276,7 @@ def value(c: DoomInputs) -> None:
 
 @checks.case("the entropy bonus raises the entropy", 0.75, gate=CAP)
 def entropy(c: DoomInputs) -> None:
+    _it_moves(c)
     got = _minus(
         c.step("entropy", _settings(entropy_coef=ENTROPY_COEF))["applied"], c.step("policy", _settings())["applied"]
     )
@@ -297,6 +308,7 @@ def entropy(c: DoomInputs) -> None:
 
 @checks.case("the step is clipped to max_grad_norm", 0.5, gate=CAP)
 def clipped(c: DoomInputs) -> None:
+    _it_moves(c)
     cfg = dict(value_coef=0.5, entropy_coef=0.01)
     free = c.step("free", _settings(**cfg))["applied"]  # your own update, with clipping out of reach
     limit = 0.1 * _norm(_reference_gradient(c.state, c.batch, _settings(**cfg))[0])
@@ -319,6 +331,7 @@ def clipped(c: DoomInputs) -> None:
 
 @checks.case("each call starts from fresh gradients", 0.5, gate=CAP)
 def zeroed(c: DoomInputs) -> None:
+    _it_moves(c)
     once = c.step("policy", _settings())["applied"]
     twice = c.step("twice", _settings(), repeat=2)["applied"]
     if _close(twice, once):

@@ -39,7 +39,7 @@ import torch
 
 from autograder.sandboxed.jacobians import encode_with_jacobians, join_graph
 from autograder.sandboxed.protocol import Encoder, Handle, Opaque, WireError, decode, read_frame, write_frame
-from course_lib.checks import StudentCodeError
+from course_lib.checks import NotWritten, StudentCodeError
 
 __all__ = ["RemoteFunction", "AnswersClient", "Opaque", "Handle"]
 
@@ -345,7 +345,8 @@ class AnswersClient:
         if not reply.get("ok"):
             error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
             if error.get("type") == "NotImplementedError":
-                raise NotImplementedError(str(error.get("message", "")))
+                function = error.get("function")
+                raise NotWritten(str(error.get("message", ""))[:1000], function if isinstance(function, str) else "")
             raise StudentCodeError(
                 str(error.get("type", "Error"))[:100],
                 str(error.get("message", ""))[:1000],
@@ -456,16 +457,12 @@ class RemoteFunction:
         """Call it (a class: make an instance) and keep the result in the student's process."""
         return self._answers.call(self._space, self.__name__, args, kwargs, keep=True, stand_ins=self.stand_ins)
 
-    def remote_probe(self, probe, *args, **kwargs):
-        """What ``probe(<the student's object>, *args, **kwargs)`` returns in a notebook, measured
-        here: the probe's trusted driver (``autograder.pipeline.drivers``) runs the student's code in their
-        process and reads what it did from outside. No probe runs next to the student's code."""
-        from autograder.pipeline import drivers
+    def course_bench(self):
+        """The bench the checks run this class or function on (``course_lib.bench.bench_for``): its
+        objects made in the student's process, their values read from outside."""
+        from autograder.pipeline.remote_bench import RemoteBench
 
-        driver = drivers.DRIVERS.get(getattr(probe, "__qualname__", ""))
-        if driver is None:
-            raise StudentCodeError("GraderError", f"no trusted driver for {getattr(probe, '__name__', probe)!r}", "")
-        return driver(self, *args, **kwargs)
+        return RemoteBench(self)
 
     def __repr__(self) -> str:
         return f"<your {self.__name__}>"

@@ -90,6 +90,30 @@ def record_scores(course_dir: Path, student: str, nb_id: str, points: dict[str, 
         gb.db.commit()
 
 
+def lost_points(cells: dict[str, dict], maxima: dict[str, float]) -> list[str]:
+    """For each exercise that lost points, one line: what it got, and the first check that failed
+    ('returns 1.33/5: hidden check "an episode ends mid-batch" failed first')."""
+    lines = []
+    for exercise in sorted({exercise_of(gid) for gid in maxima}):
+        own = sorted(gid for gid in maxima if exercise_of(gid) == exercise)
+        earned = sum(float(cells.get(gid, {}).get("points", 0.0)) for gid in own)
+        most = sum(maxima[gid] for gid in own)
+        if earned >= most:
+            continue
+        failures = [(gid, cells[gid].get("failed", "")) for gid in own if gid in cells and cells[gid].get("failed")]
+        hidden = [f for gid, f in failures if gid.endswith("_hidden")]
+        visible = [f for gid, f in failures if not gid.endswith("_hidden")]
+        why = (
+            f'hidden check "{hidden[0]}" failed first'
+            if hidden
+            else f"sanity check failed: {visible[0][:120]}"
+            if visible
+            else "not scored"
+        )
+        lines.append(f"{exercise} {round(earned, 2):g}/{most:g}: {why}")
+    return lines
+
+
 def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade:
     """A notebook's grade from the scorer's points; the autograded notebook and the gradebook get
     the scorer's outputs and points, for the feedback."""
@@ -112,7 +136,9 @@ def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade
         )
     cells = {gid: float(c["points"]) for gid, c in score["cells"].items() if gid in maxima}
     problems = [f"{gid}: {c['problem']}" for gid, c in score["cells"].items() if c.get("problem")]
-    message = "; ".join(filter(None, [message, *score.get("notes", []), *problems]))
+    message = "; ".join(
+        filter(None, [message, *score.get("notes", []), *problems, *lost_points(score["cells"], maxima)])
+    )
     autograded = job.autograded(sub.notebook)
     nb = read_notebook(autograded)  # None: no run to show (nbgrader failed)
     if nb is not None:

@@ -27,11 +27,18 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.cells import grade_id_of, is_answer_cell, is_ready_made, is_test_cell, points_of
+from autograder.cells import (
+    HIDDEN_TESTS,
+    grade_id_of,
+    is_answer_cell,
+    is_hidden_test_cell,
+    is_ready_made,
+    is_test_cell,
+    points_of,
+)
 from autograder.paths import SOLUTIONS
 from autograder.sandboxed.answers_server import python_source
 
-HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
 REPORT_POINTS = re.compile(r":\s*(-?[0-9.]+)\s*/\s*([0-9.]+)\s*points")
 
 
@@ -41,6 +48,7 @@ class CellScore:
     max_points: float
     outputs: list[dict] = field(default_factory=list)
     problem: str = ""  # why a cell scored zero that a check did not explain (no result, a mismatch)
+    failed: str = ""  # the first check that failed: a hidden check's name, or a visible check's message
 
 
 @dataclass
@@ -112,9 +120,11 @@ def _error_output(exc: BaseException) -> dict:
 
 def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
     """Run one graded test cell here, with the student's functions as proxies; score it."""
+    from autograder.hidden import harness
     from course_lib.checks import stderr_to_stdout
 
-    hidden = HIDDEN_MARK in source
+    hidden = HIDDEN_TESTS in source
+    reports = len(harness.REPORTS)
     tree = ast.parse(source)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     buffer, value, error = io.StringIO(), None, None
@@ -128,7 +138,7 @@ def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
     text = buffer.getvalue()
     outputs = [_output_text(text)] if text else []
     if error is not None:
-        return CellScore(0.0, max_points, outputs + [_error_output(error)])
+        return CellScore(0.0, max_points, outputs + [_error_output(error)], failed=_first_line(error))
     number = _number(value)
     if hidden:
         if number is None:
@@ -143,7 +153,15 @@ def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
             problem = f"the cell's result ({number:g}) disagrees with its report ({reported.group(1)})"
             return CellScore(0.0, max_points, outputs + [_output_text(f"Scored 0: {problem}.\n")], problem)
     points = max_points if number is None else min(max(number, 0.0), max_points)
-    return CellScore(round(points, 2), max_points, outputs)
+    failed = harness.REPORTS[-1].first_failure() if hidden and len(harness.REPORTS) > reports else ""
+    return CellScore(round(points, 2), max_points, outputs, failed=failed)
+
+
+def _first_line(error: BaseException) -> str:
+    """A failed visible check's message, its first line (what an instructor reads in grades.csv)."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else type(error).__name__
+    return first if type(error).__name__ == "CheckFailed" else f"{type(error).__name__}: {first}"
 
 
 def stand_ins(nb_id: str) -> dict[str, tuple[str, ...]]:
@@ -159,17 +177,21 @@ def stand_ins(nb_id: str) -> dict[str, tuple[str, ...]]:
     return dict(getattr(module, "STAND_INS", {}))
 
 
-def score_notebook(nb_id: str, submission, answers, source_dir: Path = SOLUTIONS) -> NotebookScore:
-    """Every graded test cell of notebook ``nb_id``, scored against the student's answer cells."""
+def score_notebook(
+    nb_id: str, submission, answers, source_dir: Path = SOLUTIONS, space: str | None = None
+) -> NotebookScore:
+    """Every graded test cell of notebook ``nb_id``, scored against the student's answer cells (run
+    in the answers process's namespace ``space``, the notebook's id unless told)."""
+    space = space or nb_id
     start = time.monotonic()
     source = nbformat.read(source_dir / f"{nb_id}.ipynb", as_version=4)
     result = NotebookScore()
     prelude = imports(source)
-    problem = answers.exec_cell(nb_id, "imports", prelude) if prelude else None
+    problem = answers.exec_cell(space, "imports", prelude) if prelude else None
     if problem:
         result.notes.append(f"the notebook's imports failed in the grader: {problem}")
     for grade_id, text in answer_cells(submission):
-        problem = answers.exec_cell(nb_id, grade_id, text)
+        problem = answers.exec_cell(space, grade_id, text)
         if problem and "left out" in problem:
             result.notes.append(problem)
     trusted: dict = {"__name__": "__main__"}
@@ -180,11 +202,15 @@ def score_notebook(nb_id: str, submission, answers, source_dir: Path = SOLUTIONS
         from autograder.reference import reference
 
         answers.stand_in(
-            nb_id, {name: getattr(reference(nb_id), name) for names in stands_in_for.values() for name in names}
+            space, {name: getattr(reference(nb_id), name) for names in stands_in_for.values() for name in names}
         )
-    functions = {name: f for name, f in answers.functions(nb_id, stands_in_for).items() if name in allowed}
+    # The hidden checks score an exercise with the course's versions of the functions pasted from
+    # earlier notebooks standing in; the visible checks run the student's code as their notebook
+    # does (their pasted functions too), so that each gives the verdict it gives there.
+    scored = {name: f for name, f in answers.functions(space, stands_in_for).items() if name in allowed}
+    own = {name: f for name, f in answers.functions(space).items() if name in allowed}
     for cell in test_cells(source):
-        namespace = {**trusted, **functions}
+        namespace = {**trusted, **(scored if is_hidden_test_cell(cell) else own)}
         result.cells[grade_id_of(cell)] = run_test_cell(cell.source, points_of(cell), namespace)
     result.seconds = round(time.monotonic() - start, 2)
     return result

@@ -65,9 +65,13 @@ def python_source(source: str) -> str:
         return source
 
 
+def _answer_frames(tb) -> list:
+    return [f for f in traceback.extract_tb(tb) if f.filename.startswith(CELL_PREFIX)]
+
+
 def where_in_answers(tb) -> str:
     """' (line N of your cell `name`: the line)' for the deepest frame in the student's cells."""
-    frames = [f for f in traceback.extract_tb(tb) if f.filename.startswith(CELL_PREFIX)]
+    frames = _answer_frames(tb)
     if not frames:
         return ""
     frame = frames[-1]
@@ -77,7 +81,13 @@ def where_in_answers(tb) -> str:
 
 
 def describe(exc: BaseException) -> dict:
-    return {"type": type(exc).__name__[:100], "message": str(exc)[:1000], "where": where_in_answers(exc.__traceback__)}
+    frames = _answer_frames(exc.__traceback__)
+    return {
+        "type": type(exc).__name__[:100],
+        "message": str(exc)[:1000],
+        "where": where_in_answers(exc.__traceback__),
+        "function": frames[-1].name[:100] if frames else "",
+    }
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
@@ -123,6 +133,7 @@ class _StandIn:
 # answer cell runs, must still be the same object, with the same code, when a builder runs.
 SURFACE_MODULES = (
     "course_lib.probes",
+    "course_lib.bench",
     "course_lib.networks",
     "course_lib.runners",
     "course_lib.hogwild",

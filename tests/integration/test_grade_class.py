@@ -16,7 +16,7 @@ from autograder.paths import assignment_ids
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.report import max_points
 from autograder.sandboxed import launcher as sandbox
-from fixtures import END_TO_END, EXPECTED, FILES, NB1, NEEDS_SANDBOX, PAIRS, ROOT, UNMAPPED, build, expected
+from fixtures import END_TO_END, FILES, NB1, NEEDS_SANDBOX, PAIRS, ROOT, UNMAPPED, bounds, build, expected
 
 pytestmark = pytest.mark.slow  # the class is graded once for the module: minutes
 
@@ -101,7 +101,7 @@ def test_each_mistake_of_a_pair_costs_its_own_exercise_what_it_costs_alone(grade
             exercise = exercise_of(cell)
             g = grades[student, notebook]
             others = sum(max_points(notebook).values()) - g.max_exercises[exercise]  # full marks alone
-            _, low, high = EXPECTED[mistake][notebook]
+            _, low, high = bounds(mistake)[notebook]
             assert low - others <= g.exercises[exercise] <= high - others, (student, mistake, g.exercises)
 
 

@@ -1,8 +1,10 @@
-"""Every solution notebook runs top to bottom in fast mode, with its plots and an embedded video."""
+"""Every solution notebook runs top to bottom in fast mode, with its plots and an embedded video, and
+its hidden checks pass there (as an instructor sees them in JupyterLab and in ``make course``'s
+executed notebooks) with full marks."""
 
 import pytest
 
-from autograder.build import execute
+from autograder.build import execute, hidden_failures
 from autograder.paths import SOLUTIONS, assignment_ids, course_env
 
 pytestmark = pytest.mark.slow
@@ -19,6 +21,7 @@ def test_solution_notebook_runs_in_fast_mode(notebook_id, tmp_path, monkeypatch)
         assert "data:video/mp4;base64," in nb_text, "the video should be embedded"
     assert _stderr_in_test_cells(out) == [], "nbgrader gives zero to a test cell that writes to stderr"
     assert out.with_suffix(".html").exists()
+    assert hidden_failures(out) == []
 
 
 def _stderr_in_test_cells(path):

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from autograder.pipeline import drivers
 from autograder.pipeline.answers_client import AnswersClient
 from autograder.pipeline.score import exercise_names, score_notebook
 from autograder.pipeline.shared import NotShared, SharedFolder
+from course_lib import probes
+from course_lib.bench import bench_for
 from course_lib.checks import StudentCodeError
 from fixtures import HOSTILE, MISTAKES, ROOT, SCORED_ONLY, solution_source, with_cell
 
@@ -87,17 +88,18 @@ def answers():
         yield answers
 
 
-def test_a_probe_without_a_trusted_driver_is_refused(answers):
+def test_a_students_function_in_the_grader_brings_the_grader_s_bench(answers):
+    """The probes and the hidden checks get a bench from what they are given: the grader's proxy of a
+    student's function brings one that makes its objects in the student's process."""
+    from autograder.pipeline.remote_bench import RemoteBench
+    from course_lib.bench import LocalBench
+
     assert answers.exec_cell("p", "cell", "def f(x):\n    return x") is None
-
-    def some_probe(target, *args):
-        return "whatever the student's process says"
-
-    with pytest.raises(StudentCodeError, match="no trusted driver"):
-        answers.functions("p")["f"].remote_probe(some_probe, 1)
+    assert isinstance(bench_for(answers.functions("p")["f"]), RemoteBench)
+    assert isinstance(bench_for(lambda x: x), LocalBench)
 
 
-def test_an_optimizer_that_works_from_shared_memory_is_told_from_one_that_only_shows_it(answers):
+def test_an_optimizers_state_is_shared_only_where_it_is_found_in_shared_memory(answers):
     gen = torch.Generator().manual_seed(0)
     start = [torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)]
     grads = [[torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)] for _ in range(4)]
@@ -105,7 +107,7 @@ def test_an_optimizer_that_works_from_shared_memory_is_told_from_one_that_only_s
     with AnswersClient(call_timeout=60, budget=600) as own:
         assert own.exec_cell("s", "imports", "import torch") is None
         assert own.exec_cell("s", "cell", good) is None
-        out = drivers.optimizer_steps(own.functions("s")["SharedAdam"], start, grads, lr=0.1)
+        out = probes.optimizer_steps(bench_for(own.functions("s")["SharedAdam"]), start, grads, lr=0.1)
     assert {e["shared"] for entries in out["state_before"]["per_param"] for e in entries.values()} == {True}
     # The decoy replaces course_lib.probes' functions in its process, so that a private state would
     # report as shared: the builders the checks use were taken before any answer ran, and refuse.
@@ -113,11 +115,11 @@ def test_an_optimizer_that_works_from_shared_memory_is_told_from_one_that_only_s
         assert own.exec_cell("s", "imports", "import torch") is None
         assert own.exec_cell("s", "cell", HOSTILE["fakes_probes"][2]) is None
         with pytest.raises(StudentCodeError, match="your code replaced course_lib.probes"):
-            drivers.optimizer_steps(own.functions("s")["SharedAdam"], start, grads, lr=0.1)
+            probes.optimizer_steps(bench_for(own.functions("s")["SharedAdam"]), start, grads, lr=0.1)
 
 
 def test_an_update_is_read_in_the_memory_of_the_models_it_was_given(answers):
-    """one_step's driver: the weights live in files of the scorer's; what the update did shows there."""
+    """one_step on the grader's bench: the weights live in files of the scorer's; what the update did shows there."""
     source = (
         "import torch\n\ndef update(model, optimizer, batch, cfg):\n    optimizer.zero_grad()\n"
         "    dist, values = model(batch.obs.flatten(0, 1))\n    values.sum().backward()\n    optimizer.step()\n"
@@ -128,13 +130,13 @@ def test_an_update_is_read_in_the_memory_of_the_models_it_was_given(answers):
 
     model = trained_looking(0)
     [batch] = cartpole_rollouts(model, 0, 1, steps=6)
-    out = drivers.one_step(answers.functions("u")["update"], MODEL, dict(model.state_dict()), batch, None, lr=1.0)
+    out = probes.one_step(bench_for(answers.functions("u")["update"]), MODEL, dict(model.state_dict()), batch, None)
     values = model(batch["obs"].flatten(0, 1))[1].sum()
     model.zero_grad()
     values.backward()
     for name, param in model.named_parameters():
         want = torch.zeros_like(param) if param.grad is None else param.grad
-        assert torch.allclose(out["grads"][name], want, atol=1e-5), name
+        assert torch.allclose(out["applied"][name], want, atol=1e-5), name
     assert out["logs"] == {"said": "anything"}
 
 
