@@ -97,7 +97,9 @@ def describe_error(exc: BaseException, library_dirs: tuple[str, ...] = ()) -> st
         frame = frames[-1]
         line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
         where = f" (line {frame.lineno} of your code" + (f": {line[:120]}" if line else "") + ")"
-    return f"{type(exc).__name__}: {exc}{where}"
+    text = str(exc)
+    text = text if len(text) <= 500 else text[:500] + " [...]"
+    return f"{type(exc).__name__}: {text}{where}"
 
 
 def run_probe(probe: Callable, target, *args, **kwargs):
@@ -110,13 +112,34 @@ def run_probe(probe: Callable, target, *args, **kwargs):
     name = getattr(target, "__name__", "your code")
     try:
         with stderr_to_stdout():
-            return probe(bench_for(target), *args, **kwargs)
+            report = probe(bench_for(target), *args, **kwargs)
     except NotImplementedError as exc:
         raise CheckFailed(not_written(name, exc)) from None
     except CheckFailed:
         raise
     except Exception as exc:  # the student's bug, reported as a failed check
         raise CheckFailed(f"`{name}` raised {describe_error(exc)}") from None
+    where = _not_finite(report)
+    if where:
+        raise CheckFailed(
+            f"`{name}` left NaN or inf behind ({where}): look for a division by zero or a log of 0, or a step "
+            "that blew up."
+        )
+    return report
+
+
+def _not_finite(value, path: str = "") -> str:
+    """Where the first NaN or inf is in a probe's report (tensors in dicts and lists), '' if none."""
+    if torch.is_tensor(value):
+        return path or "a result" if value.is_floating_point() and not bool(torch.isfinite(value).all()) else ""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if key in ("logs", "state_before", "state_after"):  # the student's own numbers, and raw state entries
+            continue
+        found = _not_finite(item, f"{path}[{key!r}]" if path else str(key))
+        if found:
+            return found
+    return ""
 
 
 def expect(condition: bool, message: str) -> None:

@@ -1,7 +1,8 @@
 """Hidden checks of notebook 3 (A3C): the shared optimizer and the worker's update.
 
-Everything is measured from outside the student's process (``autograder.pipeline.drivers``): the
-parameters and the optimizer's state are read in its shared memory. The shared optimizer is
+Everything is measured on a bench (``course_lib.bench``): in the grader from outside the student's
+process, the parameters and the optimizer's state read in its shared memory; in a kernel (an
+instructor's solution notebook) the same quantities, read here. The shared optimizer is
 checked against torch's Adam in one process, for a state made up front in shared memory under
 torch's names, and with the scorer as a second worker: it steps the shared state in turn with the
 student's optimizer, so that a state that is not really shared (private, lazily made, assigned
@@ -429,6 +430,11 @@ class UpdateInputs(Context):
             before_local = bench.read(local_files, self.local_state)
             logs = self.fn(local, shared, optimizer, bench.build("rollout", self.batches[k]), CFG)
             after_shared = bench.read(shared_files, self.shared_state)
+            expect(
+                all(bool(torch.isfinite(v).all()) for v in after_shared.values()),
+                f"after your update (call {k + 1} of three), the shared weights hold NaN or inf: look for a "
+                "division by zero or a log of 0 in your loss, or a learning step that blew up.",
+            )
             calls.append(
                 {
                     "local": before_local,

@@ -3,7 +3,7 @@
 The update runs in the student's process on a small actor-critic moved away from its
 initialisation (``cases.trained_looking``: a policy far from uniform, values far from 0) and a
 rollout with both kinds of episode end, with SGD at lr 1 and a weight decay: the weights it leaves,
-read from outside (``autograder.pipeline.drivers``), less the decay, are minus the gradient it
+read from outside (``course_lib.bench``), less the decay, are minus the gradient it
 applied (weights changed by hand instead of by ``optimizer.step()`` miss the decay, and show). The settings isolate each
 part: with ``value_coef = entropy_coef = 0`` the step is the policy gradient alone; raising
 ``value_coef`` or ``entropy_coef`` from 0 adds exactly the value loss's or the entropy bonus's
@@ -162,6 +162,11 @@ class DoomInputs(Context):
                 bench.write(files, self.state)
                 logs = self.fn(model, optimizer, rollout, cfg)
                 after = bench.read(files, self.state)
+                expect(
+                    all(bool(torch.isfinite(v).all()) for v in after.values()),
+                    "after your update the weights hold NaN or inf: look for a division by zero (the std of "
+                    "the advantages?) or a log of 0 in your loss.",
+                )
             self.runs[name] = {
                 "applied": applied(self.state, after, 1.0, WEIGHT_DECAY),
                 "moved": {k: self.state[k] - after[k] for k in self.state},

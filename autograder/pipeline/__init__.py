@@ -10,7 +10,7 @@ One module per step, in the order they run:
 2. ``execute``: nbgrader's autograde runs them in the sandboxed kernel, for the feedback and the
    status (``statuses``); no point comes from it;
 3. ``score``: every point, from a clean process that calls the student's answer cells in an answers
-   process of their own (``answers_client``) and measures from outside (``drivers``, ``shared``);
+   process of their own (``answers_client``) and measures from outside (``remote_bench``, ``shared``);
 4. ``report``: grades.csv (each student's rows as soon as known), the gradebook, the feedback.
 
 ``shards`` splits a class across machines and merges the results. This module holds the
