@@ -97,21 +97,35 @@ def make_atari_vec(
     clip_rewards: bool = True,
     num_threads: int = 0,
     groups: int = 1,
+    size: int = 84,
+    max_episode_frames: int = 108_000,
 ) -> gym.vector.VectorEnv:
     """Atari with the standard preprocessing, done by ale-py's vector env in C++ threads.
 
-    84x84 grayscale, max-pool over the last two frames, frame-skip 4, 4-frame stack, up to 30
-    no-ops at reset, sticky actions off (the "NoFrameskip-v4" protocol most papers report).
-    Observations are uint8 ``[N, 4, 84, 84]``. Rewards are clipped to their sign for training
-    when ``clip_rewards``; the episode statistics keep the raw score.
+    84x84 grayscale, max-pool over the last two frames, frame-skip 4, 4-frame stack, FIRE and up
+    to 30 random no-ops at each reset (as Stable-Baselines3's ``AtariWrapper`` does), sticky
+    actions off (the "NoFrameskip-v4" protocol most papers report).
+    Observations are uint8 ``[N, 4, size, size]``; ``size=42`` gives the smaller frames of A3C's
+    Pong runs (the screen shrunk by area averaging: the ball stays visible, fainter).
+    Rewards are clipped to their sign for training when ``clip_rewards``; the episode statistics
+    keep the raw score.
     This is about twice as fast as gymnasium's vector envs around ``AtariPreprocessing``.
     ``groups=2``: two vector envs of ``num_envs / 2`` (``EnvGroups``), which the runner overlaps with
-    the network.
+    the network. An episode that reaches ``max_episode_frames`` (30 minutes of play by default) is
+    *truncated*, not terminated: the game had a future.
     """
     if groups > 1:
-        return _grouped(lambda n, s: make_atari_vec(game, n, s, clip_rewards, num_threads), num_envs, groups, seed)
+        return _grouped(
+            lambda n, s: make_atari_vec(
+                game, n, s, clip_rewards, num_threads, size=size, max_episode_frames=max_episode_frames
+            ),
+            num_envs,
+            groups,
+            seed,
+        )
     from ale_py.vector_env import AtariVectorEnv
 
+    settings = {**ATARI_DEFAULTS, "img_height": size, "img_width": size}
     envs = AtariVectorEnv(
         game=game,
         num_envs=num_envs,
@@ -119,7 +133,9 @@ def make_atari_vec(
         repeat_action_probability=0.0,
         reward_clipping=False,
         autoreset_mode=SAME_STEP,
-        **ATARI_DEFAULTS,
+        use_fire_reset=True,
+        max_num_frames_per_episode=max_episode_frames,
+        **settings,
     )
     envs = vwrappers.RecordEpisodeStatistics(envs)
     if clip_rewards:
@@ -129,11 +145,14 @@ def make_atari_vec(
     return envs
 
 
-def make_atari(game: str = "pong", seed: int | None = None, render_mode: str | None = "rgb_array") -> gym.Env:
+def make_atari(
+    game: str = "pong", seed: int | None = None, render_mode: str | None = "rgb_array", size: int = 84
+) -> gym.Env:
     """One Atari env with the same preprocessing as ``make_atari_vec``, for evaluation and video.
 
     It goes through gymnasium's ``AtariPreprocessing`` so that ``env.render()`` still shows the
-    full-colour screen while the agent sees the 84x84 gray stack.
+    full-colour screen while the agent sees the ``size`` x ``size`` gray stack. (Unlike the vector
+    env it presses no FIRE at reset: Pong serves by itself.)
     """
     import ale_py
 
@@ -145,7 +164,7 @@ def make_atari(game: str = "pong", seed: int | None = None, render_mode: str | N
         env,
         noop_max=ATARI_DEFAULTS["noop_max"],
         frame_skip=ATARI_DEFAULTS["frameskip"],
-        screen_size=ATARI_DEFAULTS["img_height"],
+        screen_size=size,
         grayscale_obs=True,
         scale_obs=False,
     )

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from course_lib import envs
 from course_lib.runners import episode_stats
@@ -52,6 +53,52 @@ def test_atari_vec_preprocessing_clipping_and_raw_returns():
     # A random Pong player loses about 21-0: the raw score, not a clipped or per-life value.
     assert finished and -21 <= finished[0].ret <= -15 and finished[0].length > 500
     vec.close()
+
+
+def test_atari_vec_game_over_is_a_termination_with_the_real_last_frames():
+    """FIRE and random no-ops at each reset (inside ale-py's vector env) leave the ends as they were:
+    a lost game is terminated, not truncated, and the same-step reset keeps its last frames apart."""
+    vec = envs.make_atari_vec("pong", num_envs=2, seed=1)
+    vec.action_space.seed(1)
+    for _ in range(3000):
+        obs, _, term, trunc, info = vec.step(vec.action_space.sample())
+        if np.any(term | trunc):
+            break
+    [i] = np.flatnonzero(term)
+    assert not trunc.any()
+    final = np.asarray(info["final_obs"][i])
+    assert final.shape == (4, 84, 84) and not np.array_equal(final, obs[i])
+    [finished] = episode_stats(info, 0)
+    assert finished.ret <= -15  # a random player's real score, read at the game's end
+    vec.close()
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_atari_vec_time_limit_is_a_truncation_with_its_final_frames(groups):
+    """The runners bootstrap from V(final_obs) at a truncation: ale-py's frame limit must say
+    truncated only, and hand over the last frames, with FIRE and no-ops at the reset."""
+    from course_lib import networks, runners
+
+    vec = envs.make_atari_vec("pong", num_envs=2, seed=0, max_episode_frames=400, groups=groups)
+    model = networks.SmallCNNActorCritic(n_actions=6, size=84)
+    runner = runners.RolloutRunner(vec, model, num_steps=120, seed=0)
+    batch = runner.collect()  # 400 frames are 100 steps of 4 frames
+    assert batch.terminated.sum() == 0
+    ends = torch.nonzero(batch.truncated)
+    assert ends[:, 0].tolist() == [99, 99] and len(batch.episodes) == 2
+    assert torch.all(batch.final_values[99] != 0) and torch.all(batch.final_values[:99] == 0)
+    assert all(e.length == 100 for e in batch.episodes)
+    vec.close()
+
+
+def test_atari_vec_small_frames():
+    vec = envs.make_atari_vec("pong", num_envs=2, seed=0, size=42)
+    obs, _ = vec.reset(seed=0)
+    assert obs.shape == (2, 4, 42, 42) and vec.single_observation_space.shape == (4, 42, 42)
+    vec.close()
+    env = envs.make_atari("pong", seed=0, size=42)
+    assert env.reset(seed=0)[0].shape == (4, 42, 42)
+    env.close()
 
 
 def test_atari_single_env_matches_vector_observation_format():

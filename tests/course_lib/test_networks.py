@@ -37,6 +37,18 @@ def test_nature_cnn_takes_uint8_frames():
     assert torch.isfinite(value).all()
 
 
+def test_small_cnn_takes_42_pixel_frames_and_starts_near_uniform():
+    torch.manual_seed(0)
+    model = networks.SmallCNNActorCritic(n_actions=6)
+    obs = torch.randint(0, 256, (3, 4, 42, 42), dtype=torch.uint8)
+    dist, value = model(obs)
+    assert dist.probs.shape == (3, 6) and value.shape == (3,) and torch.isfinite(value).all()
+    assert torch.allclose(dist.probs, torch.full((3, 6), 1 / 6), atol=0.02)
+    assert model.torso[-2].in_features == 32 * 7 * 7  # the Nature CNN's 7 x 7 map, at half width
+    small = sum(p.numel() for p in model.parameters())
+    assert small < sum(p.numel() for p in networks.NatureCNNActorCritic(n_actions=6).parameters()) / 3
+
+
 def test_half_precision_checkpoint_round_trip(tmp_path):
     torch.manual_seed(0)
     model = networks.NatureCNNActorCritic(6)
