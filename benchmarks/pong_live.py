@@ -17,6 +17,14 @@ and appended to ``benchmarks/results/pong_live.md``.
 ``--side-by-side`` runs both in one invocation, on the same machine: the course's run, then SB3's A2C
 from scratch for as many steps as the course's run and its warm start together (a fair count of
 the frames either agent has learned from); the SB3 row's marks are its own steps.
+
+By default every setting is the notebook's (``PongConfig``, read by ``notebook_settings``: its frame
+size picks the network, the Nature CNN at 84 x 84, ``SmallCNNActorCritic`` at 42 x 42). The other
+flags try a setting before it goes into the notebook (``--lr``, ``--num-envs``, ``--size``,
+``--optimizer rmsprop-tf``, ...); a run with any of them is named after them in the table.
+``to -10`` and ``to 0`` are the steps at which the mean of the last 20 games first reached -10 and 0.
+
+    python benchmarks/pong_live.py --seeds 0 --max-steps 2000000 --size 42 --lr 1e-3
 """
 
 from __future__ import annotations
@@ -38,12 +46,69 @@ from autograder.reference import notebook_settings, reference  # noqa: E402
 from course_lib import envs, networks, runners, runtime  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "pong_live.md"
-MARKS = (250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 2_200_000)
+# PongConfig's fields a run may replace (``--lr 1e-3``), and fields the notebook may not have yet:
+# frame_size (84 or 42), network (nature or small), optimizer (rmsprop or rmsprop-tf), lr_end (a
+# linear schedule from lr to lr_end over the run).
+OVERRIDES = {
+    "lr": float,
+    "lr_end": float,
+    "num_envs": int,
+    "num_steps": int,
+    "value_coef": float,
+    "entropy_coef": float,
+    "max_grad_norm": float,
+    "gamma": float,
+    "frame_size": int,
+    "network": str,
+    "optimizer": str,
+}
+MARKS = (250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 1_750_000, 2_000_000)
 
 
 def recent(episodes, n: int = 20) -> float | None:
     scores = [e.ret if hasattr(e, "ret") else e for e in episodes[-n:]]
     return float(np.mean(scores)) if scores else None
+
+
+def settings(overrides: dict):
+    """Notebook 2's ``PongConfig``, with the fields of ``overrides`` that are not None replaced (a field
+    the notebook does not have yet is added)."""
+    cfg = notebook_settings("02_a2c", "PongConfig")
+    for name, value in overrides.items():
+        if value is not None:
+            object.__setattr__(cfg, name, value)
+    return cfg
+
+
+def make_model(cfg, n_actions: int) -> torch.nn.Module:
+    size = getattr(cfg, "frame_size", 84)
+    if getattr(cfg, "network", None) == "nature" or (getattr(cfg, "network", None) is None and size == 84):
+        return networks.NatureCNNActorCritic(n_actions=n_actions, size=size)
+    return networks.SmallCNNActorCritic(n_actions=n_actions, size=size)
+
+
+def make_optimizer(cfg, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if getattr(cfg, "optimizer", "rmsprop") == "rmsprop-tf":  # TensorFlow's: eps inside the root, mean square from 1
+        from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
+
+        return RMSpropTFLike(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
+    return torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
+
+
+def learning_rate(cfg, step: int) -> float:
+    """``cfg.lr``, or with ``lr_end`` set, linearly from ``cfg.lr`` at step 0 to ``lr_end`` at ``max_env_steps``."""
+    end = getattr(cfg, "lr_end", None)
+    if end is None:
+        return cfg.lr
+    return cfg.lr + (end - cfg.lr) * min(1.0, step / cfg.max_env_steps)
+
+
+def reached(ends: list[tuple[int, float]], score: float, n: int = 20) -> int | None:
+    """The step at which the mean of the last ``n`` episodes first reached ``score``."""
+    for k in range(n, len(ends) + 1):
+        if np.mean([r for _, r in ends[k - n : k]]) >= score:
+            return ends[k - 1][0]
+    return None
 
 
 def course(
@@ -54,15 +119,17 @@ def course(
     warm_optimizer: bool,
     run_dir: Path,
     variant: str,
+    overrides: dict | None = None,
 ) -> dict:
-    cfg = notebook_settings("02_a2c", "PongConfig")
+    cfg = settings({"max_env_steps": max_steps, **(overrides or {})})
     runtime.seed_everything(seed)
     folder = run_dir / f"{variant}-seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
-    vec = envs.make_atari_vec("pong", cfg.num_envs, seed=seed)
-    model = networks.NatureCNNActorCritic(n_actions=vec.single_action_space.n)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
-    state = {"curve": [], "episodes": [], "step": 0, "elapsed": 0.0, "start_score": None}
+    size = getattr(cfg, "frame_size", 84)
+    vec = envs.make_atari_vec("pong", cfg.num_envs, seed=seed, size=size)
+    model = make_model(cfg, vec.single_action_space.n)
+    optimizer = make_optimizer(cfg, model)
+    state = {"curve": [], "episodes": [], "ends": [], "step": 0, "elapsed": 0.0, "start_score": None}
     if (folder / "last.pt").exists():
         saved = torch.load(folder / "last.pt", weights_only=False)
         model.load_state_dict(saved["model"])
@@ -81,7 +148,7 @@ def course(
     update = reference("02_a2c").a2c_update
     runner = runners.RolloutRunner(vec, model, cfg.num_steps, seed=seed + state["step"])
     runner.global_step = state["step"]
-    episodes = state["episodes"]
+    episodes, ends = state["episodes"], state.setdefault("ends", [])
     start, last_mark, next_save = time.time() - state["elapsed"], 0.0, (state["step"] // 100_000 + 1) * 100_000
 
     def save():
@@ -96,6 +163,9 @@ def course(
         while runner.global_step < max_steps:
             batch = runner.collect()
             episodes += [e.ret for e in batch.episodes]
+            ends += [(e.step, e.ret) for e in batch.episodes]
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(cfg, runner.global_step)
             update(model, optimizer, batch, cfg)
             bar.update(batch.num_steps)
             if time.time() - last_mark >= 30:
@@ -113,12 +183,15 @@ def course(
     state["curve"].append((round(time.time() - start, 1), runner.global_step, recent(episodes)))
     save()
     seconds = time.time() - start
-    eval_envs = envs.make_atari_vec("pong", 10, clip_rewards=False)
+    eval_envs = envs.make_atari_vec("pong", 10, clip_rewards=False, size=size)
     try:
         scores = runners.evaluate_vec(eval_envs, model, greedy=True, seed=10_000 + seed)
     finally:
         eval_envs.close()
     return {
+        "settings": dict(vars(cfg)),
+        "to -10": reached(ends, -10),
+        "to 0": reached(ends, 0),
         "curve": state["curve"],
         "steps": runner.global_step,
         "seconds": seconds,
@@ -129,25 +202,28 @@ def course(
     }
 
 
-def sb3(seed: int, max_steps: int) -> dict:
-    """SB3's A2C with the zoo's Atari settings (16 envs, n = 5, RMSprop 7e-4 with eps 1e-5,
-    ent 0.01, vf 0.25), on ale-py's Pong with SB3's own Atari wrappers."""
+def sb3(seed: int, max_steps: int, tf_rmsprop: bool = True) -> dict:
+    """SB3's A2C with the zoo's Atari settings (16 envs, n = 5, RMSprop 7e-4 as TensorFlow computes it,
+    eps 1e-5, ent 0.01, vf 0.25), on ale-py's Pong with SB3's own Atari wrappers. ``tf_rmsprop=False``:
+    PyTorch's RMSprop instead (eps outside the root), as the runs before 2026-12-06 had it."""
     import gymnasium as gym
     from stable_baselines3 import A2C
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.sb2_compat.rmsprop_tf_like import RMSpropTFLike
     from stable_baselines3.common.vec_env import VecFrameStack
 
     gym.register_envs(__import__("ale_py"))
 
     class Record(BaseCallback):
         def _on_training_start(self) -> None:
-            self.start, self.last, self.returns, self.curve = time.time(), 0.0, [], []
+            self.start, self.last, self.returns, self.curve, self.ends = time.time(), 0.0, [], [], []
 
         def _on_step(self) -> bool:
             for info in self.locals["infos"]:
                 if "episode" in info:
                     self.returns.append(float(info["episode"]["r"]))
+                    self.ends.append((self.num_timesteps, self.returns[-1]))
             if time.time() - self.last >= 30:
                 self.last = time.time()
                 self.curve.append((round(self.last - self.start, 1), self.num_timesteps, recent(self.returns)))
@@ -161,7 +237,9 @@ def sb3(seed: int, max_steps: int) -> dict:
         vf_coef=0.25,
         seed=seed,
         verbose=0,
-        policy_kwargs=dict(optimizer_class=torch.optim.RMSprop, optimizer_kwargs=dict(eps=1e-5)),
+        policy_kwargs=dict(
+            optimizer_class=RMSpropTFLike if tf_rmsprop else torch.optim.RMSprop, optimizer_kwargs=dict(eps=1e-5)
+        ),
     )
     record = Record()
     start = time.time()
@@ -179,6 +257,8 @@ def sb3(seed: int, max_steps: int) -> dict:
         scores += [float(info["episode"]["r"]) for info in infos if "episode" in info]
     evaluation.close()
     return {
+        "to -10": reached(record.ends, -10),
+        "to 0": reached(record.ends, 0),
         "curve": record.curve,
         "steps": model.num_timesteps,
         "seconds": seconds,
@@ -198,8 +278,8 @@ def at(curve, steps: int):
 
 def table(rows: list[tuple[str, dict]]) -> str:
     head = (
-        "| run | start | " + " | ".join(f"{m / 1e6:g} M" for m in MARKS) + " | steps | minutes | steps/s | "
-        "last 20 | evaluation |"
+        "| run | start | " + " | ".join(f"{m / 1e6:g} M" for m in MARKS) + " | to -10 | to 0 | steps | minutes | "
+        "steps/s | last 20 | evaluation |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in rows:
@@ -207,6 +287,7 @@ def table(rows: list[tuple[str, dict]]) -> str:
         last = r["curve"][-1][2] if r["curve"] else None
         start = f"{r['start_score']:.1f}" if r.get("start_score") is not None else "-"
         ev = f"{r['evaluation']:.1f}" if r["evaluation"] is not None else "-"
+        cells += [f"{r[k]:,}" if r.get(k) is not None else "-" for k in ("to -10", "to 0")]
         lines.append(
             f"| {name} | {start} | " + " | ".join(cells) + f" | {r['steps']:,} | {r['seconds'] / 60:.1f} | "
             f"{r['steps'] / r['seconds']:.0f} | {last if last is None else f'{last:.1f}'} | {ev} |"
@@ -228,6 +309,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default=None, help="the run's name in --run-dir and the table")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "pong_live")
     parser.add_argument("--sb3", action="store_true", help="Stable-Baselines3's A2C instead of the course's loop")
+    parser.add_argument("--sb3-torch-rmsprop", action="store_true", help="SB3 with PyTorch's RMSprop, not the zoo's")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch's threads")
+    tried = parser.add_argument_group("settings to try (default: the notebook's)")
+    for name, kind in OVERRIDES.items():
+        tried.add_argument(f"--{name.replace('_', '-')}", type=kind, default=None, dest=name)
     parser.add_argument(
         "--side-by-side",
         action="store_true",
@@ -235,23 +321,33 @@ def main(argv: list[str] | None = None) -> int:
         "counted with its warm start's",
     )
     args = parser.parse_args(argv)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
+    overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
+    sb3_name = "SB3 A2C (zoo" + (", PyTorch's RMSprop)" if args.sb3_torch_rmsprop else ")")
     rows = []
     for seed in args.seeds:
         if args.sb3:
-            name, result = f"SB3 A2C (zoo), seed {seed}", sb3(seed, args.max_steps)
+            name, result = f"{sb3_name}, seed {seed}", sb3(seed, args.max_steps, not args.sb3_torch_rmsprop)
         else:
-            variant = args.variant or (
-                "scratch" if args.warm_start is None else "warm-fresh-opt" if args.fresh_optimizer else "warm"
+            variant = args.variant or "-".join(
+                ["scratch" if args.warm_start is None else "warm-fresh-opt" if args.fresh_optimizer else "warm"]
+                + [f"{name.replace('_', '-')}={value}" for name, value in overrides.items()]
             )
             name = f"course, {variant}, seed {seed}"
             result = course(
-                seed, args.max_steps, args.stop_at, args.warm_start, not args.fresh_optimizer, args.run_dir, variant
+                seed,
+                args.max_steps,
+                args.stop_at,
+                args.warm_start,
+                not args.fresh_optimizer,
+                args.run_dir,
+                variant,
+                overrides,
             )
         runs = [(name, result)]
         if args.side_by_side and not args.sb3:
             total = result["steps"] + result["warm_steps"]
-            runs.append((f"SB3 A2C (zoo), scratch, seed {seed}", sb3(seed, total)))
+            runs.append((f"{sb3_name}, scratch, seed {seed}", sb3(seed, total, not args.sb3_torch_rmsprop)))
         for name, result in runs:
             rows.append((name, result))
             print(table([rows[-1]]), flush=True)
@@ -259,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             with (args.run_dir / "results.jsonl").open("a") as f:
                 f.write(json.dumps({"name": name, **result, "warm_start": str(args.warm_start)}) + "\n")
     text = (
-        f"\n## {date.today()}: 2 cores, torch {torch.__version__}, notebook 2's PongConfig"
+        f"\n## {date.today()}: {os.cpu_count()} cores, torch {torch.__version__}, notebook 2's PongConfig"
         f"{', warm start ' + args.warm_start.name if args.warm_start else ''}\n\n{table(rows)}\n"
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -3,10 +3,12 @@
 Measured side by side on this machine, in one invocation, so that every ratio compares runs made
 under the same conditions:
 
-* **Pong** (notebook 2's settings: 16 envs, n = 5, Nature CNN, RMSprop): environment steps per
-  second of ale-py's vector env with random actions (the ceiling), the course's A2C loop, and
-  Stable-Baselines3's A2C with its zoo Atari settings (16 envs, n = 5, CnnPolicy, RMSpropTFLike)
-  and its default vector env;
+* **Pong** (notebook 2's settings: 16 envs, n = 5, RMSprop): environment steps per second of
+  ale-py's vector env with random actions (the ceiling, at 84x84 and 42x42), the course's A2C loop
+  with the Nature CNN on 84x84 frames and with the small CNN on 42x42 frames (notebook 2's is
+  marked), and Stable-Baselines3's A2C with its zoo Atari settings (16 envs, n = 5, CnnPolicy,
+  RMSpropTFLike) and its default vector env; each loop's ratio to the random actions of its own
+  frames, and to SB3;
 * **Doom defend-the-center** (notebook 5's settings: 8 envs, T = 16, 64 x 64 frames): the Doom
   vector env with random actions, the course's loop (``doom_update``), and SB3's A2C with the same
   env in SB3's process vector env (``SubprocVecEnv``) and its default settings;
@@ -95,7 +97,14 @@ def sb3_rate(model, seconds: float, warmup: int) -> float:
 
 
 # --------------------------------------------------------------------------- Pong
-def pong(seconds: float) -> dict[str, float]:
+PONG_NETWORKS = {  # frame size -> the network notebook 2 uses with it
+    84: ("Nature CNN, 84x84", networks.NatureCNNActorCritic),
+    42: ("small CNN, 42x42", networks.SmallCNNActorCritic),
+}
+
+
+def pong(seconds: float) -> dict[str, tuple[float, float]]:
+    """Each loop's steps/s, and the random-action rate of the same frames (its ceiling)."""
     import ale_py
     import gymnasium as gym
     from stable_baselines3 import A2C
@@ -105,14 +114,17 @@ def pong(seconds: float) -> dict[str, float]:
 
     gym.register_envs(ale_py)
     cfg = notebook_settings("02_a2c", "PongConfig")
-    n = cfg.num_envs
-    out = {f"random actions (ale-py vector env, {n} envs)": random_actions(envs.make_atari_vec("pong", n), seconds)}
-    for groups in (1, 2):
-        model = networks.NatureCNNActorCritic(6)
+    n, mine = cfg.num_envs, getattr(cfg, "frame_size", 84)
+    ceiling = {
+        size: random_actions(envs.make_atari_vec("pong", n, size=size), seconds) for size in sorted(PONG_NETWORKS)
+    }
+    out = {f"random actions (ale-py vector env, {n} envs, {s}x{s})": (r, r) for s, r in ceiling.items()}
+    for size, (name, network) in PONG_NETWORKS.items():
+        torch.manual_seed(0)
+        model = network(n_actions=6, size=size)
         optimizer = torch.optim.RMSprop(model.parameters(), lr=cfg.lr, alpha=0.99, eps=1e-5)
-        layout = f"2 groups of {n // 2}, overlapped" if groups == 2 else f"one vector env of {n}"
-        out[f"course A2C ({layout})"] = course_loop(
-            envs.make_atari_vec("pong", n, seed=0, groups=groups),
+        rate = course_loop(
+            envs.make_atari_vec("pong", n, seed=0, size=size),
             model,
             optimizer,
             reference("02_a2c").a2c_update,
@@ -120,6 +132,7 @@ def pong(seconds: float) -> dict[str, float]:
             cfg.num_steps,
             seconds,
         )
+        out[f"course A2C, {name}{' (notebook 2)' if size == mine else ''}"] = (rate, ceiling[size])
     vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=n, seed=0), n_stack=4)
     sb3 = A2C(
         "CnnPolicy",
@@ -131,7 +144,8 @@ def pong(seconds: float) -> dict[str, float]:
         device="cpu",
         policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)),
     )
-    out["Stable-Baselines3 A2C (zoo Atari settings, DummyVecEnv)"] = sb3_rate(sb3, seconds, 400)
+    rate = sb3_rate(sb3, seconds, 400)
+    out["Stable-Baselines3 A2C (zoo Atari settings: Nature CNN, 84x84, DummyVecEnv)"] = (rate, ceiling[84])
     return out
 
 
@@ -252,6 +266,20 @@ def rate_table(title: str, rates: dict[str, float]) -> str:
     return "\n".join(rows)
 
 
+def pong_table(rates: dict[str, tuple[float, float]]) -> str:
+    """Pong's loops: each against the random actions of its own frames, and against SB3 (the last)."""
+    sb3 = list(rates.values())[-1][0]
+    rows = [
+        "### Pong (notebook 2, Part B)",
+        "",
+        "| loop | steps/s | / random actions, same frames | / SB3 |",
+        "|---|---|---|---|",
+    ]
+    for name, (rate, ceiling) in rates.items():
+        rows.append(f"| {name} | {rate:,.0f} | {rate / ceiling:.2f} | {rate / sb3:.2f} |")
+    return "\n".join(rows)
+
+
 def time_table(results: dict[str, list[float]], seeds: list[int]) -> str:
     sb3 = np.mean(results["Stable-Baselines3 A2C (zoo settings)"])
     rows = [
@@ -278,8 +306,7 @@ def main() -> None:
         f"torch {torch.__version__}, {args.seconds:.0f} s per loop\n"
     ]
     if "pong" in args.only:
-        rates = pong(args.seconds)
-        sections.append(rate_table("Pong (notebook 2, Part B)", rates))
+        sections.append(pong_table(pong(args.seconds)))
         print(sections[-1], flush=True)
     if "doom" in args.only:
         rates = doom(args.seconds)
