@@ -10,6 +10,7 @@ import numpy as np
 
 from .diagnostics import History
 from .runners import EpisodeStats
+from .runtime import fast_mode
 
 DIAGNOSTICS = ("entropy", "policy_loss", "value_loss", "explained_variance", "grad_norm")
 
@@ -22,8 +23,6 @@ def _pyplot():
 
 def _fast_mark(ax, empty: bool, nothing: str = "no episode ended in this run") -> None:
     """Say on a plot of a run that fast mode shrank it, and when the run left nothing to plot."""
-    from .runtime import fast_mode
-
     lines = []
     if fast_mode():
         lines.append("fast mode (COURSE_FAST=1): a short run, not the real budget")
@@ -46,12 +45,12 @@ def _fast_mark(ax, empty: bool, nothing: str = "no episode ended in this run") -
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
     """Trailing moving average; the first points average over what exists so far (no lag-in)."""
-    values = np.asarray(values, dtype=float)
-    if window <= 1 or values.size == 0:
-        return values
-    cumsum = np.cumsum(np.insert(values, 0, 0.0))
-    out = np.empty_like(values)
-    for i in range(values.size):
+    array = np.asarray(values, dtype=float)
+    if window <= 1 or array.size == 0:
+        return array
+    cumsum = np.cumsum(np.insert(array, 0, 0.0))
+    out = np.empty_like(array)
+    for i in range(array.size):
         lo = max(0, i + 1 - window)
         out[i] = (cumsum[i + 1] - cumsum[lo]) / (i + 1 - lo)
     return out
@@ -66,9 +65,11 @@ def plot_learning_curve(
     label: str | None = None,
     score: str = "ret",
     ylabel: str = "episode return",
+    this_session: bool = True,
 ):
     """Raw episode return (or another ``score`` of the episodes, such as Doom's ``kills``) against
-    the environment step it finished at, smoothed over ``window``."""
+    the environment step it finished at, smoothed over ``window``. ``this_session``: a run of this
+    session (fast mode shrinks it, and the plot says so), not one saved with a pretrained agent."""
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 4))
@@ -81,9 +82,13 @@ def plot_learning_curve(
     ax.set_xlabel("environment steps")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(loc="best")
+    if episodes or target is not None:
+        ax.legend(loc="best")
+    if not episodes:
+        ax.set_xlim(0, 1)
     ax.grid(alpha=0.3)
-    _fast_mark(ax, empty=not episodes)
+    if this_session:
+        _fast_mark(ax, empty=not episodes)
     return ax
 
 
@@ -165,9 +170,10 @@ def plot_diagnostics(history: History, names: Sequence[str] = DIAGNOSTICS, windo
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("env steps")
         ax.grid(alpha=0.3)
-        _fast_mark(ax, empty=len(history.steps[name]) < 2, nothing="fewer than 2 updates")
     if not names:
         _fast_mark(axes[0][0], empty=True, nothing="no update was logged")
+    elif fast_mode():  # one line over the small panels (a box in each would not fit)
+        fig.suptitle("fast mode (COURSE_FAST=1): a few updates, not the real budget", color="tab:red", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -180,7 +186,9 @@ def plot_curve_file(path: str | Path, window: int = 50):
     title = f"{meta.get('algorithm', 'training')} on {meta.get('game', '?')}"
     if "train_minutes" in meta:
         title += f": {meta['train_minutes']:g} min on 2 CPU cores"
-    return plot_learning_curve(episodes, window=window, title=title, ylabel=f"episode {meta.get('score', 'return')}")
+    return plot_learning_curve(
+        episodes, window=window, title=title, ylabel=f"episode {meta.get('score', 'return')}", this_session=False
+    )
 
 
 def plot_bias_variance(
@@ -192,10 +200,10 @@ def plot_bias_variance(
     """Squared bias, variance and their sum (the mean squared error) against lambda."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    lambdas, bias2, variance = (np.asarray(x, dtype=float) for x in (lambdas, bias2, variance))
-    mse = bias2 + variance
-    ax.plot(lambdas, bias2, "o-", color="tab:blue", label="squared bias")
-    ax.plot(lambdas, variance, "o-", color="tab:orange", label="variance")
+    lams, b2, var = (np.asarray(x, dtype=float) for x in (lambdas, bias2, variance))
+    mse = b2 + var
+    ax.plot(lams, b2, "o-", color="tab:blue", label="squared bias")
+    ax.plot(lams, var, "o-", color="tab:orange", label="variance")
     ax.plot(lambdas, mse, "o--", color="tab:gray", label="their sum (mean squared error)")
     best = int(np.argmin(mse))
     ax.plot(

@@ -2,10 +2,12 @@
 
 The video is embedded in the notebook output as base64 (H.264 in an mp4, which every browser
 plays), so it plays in JupyterLab, in Colab and in an HTML export, with no file to carry along.
-It is shown as one output holding two forms of it: the player (HTML) and a still frame (PNG) with
-a caption that says how to play it. Each viewer shows one of them: Colab, an HTML export and a
-trusted notebook in JupyterLab the player; JupyterLab, for a notebook it does not trust (one
-executed elsewhere, such as graded feedback), only what is safe, the still.
+It is one output: HTML that holds the player and a still frame (PNG) with a caption that says how
+to play it, and a style rule that shows the player and hides the still. A viewer that runs the
+notebook's styles (Colab, an HTML export, a trusted notebook in JupyterLab) shows the player;
+JupyterLab, for a notebook it does not trust (one executed elsewhere, such as graded feedback),
+drops the style rule and the player's source, and shows the still. The same still, alone, is the
+output's PNG form, for viewers that show no HTML.
 
 Videos play at the game's real speed: each step of an env made by ``course_lib.envs`` lasts
 ``env.metadata["step_seconds"]`` (a CartPole step is 1/50 s, an Atari step 4 frames of 1/60 s).
@@ -14,12 +16,15 @@ Videos play at the game's real speed: each step of an env made by ``course_lib.e
 from __future__ import annotations
 
 import base64
+import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import imageio.v2 as imageio
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 from .runners import Model, play_episode
 
@@ -48,7 +53,7 @@ def save_mp4(frames: list[np.ndarray], path: str | Path, fps: float = 30, scale:
             frame = _even(np.asarray(frame, dtype=np.uint8))
             if scale > 1:
                 frame = frame.repeat(scale, axis=0).repeat(scale, axis=1)
-            writer.append_data(frame)
+            writer.append_data(frame)  # type: ignore[attr-defined]  # an ffmpeg writer
     imageio.imwrite(poster_path(path), _even(np.asarray(frames[len(frames) // 3], dtype=np.uint8)))
     return path
 
@@ -57,19 +62,18 @@ def poster_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".png")
 
 
-STILL_CAPTION = "A still of the video. To play it: File > Trust Notebook (JupyterLab), or run this cell."
+STILL_CAPTION = (
+    "A still of the video: this notebook is not trusted, so its video does not play here. To play it, run "
+    "this cell again, or trust the notebook (JupyterLab: 'Trust Notebook' in the Command Palette, Ctrl+Shift+C)."
+)
 
 
 def captioned_still(frame: np.ndarray, caption: str = STILL_CAPTION) -> bytes:
     """A PNG of ``frame`` (at least 400 pixels wide) with ``caption`` written in a band below it."""
-    import io
-
-    from PIL import Image, ImageDraw
-
     image = Image.fromarray(_even(np.asarray(frame, dtype=np.uint8)))
     if image.width < 400:
         factor = -(-400 // image.width)
-        image = image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+        image = image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST)
     words, lines = caption.split(), [""]
     for word in words:  # wrap at about 7 pixels a character (PIL's default font)
         if len(lines[-1]) + len(word) + 1 > image.width // 7:
@@ -87,18 +91,24 @@ def captioned_still(frame: np.ndarray, caption: str = STILL_CAPTION) -> bytes:
 
 
 def video_bundle(path: str | Path, width: int = 400) -> dict[str, str]:
-    """The video as one output of two forms: ``text/html`` (the player, the mp4 inline) and
-    ``image/png`` (its still with a caption: what a viewer shows that runs no HTML)."""
+    """The video as one output (``text/html``: the player and its captioned still, one of them shown,
+    see the module's docstring; ``image/png``: the still alone, for viewers that show no HTML)."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    poster = poster_path(path)
+    still = base64.b64encode(captioned_still(imageio.imread(poster))).decode("ascii") if poster.exists() else ""
+    player = (
+        f'<video class="course-video" style="display:none" width="{width}" controls autoplay loop muted playsinline>'
+        f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>'
+    )
     bundle = {
-        "text/html": f'<video width="{width}" controls autoplay loop muted playsinline>'
-        f'<source src="data:video/mp4;base64,{data}" type="video/mp4"></video>',
+        "text/html": "<style>.course-still{display:none !important} .course-video{display:inline-block !important}"
+        "</style>"
+        + (f'<img class="course-still" src="data:image/png;base64,{still}" width="{width}">' if still else "")
+        + player,
         "text/plain": f"<video {Path(path).name}: {STILL_CAPTION}>",
     }
-    poster = poster_path(path)
-    if poster.exists():
-        still = captioned_still(imageio.imread(poster))
-        bundle["image/png"] = base64.b64encode(still).decode("ascii")
+    if still:
+        bundle["image/png"] = still
     return bundle
 
 
@@ -116,7 +126,7 @@ def real_time_fps(env) -> float:
 
 
 def record_video(
-    make_env: Callable[[], object],
+    make_env: Callable[[], Any],
     model: Model,
     path: str | Path,
     episodes: int = 1,
@@ -183,13 +193,13 @@ def record_doom(
             pixelformat="yuv420p",
         ) as writer:
             for frame in env.frames:
-                writer.append_data(_even(frame))
+                writer.append_data(_even(frame))  # type: ignore[attr-defined]  # an ffmpeg writer
             for steps in range(1, max_steps + 1):  # noqa: B007 (the count is read after the loop)
                 dist, _ = model(torch.as_tensor(np.asarray(obs), device=device).unsqueeze(0))
                 action = dist.probs.argmax(-1) if greedy else dist.sample()
                 obs, _, terminated, truncated, info = env.step(int(action.item()))
                 for frame in env.frames:
-                    writer.append_data(_even(frame))
+                    writer.append_data(_even(frame))  # type: ignore[attr-defined]  # an ffmpeg writer
                     frames += 1
                     if frames == 35 * 10:  # ten seconds in: the still frame
                         poster = frame.copy()

@@ -22,8 +22,8 @@ def test_gray_frames_are_accepted(tmp_path):
 
 
 def test_a_video_is_one_output_the_player_or_a_captioned_still(tmp_path, monkeypatch):
-    """One output, two forms: a viewer shows one (the player where it runs HTML; JupyterLab shows an
-    untrusted notebook's safe form, the PNG), so the video never shows twice."""
+    """One output: the player where the notebook's styles run, its captioned still where they do not
+    (JupyterLab, untrusted: seen in a screenshot of JupyterLab 4.6), so the video never shows twice."""
     import base64
     import io
 
@@ -40,12 +40,17 @@ def test_a_video_is_one_output_the_player_or_a_captioned_still(tmp_path, monkeyp
     video.show_video(path)
     [(bundle, raw)] = shown
     assert raw and set(bundle) == {"text/html", "image/png", "text/plain"}
-    assert bundle["text/html"].startswith("<video") and 'src="data:video/mp4;base64,' in bundle["text/html"]
+    html = bundle["text/html"]
+    assert html.count("<video") == 1 and 'src="data:video/mp4;base64,' in html
+    assert f'src="data:image/png;base64,{bundle["image/png"]}"' in html  # the still, shown where styles are not
+    assert (
+        "<style>.course-still{display:none !important}" in html and 'class="course-video" style="display:none"' in html
+    )
     still = Image.open(io.BytesIO(base64.b64decode(bundle["image/png"])))
     frame = Image.open(video.poster_path(path))
     scale = still.width // frame.width
     assert still.width >= 400 and still.height > frame.height * scale  # the frame, scaled up, a caption below
-    assert "Trust Notebook" in bundle["text/plain"]
+    assert "Trust Notebook" in bundle["text/plain"] and "Command Palette" in video.STILL_CAPTION
 
 
 @pytest.mark.parametrize(
