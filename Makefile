@@ -37,10 +37,11 @@ test: setup lint
 quick: setup lint
 	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
 
-# The linter and the formatter (settings in pyproject.toml); `ruff format .` applies the format.
+# The linter, the formatter and the type checker (settings in pyproject.toml); `ruff format .` applies the format.
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy autograder course_lib
 
 notebooks: setup
 	$(PY) -m autograder.release

@@ -22,6 +22,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbconvert import HTMLExporter
 
+from autograder.cells import grade_id_of, is_hidden_test_cell, points_of
 from autograder.paths import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids, course_env
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.report import table
@@ -45,8 +46,6 @@ def execute(notebook: Path, out_dir: Path, timeout: int = 600) -> Path:
 def hidden_failures(executed: Path) -> list[str]:
     """What went wrong in the hidden checks of an executed solution notebook (they must all pass
     there, as in the grader): an error, a FAIL line, or fewer points than the cell's."""
-    from autograder.cells import grade_id_of, is_hidden_test_cell, points_of
-
     problems = []
     for cell in nbformat.read(executed, as_version=4).cells:
         if not is_hidden_test_cell(cell):

@@ -1,4 +1,5 @@
-"""nbgrader's cell metadata, read in one place (on ``nbgrader.utils`` where it has it).
+"""nbgrader's cell metadata, read in one place (as ``nbgrader.utils`` reads it: importing nbgrader
+costs a process about a second, which the scorer, started once per student, does not pay).
 
 An *answer* cell is nbgrader's solution cell (what the student writes); a *test* cell a graded cell
 that is not a solution (a visible check, or a hidden one whose block the student never sees).
@@ -8,7 +9,16 @@ Each exercise owns the graded cells whose grade id starts with its name (``retur
 
 from __future__ import annotations
 
-from nbgrader.utils import is_grade, is_solution
+
+def is_grade(cell) -> bool:
+    """A graded cell (nbgrader's ``is_grade``)."""
+    return bool(nbgrader_meta(cell).get("grade", False))
+
+
+def is_solution(cell) -> bool:
+    """A solution cell (nbgrader's ``is_solution``)."""
+    return bool(nbgrader_meta(cell).get("solution", False))
+
 
 HIDDEN_TESTS = "### BEGIN HIDDEN TESTS"
 
@@ -53,4 +63,4 @@ def exercise_of(grade_id: str) -> str:
 
 def graded_points(nb) -> dict[str, float]:
     """Points of every graded cell of a notebook, by grade id."""
-    return {grade_id_of(c): points_of(c) for c in nb.cells if nbgrader_meta(c) and is_grade(c) and grade_id_of(c)}
+    return {str(grade_id_of(c)): points_of(c) for c in nb.cells if nbgrader_meta(c) and is_grade(c) and grade_id_of(c)}

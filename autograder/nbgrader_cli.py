@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import runpy
 import signal
 import subprocess
 import sys
@@ -51,6 +52,4 @@ def nbgrader(
 if __name__ == "__main__":
     # ``python -m autograder.nbgrader_cli ARGS`` is ``nbgrader ARGS``, started through this package
     # so that its import-time settings (autograder/__init__.py) hold in nbgrader's process too.
-    import runpy
-
     runpy.run_module("nbgrader", run_name="__main__", alter_sys=True)

@@ -7,14 +7,17 @@ second copy that could drift from what the notebook teaches.
 
 from __future__ import annotations
 
+import ast
 import functools
 import sys
 import types
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import nbformat
 
 from autograder.paths import SOLUTIONS
+from course_lib import hogwild, runtime
 
 
 def _run_as_module(name: str, codes, **names) -> dict:
@@ -64,17 +67,12 @@ def notebook_settings(notebook: str, name: str):
     ``runtime``, ``hogwild``); ``runtime.budget`` picks the real or the fast budget as the notebook
     would in this process.
     """
-    import ast
-    from dataclasses import dataclass
-
-    from course_lib import hogwild, runtime
-
     nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", as_version=4)
     for cell in nb.cells:
         if cell.cell_type != "code" or f"class {name}" not in cell.source:
             continue
         tree = ast.parse(cell.source)
-        found = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
+        found: list[ast.stmt] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == name]
         if not found:
             continue
         code = compile(ast.Module(body=found, type_ignores=[]), f"<solutions/{notebook}.ipynb:{name}>", "exec")

@@ -8,7 +8,7 @@ those objects hold afterwards. A *bench* is where that happens:
 * ``LocalBench`` (this module): in a notebook the student's code is in this process; the bench
   makes the objects here and reads their tensors directly.
 * the grader's ``RemoteBench`` (in the grader's own package): the student's code runs in
-  another process; the objects are made there by the builders of ``course_lib.probes``, with
+  another process; the objects are made there by the builders of ``course_lib.builders``, with
   their values in shared-memory files that the grader reads and writes from outside.
 
 The probes (``course_lib.probes``) and the hidden checks are written once, against the methods of
@@ -28,6 +28,9 @@ import abc
 from typing import Any
 
 import torch
+
+from course_lib import builders
+from course_lib.builders import kept_values
 
 Slot = Any  # where one tensor's values live: an index here, a shared-memory file's name in the grader
 
@@ -53,7 +56,7 @@ class Bench(abc.ABC):
 
     @abc.abstractmethod
     def build(self, builder: str, *args: Any, **kwargs: Any) -> Any:
-        """An object made by the builder ``builder`` of ``course_lib.probes`` where the target lives."""
+        """An object made by the builder ``builder`` of ``course_lib.builders`` where the target lives."""
 
     @abc.abstractmethod
     def run(self, builder: str, *args: Any, **kwargs: Any) -> Any:
@@ -111,20 +114,6 @@ def number_entry(value: Any) -> dict:
     return entry(False, value=float(value) if plain else None)
 
 
-def kept_values(optimizer: Any, params: list[torch.Tensor]) -> tuple[list[dict], dict]:
-    """What an optimizer keeps, raw: each parameter's state dict, and the tensors and numbers kept
-    as public attributes of the optimizer itself (a step count kept there, say)."""
-    state = getattr(optimizer, "state", {})
-    per_param = [dict(state.get(p, {})) if isinstance(state, dict) else {} for p in params]
-    skip = {"state", "param_groups", "defaults"}
-    attributes = {
-        k: v
-        for k, v in vars(optimizer).items()
-        if k not in skip and not k.startswith("_") and (torch.is_tensor(v) or type(v) in (int, float))
-    }
-    return per_param, attributes
-
-
 class LocalBench(Bench):
     """The bench of a notebook: the student's code is here, and so are the objects and their values."""
 
@@ -143,23 +132,17 @@ class LocalBench(Bench):
         return self.target(*args, **kwargs)
 
     def parameters(self, values: list[torch.Tensor]) -> tuple[list[torch.nn.Parameter], list[Slot]]:
-        from course_lib import probes
-
         slots = [self._slot(v) for v in values]
-        return probes.parameters_with([self.slots[s] for s in slots]), slots
+        return builders.parameters_with([self.slots[s] for s in slots]), slots
 
     def model(self, model_kwargs: dict, state: dict[str, torch.Tensor]) -> tuple[Any, dict[str, Slot]]:
-        from course_lib import probes
-
         slots = {name: self._slot(value) for name, value in state.items()}
-        return probes.actor_critic_with(model_kwargs, {n: self.slots[s] for n, s in slots.items()}), slots
+        return builders.actor_critic_with(model_kwargs, {n: self.slots[s] for n, s in slots.items()}), slots
 
     def build(self, builder: str, *args: Any, **kwargs: Any) -> Any:
-        from course_lib import probes
-
-        if builder not in probes.BUILDERS:
+        if builder not in builders.BUILDERS:
             raise ValueError(f"unknown builder {builder!r}")
-        return getattr(probes, builder)(*args, **kwargs)
+        return getattr(builders, builder)(*args, **kwargs)
 
     def run(self, builder: str, *args: Any, **kwargs: Any) -> Any:
         return self.build(builder, *args, **kwargs)
@@ -185,7 +168,7 @@ class LocalBench(Bench):
         shared = value.device.type == "cpu" and value.is_shared() and value.is_contiguous()
         if not shared:
             return entry(True, shape=value.shape, dtype=dtype)
-        where = (value.untyped_storage().data_ptr(), value.storage_offset() * value.element_size())
+        where = (value.untyped_storage().data_ptr(), int(value.storage_offset()) * value.element_size())
         self.entries[where] = value
         return entry(True, True, value.shape, dtype, value.detach().clone(), where)
 

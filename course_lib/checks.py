@@ -197,7 +197,7 @@ def call(fn: Callable, *args, name: str | None = None, check_inplace: bool = Tru
     Returns the function's result. Raises ``CheckFailed`` when it is not written yet, raises,
     or changes one of its tensor inputs in place.
     """
-    name = name or getattr(fn, "__name__", "your function")
+    name = name or str(getattr(fn, "__name__", "your function"))
     copies = [a.clone() if torch.is_tensor(a) else a for a in args]
     try:
         with stderr_to_stdout():

@@ -70,7 +70,7 @@ def default_workers() -> int:
 
 def _rebuild_optimizer(cls: type, state: dict):
     """The notebook's optimizer object in a worker: its class (by value) around the shared state."""
-    optimizer = cls.__new__(cls)
+    optimizer: Any = object.__new__(cls)
     optimizer.__dict__.update(state)
     return optimizer
 
@@ -94,7 +94,7 @@ def _worker_main(
         cfg = job["cfg"]
         torch.manual_seed(cfg.seed + 1000 * rank)
         if job["optimizer_class"] is not None:  # the one shared optimizer
-            optimizer = _rebuild_optimizer(job["optimizer_class"], optimizer_state)
+            optimizer = _rebuild_optimizer(job["optimizer_class"], optimizer_state or {})
         else:  # a private optimizer per worker (to see what sharing its state changes)
             optimizer = job["make_optimizer"](shared_model.parameters())
         local = job["make_model"]()
@@ -160,7 +160,7 @@ def train(
     counter, updates = context.Value("q", 0), context.Value("q", 0)
     stop, messages = context.Event(), context.Queue()
     processes = [
-        context.Process(
+        context.Process(  # type: ignore[attr-defined]  # a SpawnContext (or fork's) has Process
             target=_worker_main,
             daemon=True,
             name=f"a3c-worker-{rank}",

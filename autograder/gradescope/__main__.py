@@ -1,8 +1,16 @@
 import argparse
 import sys
+import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 from autograder.gradescope import __doc__ as DOC
+from autograder.gradescope.build import build as write
+from autograder.gradescope.run import lock_secrets
+from autograder.gradescope.run import run as grade
+from autograder.paths import assignment_ids
+from autograder.pipeline.job import Options, Sandbox
+from autograder.pipeline.run import release_once
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,32 +23,20 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="grade /autograder/submission (Gradescope's run_autograder)")
     run.add_argument("--notebook", required=True)
     run.add_argument("--root", type=Path, default=Path("/autograder"))
+    sandbox = next(f for f in fields(Options) if f.name == "sandbox")  # the same option as the class command's
     run.add_argument(
-        "--sandbox",
-        choices=["auto", "on", "uid", "off"],
-        default="auto",
-        help="auto: bwrap's namespaces where the container allows them, else uid mode (docs/grading.md)",
+        "--sandbox", choices=[s.value for s in Sandbox], default=Sandbox.AUTO.value, help=sandbox.metadata["help"]
     )
     args = parser.parse_args(argv)
     if args.command == "build":
-        from autograder.gradescope.build import build as write
-
         for path in write(args.out, args.notebook):
             print("wrote", path)
         return 0
     if args.command == "prepare":
-        import tempfile
-
-        from autograder.gradescope.run import lock_secrets
-        from autograder.paths import assignment_ids
-        from autograder.pipeline import release_once
-
         with tempfile.TemporaryDirectory() as tmp:
             release_once(Path(tmp) / "template", assignment_ids())
         lock_secrets()
         return 0
-    from autograder.gradescope.run import run as grade
-
     grade(args.root, args.notebook, args.sandbox)
     return 0  # a results.json is written in every case: Gradescope reads it, not the exit status
 

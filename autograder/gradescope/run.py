@@ -15,13 +15,13 @@ import time
 import traceback
 from pathlib import Path
 
-import nbformat
-
-from autograder.paths import ROOT, assignment_ids
-from autograder.pipeline import Options, grade_class, release_once, statuses
-from autograder.pipeline.collect import collect
+from autograder.paths import ROOT
+from autograder.pipeline import statuses
 from autograder.pipeline.files import UnsafeFile, read_bytes, walk, write_atomic
-from autograder.pipeline.report import max_points
+from autograder.pipeline.job import SECRETS, Options, Sandbox
+from autograder.pipeline.report import NotebookGrade, max_points
+from autograder.pipeline.run import grade_class
+from autograder.sandboxed import launcher
 
 STUDENT = "submission"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -57,20 +57,19 @@ def _text(outputs: list[dict]) -> str:
     return ANSI.sub("", "".join(parts)).strip()
 
 
-def _tests(notebook: str, scores: dict) -> list[dict]:
+def _tests(grade: NotebookGrade) -> list[dict]:
     """One test per graded cell of the notebook: the scorer's points and report."""
-    cells = scores.get(notebook, {}).get("cells", {})
     tests = []
-    for grade_id, maximum in max_points(notebook).items():
+    for grade_id, maximum in max_points(grade.notebook).items():
         exercise, kind = grade_id.rsplit("_", 1)
-        cell = cells.get(grade_id, {})
+        cell = grade.scored.get(grade_id)
         name = f"{exercise}: {'hidden checks' if kind == 'hidden' else 'sanity checks'}"
         tests.append(
             {
                 "name": name,
-                "score": float(cell.get("points", 0.0)),
+                "score": cell.points if cell else 0.0,
                 "max_score": float(maximum),
-                "output": _text(cell.get("outputs", [])) or "not scored (see the message above)",
+                "output": (_text(cell.outputs) if cell else "") or "not scored (see the message above)",
                 "visibility": "visible",
             }
         )
@@ -99,24 +98,11 @@ def lock_secrets() -> None:
     alone, and its folder crossable but not listable: where Gradescope's container forbids
     namespaces, the student's code runs with a throw-away uid and file permissions are what keep
     the answers from it (``--sandbox uid``)."""
-    from autograder.pipeline import SECRETS
-
     (ROOT / "build").mkdir(exist_ok=True)  # the release is made there: closed from the start
     for path in SECRETS:
         if path.exists():
             path.chmod(0o700)
     ROOT.chmod(0o711)
-
-
-def sandbox_for(choice: str) -> str:
-    """``auto``: bwrap's namespaces where the container allows them, else uid mode (as root)."""
-    from autograder.sandboxed import launcher
-
-    if choice != "auto":
-        return choice
-    if launcher.available():
-        return "on"
-    return "uid" if launcher.uid_mode_available() else "off"
 
 
 def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
@@ -143,26 +129,20 @@ def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
                 f"No notebook (.ipynb) in your submission{': only ' + listed if listed else ''}. "
                 f"Upload your {notebook}.ipynb.",
             )
-        releases = release_once(work / "release", assignment_ids())
-        collected = collect(
-            work / "class", {nb: nbformat.read(p, as_version=4) for nb, p in releases.items()}, work / "copies"
-        )
-        if notebook not in {sub.notebook for sub in collected.submissions}:
-            other = ", ".join(sorted({sub.notebook for sub in collected.submissions})) or "no notebook of this course"
-            reasons = "; ".join(f"{path}: {reason}" for path, reason in collected.unmapped)
+        options = options or Options(workers=1)
+        run = grade_class(work / "class", work / "results", options, progress=False, notebooks=[notebook])
+        g = next((g for g in run.grades if g.notebook == notebook), None)
+        if g is None:
+            other = ", ".join(sorted(set(run.found.get(STUDENT, [])))) or "no notebook of this course"
+            reasons = "; ".join(f"{path}: {reason}" for path, reason in run.unmapped)
             return zero(
                 notebook,
                 f"This assignment grades {notebook}.ipynb; your submission holds {other}"
                 + (f" ({reasons})" if reasons else "")
                 + ". Upload the right notebook.",
             )
-        options = options or Options(workers=1)
-        grades, _ = grade_class(work / "class", work / "results", options, progress=False, notebooks=[notebook])
-        g = next(g for g in grades if g.notebook == notebook)
         if g.status == statuses.INVALID:
             return zero(notebook, f"Your {notebook}.ipynb could not be graded: {g.message}")
-        result_file = work / "results" / "work" / STUDENT / "score-result.json"
-        scores = json.loads(result_file.read_text()) if result_file.exists() else {}
         lines = [f"{notebook}: {g.total:g} / {g.max_total:g} points ({g.status})"]
         if g.message:
             lines.append(g.message)
@@ -170,22 +150,30 @@ def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
         lines.append(
             "Points per exercise: " + ", ".join(f"{ex} {p:g}/{g.max_exercises[ex]:g}" for ex, p in g.exercises.items())
         )
-        return {"score": g.total, "output": "\n".join(lines), "tests": _tests(notebook, scores)}
+        return {"score": g.total, "output": "\n".join(lines), "tests": _tests(g)}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
 def run(root: Path, notebook: str, sandbox: str = "auto") -> dict:
-    """Grade and write ``root/results/results.json``; a grader failure is a zero with its reason."""
+    """Grade and write ``root/results/results.json``; a grader failure is a zero with its reason.
+    ``sandbox`` means what ``--sandbox`` means everywhere (``autograder.pipeline.job.Sandbox``)."""
     start = time.time()
     try:
-        mode = sandbox_for(sandbox)
-        print(f"sandbox: {mode} (bwrap's namespaces: on; a throw-away uid only: uid; none: off)")  # the instructor's
-        if mode == "uid":
-            lock_secrets()
+        choice = Sandbox(sandbox)
+        if choice is Sandbox.UID or (
+            choice is Sandbox.AUTO and not launcher.available() and launcher.uid_mode_available()
+        ):
+            lock_secrets()  # the uid mode's condition: setup.sh's prepare did it, and this run makes sure
+        options = Options(workers=1, sandbox=choice)
+        mode = options.sandbox_mode()
+        print(
+            f"sandbox: {mode or 'off'} ({launcher.NAMESPACES}: bwrap's namespaces; {launcher.UID}: a throw-away uid only)"
+        )
+        if mode == launcher.UID:
             (root / "results").mkdir(parents=True, exist_ok=True)
             (root / "results").chmod(0o700)
-        results = grade(root, notebook, Options(workers=1, sandbox=mode))
+        results = grade(root, notebook, options)
     except BaseException as exc:  # the results file is written whatever happens
         traceback.print_exc()  # stdout: shown to the instructor only
         results = zero(

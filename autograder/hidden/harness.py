@@ -2,7 +2,7 @@
 
 The checks of a notebook declare each case on its own (``Checks``: a name, a weight, what it
 compares). A hidden test cell ends with ``grade_...(globals().get("fn"))`` (no NameError: an
-error in a hidden cell would print its source in the feedback). The scorer (``autograder.pipeline.score``) runs it with
+error in a hidden cell would print its source in the feedback). The scorer (``autograder.pipeline.scorer``) runs it with
 ``fn`` standing for the student's function in another process, and records the number it returns:
 ``points * (weight passed / weight total)``, and at most a share of the points when a *gate*
 check failed (the gradient of a loss: a loss whose gradient is wrong trains the wrong thing,
@@ -200,7 +200,7 @@ def expect_same_gradients(
     got: dict[str, torch.Tensor],
     want: dict[str, torch.Tensor],
     case: str,
-    silent: dict[str, str] = None,
+    silent: dict[str, str] | None = None,
     atol: float = 1e-6,
     rtol: float = 1e-4,
 ) -> None:

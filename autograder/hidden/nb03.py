@@ -30,6 +30,7 @@ from course_lib.bench import Bench, bench_for
 from course_lib.checks import CheckFailed, expect, expect_close, number, run_probe
 from course_lib.networks import MLPActorCritic
 from course_lib.probes import applied
+from course_lib.runners import Rollout
 
 NOTEBOOK = "03_a3c"
 STAND_INS = {"a3c_update": ("n_step_targets", "a2c_loss")}  # scored with the course's versions of these
@@ -313,8 +314,6 @@ def _update_case(seed: int = 4):
 
 def _gradient(state: dict, batch: dict, clip: bool = True, cfg=CFG) -> dict[str, torch.Tensor]:
     """The gradient of notebook 2's loss (the course's versions) at weights ``state``, clipped or not."""
-    from course_lib.runners import Rollout
-
     ref = reference(NOTEBOOK)
     model = MLPActorCritic(**MODEL)
     model.load_state_dict(state)
@@ -326,7 +325,7 @@ def _gradient(state: dict, batch: dict, clip: bool = True, cfg=CFG) -> dict[str,
     parts["loss"].backward()
     if clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-    return {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    return {k: torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for k, p in model.named_parameters()}
 
 
 def _norm(grads: dict) -> float:

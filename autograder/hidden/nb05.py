@@ -85,7 +85,7 @@ def _reference_gradient(
     model.zero_grad()
     loss.backward()
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm if clip else FREE)
-    grads = {k: p.grad.detach().clone() for k, p in model.named_parameters()}
+    grads = {k: torch.zeros_like(p) if p.grad is None else p.grad.detach().clone() for k, p in model.named_parameters()}
     parts = {
         "loss": loss.item(),
         "policy_loss": policy_loss.item(),

@@ -14,8 +14,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from autograder.pipeline import Options, grade_class
+from autograder.pipeline.job import add_arguments, options_from
 from autograder.pipeline.report import table
+from autograder.pipeline.run import grade_class
 from autograder.pipeline.shards import parse_shard
 
 
@@ -23,30 +24,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="a zip file or a folder of submissions")
     parser.add_argument("--out", type=Path, required=True, help="results folder (grades.csv, feedback/)")
-    defaults = Options()
-    parser.add_argument("--workers", type=int, default=defaults.workers, help="students graded at once")
-    parser.add_argument("--timeout", type=int, default=defaults.notebook_timeout, help="seconds per notebook")
-    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, help="seconds per cell")
-    parser.add_argument(
-        "--sandbox",
-        choices=["auto", "on", "uid", "off"],
-        default=defaults.sandbox,
-        help="on: bwrap's namespaces (auto: where they can be made); uid: a throw-away uid only (docs/grading.md)",
-    )
-    parser.add_argument("--memory-gb", type=float, default=defaults.memory_gb, help="memory limit of a kernel")
+    add_arguments(parser)  # every setting of autograder.pipeline.job.Options, its default and help from there
     parser.add_argument(
         "--shard",
         type=parse_shard,
         help="K/N: grade only shard K of N (a stable split by student id); merge the shards with autograder.merge",
     )
     args = parser.parse_args(argv)
-    options = Options(
-        workers=args.workers,
-        notebook_timeout=args.timeout,
-        cell_timeout=args.cell_timeout,
-        sandbox=args.sandbox,
-        memory_gb=args.memory_gb,
-    )
+    options = options_from(args)
     if not options.use_sandbox():
         print(
             "WARNING: grading WITHOUT the sandbox (it needs bubblewrap and prlimit, where bwrap can make namespaces): "

@@ -13,7 +13,7 @@ Arguments the function changed in place are changed here too, so a check for in-
 sees them.
 
 Objects that cannot travel as data (a model, an optimizer) stay in the student's process, made
-there by ``course_lib.probes``'s builders and named here by a ``Handle``; what the student's code
+there by ``course_lib.builders`` and named here by a ``Handle``; what the student's code
 does to them is read from outside, in the sandbox's shared memory (``shared_memory``,
 ``autograder.pipeline.shared``), never from a report of that process. Functions that a notebook's
 students paste from an earlier notebook can be *stood in for* during a call: the student's
@@ -26,6 +26,7 @@ again (``replay``), so the next checks still find the student's other functions.
 
 from __future__ import annotations
 
+import enum
 import os
 import queue
 import signal
@@ -37,6 +38,8 @@ from collections.abc import Callable
 
 import torch
 
+from autograder.pipeline.remote_bench import RemoteBench
+from autograder.pipeline.shared import SharedFolder
 from autograder.sandboxed.jacobians import encode_with_jacobians, join_graph
 from autograder.sandboxed.protocol import Encoder, Handle, Opaque, WireError, decode, read_frame, write_frame
 from course_lib.checks import NotWritten, StudentCodeError
@@ -52,8 +55,35 @@ MAX_CALLBACK_BYTES = 16 * 1024**2
 MAX_CALLBACK_ELEMENTS = 65_536
 
 
+class Gone(enum.Enum):
+    """How the student's process stopped serving (the kind; the message says it to a student)."""
+
+    TIMEOUT = "timeout"  # a reply (or the reading of a request) did not come in time
+    DIED = "died"  # it ended (exit(), a crash, a limit)
+    PROTOCOL = "protocol"  # it sent what it must not
+    NOT_STARTED = "not started"  # its sandbox or its imports failed
+    BUDGET = "budget"  # the notebook's time for scoring was used up
+    BROKEN = "broken"  # its cells could not be run again after a restart
+
+
 class _Gone(Exception):
-    """The student's process stopped answering (timeout) or died; the message says which."""
+    """The student's process stopped answering (timeout) or died: ``kind`` says which."""
+
+    def __init__(self, kind: Gone, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class CellProblem(str):
+    """What went wrong running an answer cell (the text, for the student), and whether the cell was
+    left out (``left_out``: its process hung, died or ran out of memory)."""
+
+    left_out: bool
+
+    def __new__(cls, text: str, left_out: bool = False) -> CellProblem:
+        problem = super().__new__(cls, text)
+        problem.left_out = left_out
+        return problem
 
 
 class AnswersProcess:
@@ -70,7 +100,7 @@ class AnswersProcess:
         cwd: str | None = None,
         start_timeout: float = 120.0,
     ):
-        self.proc = subprocess.Popen(
+        self.proc: subprocess.Popen[bytes] = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -89,11 +119,12 @@ class AnswersProcess:
             ready = None
         if not (isinstance(ready, tuple) and ready[0].get("ready")):
             self.kill()
-            raise _Gone("did not start (its sandbox or its imports failed)")
+            raise _Gone(Gone.NOT_STARTED, "did not start (its sandbox or its imports failed)")
 
     def _read(self) -> None:
         try:
             while True:
+                assert self.proc.stdout is not None  # a pipe: Popen was given stdout=PIPE
                 self.replies.put(read_frame(self.proc.stdout, MAX_REPLY_BYTES))
         except (EOFError, WireError, OSError, ValueError) as exc:
             self.replies.put(exc)
@@ -114,21 +145,22 @@ class AnswersProcess:
             try:
                 reply = self.replies.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
-                raise _Gone(f"did not finish within {timeout:.0f} s") from None
+                raise _Gone(Gone.TIMEOUT, f"did not finish within {timeout:.0f} s") from None
             if isinstance(reply, Exception):
                 self.replies.put(reply)
-                raise _Gone(
-                    "stopped: the process running your code died (exit(), os._exit(), a crash, or the memory limit)"
-                    if isinstance(reply, EOFError)
-                    else f"broke the protocol ({reply})"
-                )
+                if isinstance(reply, EOFError):
+                    raise _Gone(
+                        Gone.DIED,
+                        "stopped: the process running your code died (exit(), os._exit(), a crash, or the memory limit)",
+                    )
+                raise _Gone(Gone.PROTOCOL, f"broke the protocol ({reply})")
             if reply[0].get("op") == "callback":
                 if callback is None:
-                    raise _Gone("broke the protocol (a callback where none was offered)")
+                    raise _Gone(Gone.PROTOCOL, "broke the protocol (a callback where none was offered)")
                 self._send(*callback(*reply), max(0.1, deadline - time.monotonic()))
                 continue
             if reply[0].get("id") != self.next_id:  # nothing else is waiting for a reply
-                raise _Gone("broke the protocol (a message that answers no request)")
+                raise _Gone(Gone.PROTOCOL, "broke the protocol (a message that answers no request)")
             return reply
 
     def _send(self, header: dict, blobs: list[bytes], timeout: float) -> None:
@@ -136,10 +168,11 @@ class AnswersProcess:
         writer.start()  # a process that stops reading must not block the scorer on a full pipe
         writer.join(timeout)
         if writer.is_alive():
-            raise _Gone(f"did not read its input within {timeout:.0f} s")
+            raise _Gone(Gone.TIMEOUT, f"did not read its input within {timeout:.0f} s")
 
     def _write(self, header: dict, blobs: list[bytes]) -> None:
         try:
+            assert self.proc.stdin is not None  # a pipe: Popen was given stdin=PIPE
             write_frame(self.proc.stdin, header, blobs)
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees the end of the pipe
@@ -164,7 +197,8 @@ class AnswersProcess:
             pass
         for stream in (self.proc.stdin, self.proc.stdout):
             try:
-                stream.close()
+                if stream is not None:
+                    stream.close()
             except OSError:
                 pass
 
@@ -197,7 +231,7 @@ class AnswersClient:
         self.cells: list[tuple[dict, bool]] = []  # (cell, whether it ran to its end): replayed after a restart
         self.defined: dict[str, set[str]] = {}
         self.process: AnswersProcess | None = None
-        self.broken = ""  # why no more calls can be made (replay failed, budget spent)
+        self.broken: _Gone | None = None  # why no more calls can be made (replay failed, budget spent)
         self.hung: dict[tuple[str, str], str] = {}  # functions that did not return in time: not called again
         self.stand_in_code: dict[str, dict[str, Callable]] = {}  # space -> name -> the course's version
         self._shared = None
@@ -206,19 +240,19 @@ class AnswersClient:
     def set_budget(self, seconds: float) -> None:
         """Seconds from now for what follows (each notebook gets its own)."""
         self.deadline = time.monotonic() + seconds
-        if self.broken.startswith("the time"):
-            self.broken = ""
+        if self.broken is not None and self.broken.kind is Gone.BUDGET:
+            self.broken = None
 
     def _timeout(self, wanted: float) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            self.broken = "the time for scoring this notebook was used up"
-            raise _Gone(self.broken)
+            self.broken = _Gone(Gone.BUDGET, "the time for scoring this notebook was used up")
+            raise self.broken
         return min(wanted, left)
 
     def _process(self) -> AnswersProcess:
-        if self.broken:
-            raise _Gone(self.broken)
+        if self.broken is not None:
+            raise _Gone(self.broken.kind, str(self.broken))
         if self.process is None:
             self.process = AnswersProcess(self.command, self.env, self.cwd, start_timeout=self._timeout(120.0))
             for cell, ran in self.cells:  # replay: the state the next call expects
@@ -226,12 +260,14 @@ class AnswersClient:
                     reply, _ = self.process.request(cell, [], self._timeout(self.call_timeout))
                 except _Gone as gone:
                     self.close()
-                    self.broken = f"your answer cells could not be run again after a restart ({gone})"
-                    raise _Gone(self.broken) from None
+                    self.broken = _Gone(
+                        Gone.BROKEN, f"your answer cells could not be run again after a restart ({gone})"
+                    )
+                    raise _Gone(Gone.BROKEN, str(self.broken)) from None
                 if bool(reply.get("ok")) != ran:
                     self.close()
-                    self.broken = "your answer cells did not run the same way twice"
-                    raise _Gone(self.broken)
+                    self.broken = _Gone(Gone.BROKEN, "your answer cells did not run the same way twice")
+                    raise _Gone(Gone.BROKEN, str(self.broken))
         return self.process
 
     def _request(self, header: dict, blobs: list[bytes], callback=None) -> tuple[dict, list[bytes]]:
@@ -248,8 +284,6 @@ class AnswersClient:
     def shared_memory(self):
         """The student's process's ``/dev/shm``, read and written from here (``autograder.pipeline.shared``);
         a new view whenever the process was started again."""
-        from autograder.pipeline.shared import SharedFolder
-
         process = self._process()
         if self._shared is None or self._shared.owner is not process:
             if self._shared is not None:
@@ -275,13 +309,14 @@ class AnswersClient:
         self.close()
 
     # ----------------------------------------------------------------- cells and calls
-    def exec_cell(self, space: str, name: str, source: str) -> str | None:
-        """Run one answer cell; None when it ran, else what went wrong (the cell is then left out)."""
+    def exec_cell(self, space: str, name: str, source: str) -> CellProblem | None:
+        """Run one answer cell; None when it ran, else what went wrong (``CellProblem.left_out``: the
+        cell is left out; else it raised, and what it defined before stays defined, as in a notebook)."""
         header = {"op": "exec", "space": space, "name": name, "source": source}
         try:
             reply, _ = self._request(header, [])
         except _Gone as gone:
-            return f"your cell `{name}` {gone}; it was left out"
+            return CellProblem(f"your cell `{name}` {gone}; it was left out", left_out=True)
         names = reply.get("defined")
         if isinstance(names, list):
             self.defined.setdefault(space, set()).update(n for n in names if isinstance(n, str) and n.isidentifier())
@@ -289,9 +324,9 @@ class AnswersClient:
             self.cells.append((header, True))
             return None
         if reply.get("memory"):
-            return f"your cell `{name}` ran out of memory; it was left out"
+            return CellProblem(f"your cell `{name}` ran out of memory; it was left out", left_out=True)
         self.cells.append((header, False))  # what ran before the error stays defined, as in a notebook
-        return _message(reply.get("error"))
+        return CellProblem(_message(reply.get("error")))
 
     def stand_in(self, space: str, code: dict[str, Callable]) -> None:
         """Let the functions ``code`` names (pasted from earlier notebooks) be the course's own
@@ -338,12 +373,12 @@ class AnswersClient:
         try:
             reply, blobs = self._request(header, encoder.blobs, callback=callback)
         except _Gone as gone:
-            if "within" in str(gone):
+            if gone.kind is Gone.TIMEOUT:
                 self.hung[space, name] = f"`{name}` {gone} (an earlier call)"
                 raise StudentCodeError("TimeoutError", f"`{name}` {gone}", "") from None
             raise StudentCodeError("ProcessDied", f"`{name}` {gone}", "") from None
         if not reply.get("ok"):
-            error = reply.get("error") if isinstance(reply.get("error"), dict) else {}
+            error: dict = reply["error"] if isinstance(reply.get("error"), dict) else {}
             if error.get("type") == "NotImplementedError":
                 function = error.get("function")
                 raise NotWritten(str(error.get("message", ""))[:1000], function if isinstance(function, str) else "")
@@ -365,7 +400,7 @@ class AnswersClient:
         return result
 
     def build(self, builder: str, *args, keep: bool = True, **kwargs):
-        """A builder of ``course_lib.probes`` run in the student's process (a model, an optimizer, a
+        """A builder of ``course_lib.builders`` run in the student's process (a model, an optimizer, a
         rollout made there): a ``Handle`` to what it made (or its result as data, ``keep=False``)."""
         return self.call("", builder, args, kwargs, target={"builder": builder}, keep=keep)
 
@@ -460,8 +495,6 @@ class RemoteFunction:
     def course_bench(self):
         """The bench the checks run this class or function on (``course_lib.bench.bench_for``): its
         objects made in the student's process, their values read from outside."""
-        from autograder.pipeline.remote_bench import RemoteBench
-
         return RemoteBench(self)
 
     def __repr__(self) -> str:

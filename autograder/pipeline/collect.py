@@ -102,7 +102,7 @@ def _content_match(nb: nbformat.NotebookNode | None, releases: dict[str, nbforma
         nb_id: sum(c.source in sources for c in rel.cells if c.cell_type == "markdown")
         for nb_id, rel in releases.items()
     }
-    best = max(scores, key=scores.get, default=None)
+    best = max(scores, key=lambda nb_id: scores[nb_id], default=None)
     return best if best and scores[best] > 0 else None
 
 

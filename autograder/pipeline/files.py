@@ -20,6 +20,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import nbformat
+
 MAX_NOTEBOOK_BYTES = 100 * 1024**2
 
 
@@ -114,8 +116,6 @@ def write_atomic(path: Path, data: bytes | str) -> None:
 
 def read_notebook(path: Path | str, limit: int = 256 * 1024**2):
     """A notebook of the grader's (nbgrader's output, a copy), read safely; None when there is none."""
-    import nbformat
-
     try:
         return nbformat.reads(read_bytes(path, limit).decode("utf-8"), as_version=4)
     except (UnsafeFile, UnicodeDecodeError, ValueError):

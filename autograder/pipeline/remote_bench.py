@@ -4,7 +4,7 @@ values read and written here, in that process's shared memory.
 When a submission is scored, the checks (visible and hidden) run in the scorer and the student's
 code in the answers process, which could report anything about itself. ``RemoteBench`` makes the
 objects a check runs the student's code on in that process, with the builders of
-``course_lib.probes`` (models and parameters whose weights live in shared-memory files made here,
+``course_lib.builders`` (models and parameters whose weights live in shared-memory files made here,
 ``autograder.pipeline.shared``), and reads what the code did in that memory, from outside. An
 optimizer's state entry counts as shared only when its values are found in a shared-memory file
 of that process, where its layout says; only then is it read or written.
@@ -67,7 +67,7 @@ class RemoteBench(Bench):
             {str(k): self._entry(e) for k, e in entries.items()} if isinstance(entries, dict) else {}
             for entries in layout["per_param"]
         ]
-        attributes = layout.get("attributes") if isinstance(layout.get("attributes"), dict) else {}
+        attributes: dict = layout["attributes"] if isinstance(layout.get("attributes"), dict) else {}
         return {"per_param": per_param, "attributes": {str(k): self._entry(e) for k, e in attributes.items()}}
 
     def _entry(self, layout: Any) -> dict:
@@ -89,6 +89,7 @@ class RemoteBench(Bench):
         ):
             return found
         itemsize = torch.empty((), dtype=getattr(torch, dtype)).element_size()
+        assert isinstance(shape, list)  # _is_shape(shape) above
         if offset + math.prod(shape) * itemsize > size:
             return found
         try:

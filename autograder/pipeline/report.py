@@ -5,8 +5,8 @@ A notebook's grade is the scorer's points per graded cell, summed per exercise (
 nbgrader makes the feedback from the autograded notebook: the kernel's outputs of the graded cells
 are replaced by the scorer's, and the scorer's points written into the gradebook first, so the page
 shows what was scored; hidden-test blocks are stripped from test cells only
-(``ClearHiddenTestsOfTestCells``). ``grades.csv`` has one row per student and notebook, written
-atomically after each student.
+(``autograder.nbgrader_process.feedback``). ``grades.csv`` has one row per student and notebook,
+written atomically after each student.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import ClearHiddenTests
 
-from autograder.cells import exercise_of, grade_id_of, graded_points, is_test_cell
+from autograder.cells import exercise_of, grade_id_of, graded_points
+from autograder.nbgrader_cli import nbgrader
 from autograder.paths import SOLUTIONS, course_env
 from autograder.pipeline import statuses
+from autograder.pipeline.collect import Submission
+from autograder.pipeline.execute import nbgrader_error
 from autograder.pipeline.files import UnsafeFile, read_bytes, read_notebook, write_atomic
+from autograder.pipeline.job import Job
+from autograder.pipeline.scoring import CellScore, NotebookScore
 
 MAX_FEEDBACK_BYTES = 256 * 1024**2  # a feedback page (its notebook's outputs are bounded: execute.py)
 GRADES_FIXED = ["student", "notebook", "status", "total", "max_total"]
@@ -39,6 +43,7 @@ class NotebookGrade:
     max_exercises: dict[str, float] = field(default_factory=dict)
     status: str = statuses.GRADED
     message: str = ""
+    scored: dict[str, CellScore] = field(default_factory=dict)  # the scorer's cells (not in grades.csv)
 
     @property
     def total(self) -> float:
@@ -90,17 +95,17 @@ def record_scores(course_dir: Path, student: str, nb_id: str, points: dict[str, 
         gb.db.commit()
 
 
-def lost_points(cells: dict[str, dict], maxima: dict[str, float]) -> list[str]:
+def lost_points(cells: dict[str, CellScore], maxima: dict[str, float]) -> list[str]:
     """For each exercise that lost points, one line: what it got, and the first check that failed
     ('returns 1.33/5: hidden check "an episode ends mid-batch" failed first')."""
     lines = []
     for exercise in sorted({exercise_of(gid) for gid in maxima}):
         own = sorted(gid for gid in maxima if exercise_of(gid) == exercise)
-        earned = sum(float(cells.get(gid, {}).get("points", 0.0)) for gid in own)
+        earned = sum(cells[gid].points for gid in own if gid in cells)
         most = sum(maxima[gid] for gid in own)
         if earned >= most:
             continue
-        failures = [(gid, cells[gid].get("failed", "")) for gid in own if gid in cells and cells[gid].get("failed")]
+        failures = [(gid, cells[gid].failed) for gid in own if gid in cells and cells[gid].failed]
         hidden = [f for gid, f in failures if gid.endswith("_hidden")]
         visible = [f for gid, f in failures if not gid.endswith("_hidden")]
         why = (
@@ -114,9 +119,10 @@ def lost_points(cells: dict[str, dict], maxima: dict[str, float]) -> list[str]:
     return lines
 
 
-def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade:
+def grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, NotebookScore]) -> NotebookGrade:
     """A notebook's grade from the scorer's points; the autograded notebook and the gradebook get
-    the scorer's outputs and points, for the feedback."""
+    the scorer's outputs and points, for the feedback. ``run``: the execute step's (status, message)."""
+    status, message = run
     maxima = max_points(sub.notebook)
     score = scores.get(sub.notebook)
     if sub.status != statuses.GRADED:
@@ -134,40 +140,27 @@ def grade_of(job, sub, status: str, message: str, scores: dict) -> NotebookGrade
                 )
             ),
         )
-    cells = {gid: float(c["points"]) for gid, c in score["cells"].items() if gid in maxima}
-    problems = [f"{gid}: {c['problem']}" for gid, c in score["cells"].items() if c.get("problem")]
-    message = "; ".join(
-        filter(None, [message, *score.get("notes", []), *problems, *lost_points(score["cells"], maxima)])
-    )
+    cells = {gid: c.points for gid, c in score.cells.items() if gid in maxima}
+    problems = [f"{gid}: {c.problem}" for gid, c in score.cells.items() if c.problem]
+    message = "; ".join(filter(None, [message, *score.notes, *problems, *lost_points(score.cells, maxima)]))
     autograded = job.autograded(sub.notebook)
     nb = read_notebook(autograded)  # None: no run to show (nbgrader failed)
     if nb is not None:
         for cell in nb.cells:
-            if grade_id_of(cell) in score["cells"] and cell.cell_type == "code":
-                cell.outputs = [nbformat.from_dict(o) for o in score["cells"][grade_id_of(cell)]["outputs"]]
+            gid = grade_id_of(cell)
+            if gid in score.cells and cell.cell_type == "code":
+                cell.outputs = [nbformat.from_dict(o) for o in score.cells[gid].outputs]
         write_atomic(autograded, nbformat.writes(nb))  # nbgrader left it read-only: replaced, not opened
         record_scores(job.course, sub.student, sub.notebook, cells)
-    return NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
+    grade = NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
+    grade.scored = score.cells
+    return grade
 
 
-class ClearHiddenTestsOfTestCells(ClearHiddenTests):
-    """nbgrader's ClearHiddenTests for the feedback, on graded test cells only: an answer cell that
-    holds the markers in a comment or a string is the student's text, shown as it is (the original
-    fails the whole feedback page on such a cell)."""
-
-    def preprocess_cell(self, cell, resources, cell_index):
-        if is_test_cell(cell):
-            return super().preprocess_cell(cell, resources, cell_index)
-        return cell, resources
-
-
-def write_feedback(job, grades: list[NotebookGrade], folder: Path) -> None:
+def write_feedback(job: Job, grades: list[NotebookGrade], folder: Path) -> None:
     """One nbgrader generate_feedback for all of a student's autograded notebooks (one process start
     instead of one per notebook), then a status banner on top, or a plain page where nbgrader had
     nothing to show (and why), into ``folder/<student>/<notebook>.html``."""
-    from autograder.nbgrader_cli import nbgrader
-    from autograder.pipeline.execute import nbgrader_error
-
     course, student = job.course, job.student
     why = "nbgrader had no run of this notebook to show"
     if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
@@ -184,7 +177,7 @@ def write_feedback(job, grades: list[NotebookGrade], folder: Path) -> None:
             )
             if proc.returncode != 0:
                 (course / "feedback.log").write_text(proc.stdout[-200_000:])  # for the instructor
-                why = nbgrader_error(proc.stdout).replace("could not grade", "could not make the feedback of")
+                why = nbgrader_error(proc.stdout, doing="make the feedback of this notebook")
         except subprocess.TimeoutExpired:
             why = f"nbgrader's feedback did not finish in {job.options.notebook_timeout} s"
     for grade in grades:

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from autograder.pipeline.report import read_rows, write_rows
+from autograder.pipeline.slurm import COMPLETE
 
 
 def in_shard(student: str, shard: tuple[int, int] | None) -> bool:
@@ -56,7 +57,7 @@ def merge(shards: list[Path], out: Path) -> int:
                 )
             rows[key] = row
         if (shard / "unmapped.csv").exists():
-            unmapped += [tuple(r) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:]]
+            unmapped += [(r[0], r[1]) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:] if len(r) >= 2]
     out.mkdir(parents=True, exist_ok=True)
     write_rows(rows, unmapped, out)
     for shard in shards:
@@ -68,8 +69,6 @@ def merge(shards: list[Path], out: Path) -> int:
 def complete_shards(folder: Path, n: int) -> tuple[list[Path], list[int]]:
     """The shards of ``folder/K-of-N`` whose task ended normally (``slurm.COMPLETE`` written
     last), and the numbers of the others (killed, out of time, never started)."""
-    from autograder.pipeline.slurm import COMPLETE
-
     done, missing = [], []
     for k in range(1, n + 1):
         shard = folder / f"{k}-of-{n}"

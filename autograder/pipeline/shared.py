@@ -7,7 +7,7 @@ sharing strategy, so every tensor it puts in shared memory is a file in its ``/d
 file system of its sandbox), which the scorer opens through the sandbox's root
 (``/proc/<pid>/root/dev/shm``). The scorer also makes files there itself (``create``): the weights
 of the models a check runs the student's code on, mapped by the student's side with
-``course_lib.probes.shared_tensor``; what the student's code does to them shows here at once, and
+``course_lib.builders.shared_tensor``; what the student's code does to them shows here at once, and
 what the scorer writes (another worker's step) shows there.
 
 Every file is opened relative to that folder, by a plain name, without following a link
@@ -57,7 +57,7 @@ class SharedFolder:
     # ------------------------------------------------------------------ files the scorer makes
     def create(self, tensor: torch.Tensor) -> str:
         """A new file holding ``tensor``'s values (raw, from offset 0); its name. The student's
-        side maps it with ``course_lib.probes.shared_tensor(name, shape, dtype)``."""
+        side maps it with ``course_lib.builders.shared_tensor(name, shape, dtype)``."""
         data = tensor.detach().cpu().contiguous().numpy().tobytes()
         name = f"course-{secrets.token_hex(16)}"  # not guessable: no one makes it first
         fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=self.fd)

@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 
 import nbformat
+from ipykernel.ipkernel import IPythonKernel
+from jupyter_client.kernelspec import KernelSpecManager
 
 from autograder.nbgrader_cli import nbgrader
 from autograder.paths import CONFIG, NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids
@@ -41,9 +43,6 @@ def kernel_metadata() -> dict:
     """The metadata JupyterLab writes when the course's kernel starts: a notebook that already holds
     it is not marked modified when a student merely opens it (JupyterLab compares it exactly, the
     Python version included: that of the course's environment)."""
-    from ipykernel.ipkernel import IPythonKernel
-    from jupyter_client.kernelspec import KernelSpecManager
-
     spec = KernelSpecManager().get_kernel_spec("python3")
     return {
         "kernelspec": {"display_name": spec.display_name, "language": spec.language, "name": "python3"},

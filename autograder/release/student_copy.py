@@ -25,7 +25,10 @@ GITHUB = re.compile(r"https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$")
 
 
 def colab_link(repo: str, notebook: str, branch: str = "main") -> str:
-    org, name = GITHUB.match(repo).groups()
+    match = GITHUB.match(repo)
+    if match is None:
+        raise ValueError(f"not a GitHub repository's address: {repo}")
+    org, name = match.groups()
     return f"https://colab.research.google.com/github/{org}/{name}/blob/{branch}/notebooks/{notebook}"
 
 

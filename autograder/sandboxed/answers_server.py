@@ -2,7 +2,7 @@
 
     python -m autograder.sandboxed.answers_server   # requests on stdin, replies on stdout (``protocol``)
 
-The scorer (``autograder.pipeline.score``, through ``autograder.pipeline.answers_client``) starts this process, inside the grading sandbox, and sends it
+The scorer (``autograder.pipeline.scorer``, through ``autograder.pipeline.answers_client``) starts this process, inside the grading sandbox, and sends it
 the student's answer cells as source text, then calls the functions they define. Nothing of the
 hidden checks or of the reference solutions is ever in this process, so nothing a student's code
 does here (patching torch, rewriting modules, reading memory) can reach them: the replies are
@@ -19,7 +19,7 @@ Requests (a JSON header, tensors as blobs):
   scorer can back-propagate through the student's function as if it ran there, and the new value
   of every argument the function changed in place), or keep the result here and reply with a
   handle (``keep``). A target is a name the answer cells defined, a builder of
-  ``course_lib.probes`` (``BUILDERS``: it makes the models, optimizers and rollouts a check runs
+  ``course_lib.builders`` (``BUILDERS``: it makes the models, optimizers and rollouts a check runs
   the student's code on), or a method of a kept object. ``stand_ins``: names of the notebook
   that, during this call, call back into the scorer (the course's own version of a function pasted
   from an earlier notebook, ``callback`` frames on the same pipe).
@@ -30,10 +30,13 @@ This file is not secret: students may read it. It runs as the sandbox's throw-aw
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
+import linecache
 import os
 import sys
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -41,6 +44,7 @@ import torch.multiprocessing as torch_multiprocessing
 
 from autograder.sandboxed.jacobians import encode_with_jacobians, join_graph
 from autograder.sandboxed.protocol import Encoder, WireError, decode, read_frame, write_frame
+from course_lib import builders
 
 CELL_PREFIX = "<answer cell "
 MAX_OBJECTS = 10_000
@@ -70,14 +74,14 @@ def _answer_frames(tb) -> list:
 
 
 def where_in_answers(tb) -> str:
-    """' (line N of your cell `name`: the line)' for the deepest frame in the student's cells."""
+    """' (line N of your code: the line)' for the deepest frame in the student's cells: what
+    ``course_lib.checks.describe_error`` says in a notebook, so that a check's message is the same."""
     frames = _answer_frames(tb)
     if not frames:
         return ""
     frame = frames[-1]
-    cell = frame.filename[len(CELL_PREFIX) : -1]
     line = f": {frame.line.strip()[:120]}" if frame.line else ""
-    return f" (line {frame.lineno} of your cell `{cell}`{line})"
+    return f" (line {frame.lineno} of your code{line})"
 
 
 def describe(exc: BaseException) -> dict:
@@ -132,6 +136,7 @@ class _StandIn:
 # and class found in them (and each attribute of those classes) when the server starts, before any
 # answer cell runs, must still be the same object, with the same code, when a builder runs.
 SURFACE_MODULES = (
+    "course_lib.builders",
     "course_lib.probes",
     "course_lib.bench",
     "course_lib.networks",
@@ -172,7 +177,7 @@ def _identity(value) -> tuple:
     )
 
 
-def _same(a: tuple, b: tuple) -> bool:
+def _same_identity(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b))
 
 
@@ -195,7 +200,7 @@ def settle_torch() -> None:
     """Let torch make, before the snapshot, the changes it makes to its own functions on first use:
     importing ``torch._dynamo`` (which an optimizer's step does) wraps ``torch.manual_seed`` and
     others, and an optimizer class's first instance wraps its ``step`` (profiling hooks)."""
-    import torch._dynamo  # noqa: F401
+    import torch._dynamo  # noqa: F401  (lazy: importing it is the first-use change settled here)
 
     params = [torch.nn.Parameter(torch.zeros(2, 2))]
     todo = [torch.optim.Optimizer]
@@ -204,18 +209,16 @@ def settle_torch() -> None:
         todo += cls.__subclasses__()
         if cls.__module__.startswith("torch.optim."):
             try:
-                cls(params)
+                cls(params)  # type: ignore[call-arg]  # each optimizer class, with its defaults
             except Exception:  # an optimizer that wants other settings: its step is wrapped when used
                 continue
 
 
-def surface() -> dict[str, tuple[dict, str, tuple[int, ...]]]:
+def surface() -> dict[str, tuple[Mapping[str, Any], str, tuple]]:
     """Name -> (the namespace that holds it, its key there, its identity) for each function and
     class of ``SURFACE_MODULES`` and each attribute of those classes (with its code and defaults
     for a Python function): what a builder's run depends on."""
-    import importlib
-
-    found: dict[str, tuple[dict, str, tuple[int, ...]]] = {}
+    found: dict[str, tuple[Mapping[str, Any], str, tuple]] = {}
     classes = {}
     for module_name in SURFACE_MODULES:
         namespace = vars(importlib.import_module(module_name))
@@ -227,10 +230,10 @@ def surface() -> dict[str, tuple[dict, str, tuple[int, ...]]]:
                 ):
                     classes[f"{module_name}.{key}"] = value
     for name, cls in classes.items():
-        namespace = cls.__dict__  # a read-only view of the class's own attributes, always current
-        for key, value in list(namespace.items()):
+        view = cls.__dict__  # a read-only view of the class's own attributes, always current
+        for key, value in list(view.items()):
             if _is_code(value) or isinstance(value, (staticmethod, classmethod, property)):
-                found[f"{name}.{key}"] = (namespace, key, _identity(value))
+                found[f"{name}.{key}"] = (view, key, _identity(value))
     for module_name, hooks in GLOBAL_HOOKS:
         module = importlib.import_module(module_name)
         if isinstance(getattr(module, hooks, None), dict):
@@ -245,14 +248,12 @@ def _hooks(hooks) -> tuple:
 
 class AnswersServer:
     def __init__(self, requests=None, replies=None):
-        from course_lib import probes
-
         self.spaces: dict[str, dict] = {}
         self.sources: dict[str, str] = {}  # cell file name -> source, for tracebacks
         self.objects: dict[int, Any] = {}  # kept results, by handle
         self.requests, self.replies = requests, replies
         # Taken before any answer cell runs: the builders the checks call, and what they are made of.
-        self.builders = {name: getattr(probes, name) for name in probes.BUILDERS}
+        self.builders = {name: getattr(builders, name) for name in builders.BUILDERS}
         settle_torch()
         self.surface = surface()
 
@@ -263,7 +264,7 @@ class AnswersServer:
         for name, (namespace, key, identity) in self.surface.items():
             value = namespace.get(key, missing)
             now = _hooks(value) if name.endswith(tuple(h for _, h in GLOBAL_HOOKS)) else _identity(value)
-            if not _same(now, identity):
+            if not _same_identity(now, identity):
                 changed.append(name)
         return changed
 
@@ -285,8 +286,6 @@ class AnswersServer:
         filename = f"{CELL_PREFIX}{name}>"
         python = python_source(source)
         self.sources[filename] = python
-        import linecache
-
         linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
         before = dict(namespace)
         try:
@@ -315,10 +314,8 @@ class AnswersServer:
 
     def target(self, target: dict):
         if "builder" in target:
-            from course_lib import probes
-
             name = str(target["builder"])
-            if name not in probes.BUILDERS:
+            if name not in self.builders:  # taken before any answer ran (BUILDERS itself could be replaced)
                 raise WireError(f"unknown builder {name!r}")
             AnswersServer.refuse_if_tampered(self)
             return self.builders[name]
@@ -409,6 +406,7 @@ class AnswersServer:
             except EOFError:
                 return
             op = header.get("op")
+            out: list[bytes] = []
             try:
                 if op == "exec":
                     reply, out = self.exec_cell(str(header["space"]), str(header["name"]), str(header["source"])), []

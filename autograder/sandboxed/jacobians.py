@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from autograder.sandboxed.protocol import Encoder, WireError, decode
+from course_lib.checks import StudentCodeError
 
 MAX_JACOBIAN_ROWS = 4096
 MAX_JACOBIAN_ELEMENTS = 4_000_000
@@ -83,8 +84,6 @@ class _TooLarge(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        from course_lib.checks import StudentCodeError
-
         raise StudentCodeError("GradientError", "the result is too large to differentiate across processes", "")
 
 

@@ -24,9 +24,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import course_lib
 
 KERNEL_NAME = "course-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -57,8 +62,6 @@ def available() -> bool:
     if not (shutil.which("bwrap") and shutil.which("prlimit")):
         return False
     if not _WORKS:
-        import subprocess
-
         probe = [
             "bwrap",
             "--ro-bind",
@@ -129,8 +132,6 @@ def kill_uid(uid: int, rounds: int = 50) -> int:
     A scan of /proc and a kill per pid can be outrun by a process that forks and exits in a loop;
     ``kill(-1, SIGKILL)`` sent *as that uid* (a child of ours that became it) reaches every process
     of the uid at once, in the kernel. Then /proc is scanned again, until it shows none."""
-    import signal
-
     for done in range(rounds):
         if not processes_of(uid):
             return done
@@ -185,7 +186,6 @@ def clear_uid(uid: int) -> None:
 
 def _remove_tree(path: str) -> None:
     """rmtree (which follows no link inside); for a tree too deep for its recursion, ``rm -rf``."""
-    import subprocess
 
     try:
         shutil.rmtree(path)
@@ -216,8 +216,6 @@ def stage_public_modules(repo: Path, stage: Path) -> Path:
     (stage / "autograder" / "__init__.py").write_text('"""The grader\'s public part: autograder.sandboxed."""\n')
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(repo / "autograder" / "sandboxed", stage / "autograder" / "sandboxed", ignore=skip)
-    import course_lib
-
     shutil.copytree(Path(course_lib.__file__).resolve().parent, stage / "course_lib", ignore=skip)
     for path in [stage, *stage.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
@@ -326,8 +324,8 @@ def filesystem(stage: str, runtime: str | None, tmpfs_bytes: int) -> list[str]:
     m.tmpfs("/dev/shm", perms="1777", size=tmpfs_bytes)
     m.tmpfs("/tmp", perms="1777", size=tmpfs_bytes)
     m.tmpfs(HOME, perms="0700", size=tmpfs_bytes)
-    for path in python_dirs():
-        m.bind(path)
+    for folder in python_dirs():
+        m.bind(str(folder))
     m.bind(stage, STAGE)
     if runtime:
         m.bind(runtime, RUNTIME, writable=True)
@@ -364,7 +362,7 @@ def kept_env(env: dict[str, str], home: str, pythonpath: str, tmpdir: str = "/tm
     """The whole environment of the student's process: a few settings of the grader's, and its own
     (``tmpdir``: the sandbox's own /tmp; in uid mode its fresh home, not the machine's /tmp)."""
     venv_bin = str(Path(sys.executable).parent)
-    keep = {
+    keep: dict[str, str] = {
         k: env[k]
         for k in (
             "LANG",
@@ -398,8 +396,6 @@ def kept_env(env: dict[str, str], home: str, pythonpath: str, tmpdir: str = "/tm
 def _exec_separated(inner: list[str], env: dict[str, str]) -> None:
     """``uid`` mode: replace this process with ``prlimit ... inner`` in a fresh working folder
     (root's, 0700, the uid's once the process has dropped to it), with an environment of its own."""
-    import tempfile
-
     memory, cpu, nproc = (env[f"COURSE_SANDBOX_{k}"] for k in ("MEMORY", "CPU", "NPROC"))
     home = tempfile.mkdtemp(prefix="student-")
     outer = ["prlimit", f"--as={memory}", f"--cpu={cpu}", f"--nproc={nproc}", f"--fsize={1024**3}", "--core=0"]
@@ -462,7 +458,7 @@ def _kernel(argv: list[str]) -> None:
     # In its own PID namespace the kernel's parent is PID 1: ipykernel would take that for
     # "my parent exited" and quit. bwrap --die-with-parent already ties it to nbgrader's life.
     os.environ.pop("JPY_PARENT_PID", None)
-    from ipykernel.kernelapp import IPKernelApp
+    from ipykernel.kernelapp import IPKernelApp  # lazy: only the kernel's process needs ipykernel
 
     app = IPKernelApp.instance()
     # initialize reads the (root-only) connection file and binds the sockets. No history: nbclient
@@ -477,7 +473,7 @@ def _kernel(argv: list[str]) -> None:
 
 def _serve_answers() -> None:
     _drop_privileges(int(os.environ["COURSE_SANDBOX_UID"]))
-    from autograder.sandboxed import answers_server
+    from autograder.sandboxed import answers_server  # lazy: imported (torch with it) as the student's uid
 
     answers_server.main()
 

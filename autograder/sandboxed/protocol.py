@@ -20,8 +20,9 @@ import json
 import math
 import struct
 import types
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 import torch
@@ -139,10 +140,12 @@ class Encoder:
 
 
 def _tensor_from(entry: dict, blobs: list[bytes]) -> torch.Tensor:
-    dtype = DTYPES.get(entry.get("dtype"))
+    dtype = DTYPES.get(str(entry.get("dtype")))
     shape = entry.get("shape")
     index = entry.get("tensor")
-    if dtype is None or not isinstance(index, int) or not 0 <= index < len(blobs) or not _is_shape(shape):
+    if dtype is None or not isinstance(index, int) or not 0 <= index < len(blobs) or not isinstance(shape, list):
+        raise WireError(f"bad tensor entry {str(entry)[:200]}")
+    if not _is_shape(shape):
         raise WireError(f"bad tensor entry {str(entry)[:200]}")
     item = torch.empty((), dtype=dtype).element_size()
     raw = blobs[index]
@@ -176,7 +179,9 @@ def decode(x: Any, blobs: list[bytes], on_tensor=None, depth: int = 0, on_handle
         return on_tensor(t, x) if on_tensor is not None else t
     if "ndarray" in x:
         index, dtype, shape = x.get("ndarray"), x.get("dtype"), x.get("shape")
-        if dtype not in NP_DTYPES or not isinstance(index, int) or not 0 <= index < len(blobs) or not _is_shape(shape):
+        if dtype not in NP_DTYPES or not isinstance(index, int) or not 0 <= index < len(blobs):
+            raise WireError("bad ndarray entry")
+        if not isinstance(shape, list) or not _is_shape(shape):
             raise WireError("bad ndarray entry")
         raw = blobs[index]
         if len(raw) != math.prod(shape) * np.dtype(dtype).itemsize:
@@ -195,18 +200,18 @@ def decode(x: Any, blobs: list[bytes], on_tensor=None, depth: int = 0, on_handle
             raise WireError("a Categorical needs logits")
         return torch.distributions.Categorical(logits=logits, validate_args=False)
     if key in ("list", "tuple") and isinstance(x[key], list):
-        items = [decode(v, blobs, on_tensor, depth + 1, on_handle) for v in x[key]]
-        return items if key == "list" else tuple(items)
+        values = [decode(v, blobs, on_tensor, depth + 1, on_handle) for v in x[key]]
+        return values if key == "list" else tuple(values)
     if key in ("dict", "namespace") and isinstance(x[key], dict):
-        items = {str(k): decode(v, blobs, on_tensor, depth + 1, on_handle) for k, v in x[key].items()}
-        return items if key == "dict" else types.SimpleNamespace(**items)
+        named = {str(k): decode(v, blobs, on_tensor, depth + 1, on_handle) for k, v in x[key].items()}
+        return named if key == "dict" else types.SimpleNamespace(**named)
     if key == "opaque":
         return Opaque(str(x["opaque"])[:100], str(x.get("text", ""))[:200])
     raise WireError(f"unknown entry {key!r}")
 
 
 # --------------------------------------------------------------------------- frames on a pipe
-def write_frame(stream: BinaryIO, header: dict, blobs: list[bytes] = ()) -> None:
+def write_frame(stream: BinaryIO | IO[bytes], header: dict, blobs: Sequence[bytes] = ()) -> None:
     body = json.dumps({**header, "blob_sizes": [len(b) for b in blobs]}).encode()
     total = sum(len(b) for b in blobs)
     stream.write(HEADER.pack(len(body), total))
@@ -216,7 +221,7 @@ def write_frame(stream: BinaryIO, header: dict, blobs: list[bytes] = ()) -> None
     stream.flush()
 
 
-def _read_exact(stream: BinaryIO, n: int) -> bytes:
+def _read_exact(stream: BinaryIO | IO[bytes], n: int) -> bytes:
     chunks, left = [], n
     while left:
         chunk = stream.read(left)
@@ -227,7 +232,7 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_frame(stream: BinaryIO, max_bytes: int = MAX_FRAME_BYTES) -> tuple[dict, list[bytes]]:
+def read_frame(stream: BinaryIO | IO[bytes], max_bytes: int = MAX_FRAME_BYTES) -> tuple[dict, list[bytes]]:
     """One message: its JSON header and its blobs (at most ``max_bytes``). ``EOFError`` when the
     pipe closed, ``WireError`` when what came is not a message."""
     head_len, blob_len = HEADER.unpack(_read_exact(stream, HEADER.size))

@@ -9,7 +9,8 @@ is an exercise's answer (the reference, the blank copy, each typical mistake, ea
   process, the check in this one with proxies (probes on a ``RemoteBench``, read from outside).
 
 A visible check must pass or fail alike, with the same message; a hidden check must earn the same
-points with the same report. The same run checks what each student must get: the reference full
+points with the same report (both ways for the reference and the blank copy: in a kernel the hidden
+checks run only in the instructor's solution notebook). The same run checks what each student must get: the reference full
 marks, the blank copy zero, each mistake at most the hidden points its fixture's header says, with
 the words it says (the mistake named), the other exercises full marks; each correct variant full marks.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import linecache
 import re
 
 import nbformat
@@ -27,17 +29,22 @@ import pytest
 from autograder.cells import grade_id_of, is_hidden_test_cell, points_of
 from autograder.paths import NOTEBOOKS, SOLUTIONS, assignment_ids
 from autograder.pipeline.answers_client import AnswersClient
-from autograder.pipeline.score import answer_cells, imports, score_notebook
-from autograder.pipeline.score import test_cells as graded_cells
+from autograder.pipeline.scorer import answer_cells, imports, score_notebook
+from autograder.pipeline.scorer import test_cells as graded_cells
 from autograder.sandboxed.answers_server import python_source
 from course_lib.checks import CheckFailed, stderr_to_stdout
-from fixtures import CORRECT, FILES, MISTAKES, with_cell
+from fixtures import CORRECT, FILES, HOSTILE, MISTAKES, bounds, with_cell
+
+# Answers that are wrong or noisy in ways a check must take calmly (raise, NaN, a wrong dtype,
+# prints on stderr): graded both ways like the mistakes, each within its fixture's bounds.
+WRONG_ANSWERS = ("raises", "returns_nan", "wrong_dtype", "prints_to_stderr")
 
 
 def students() -> list[tuple[str, str]]:
     """(student, notebook) for every answer of the fixture class."""
     out = [(who, nb) for nb in assignment_ids() for who in ("reference", "blank")]
     out += [(name, nb) for name, (nb, _, _) in sorted({**MISTAKES, **CORRECT}.items())]
+    out += [(name, HOSTILE[name][0]) for name in WRONG_ANSWERS]
     return out
 
 
@@ -46,7 +53,7 @@ def submission(student: str, nb: str):
         return nbformat.read(SOLUTIONS / f"{nb}.ipynb", as_version=4)
     if student == "blank":
         return nbformat.read(NOTEBOOKS / f"{nb}.ipynb", as_version=4)
-    _, cell, source = {**MISTAKES, **CORRECT}[student]
+    _, cell, source = {**MISTAKES, **CORRECT, **{n: HOSTILE[n] for n in WRONG_ANSWERS}}[student]
     return with_cell(SOLUTIONS / f"{nb}.ipynb", cell, source)
 
 
@@ -67,14 +74,23 @@ def run_here(source: str, namespace: dict) -> tuple[bool, str, float | None]:
     return True, buffer.getvalue(), value
 
 
-def as_in_a_notebook(nb: str, sub) -> dict[str, tuple[bool, str, float | None]]:
+def as_in_a_notebook(nb: str, sub, hidden: bool = True) -> dict[str, tuple[bool, str, float | None]]:
+    """Each test cell's verdict when the answer cells and the cell run in one process; ``hidden``:
+    the hidden checks too (as an instructor's solution notebook runs them)."""
     source = nbformat.read(SOLUTIONS / f"{nb}.ipynb", as_version=4)
     namespace: dict = {"__name__": "__main__"}
     exec(imports(source), namespace)
-    for _, text in answer_cells(sub):
+    for grade_id, text in answer_cells(sub):
+        python = python_source(text)
+        filename = f"<cell {grade_id}>"  # as IPython does: the line of an error can be shown
+        linecache.cache[filename] = (len(python), None, python.splitlines(True), filename)
         with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(Exception):
-            exec(python_source(text), namespace)
-    return {grade_id_of(c): run_here(c.source, namespace) for c in graded_cells(source)}
+            exec(compile(python, filename, "exec"), namespace)
+    return {
+        grade_id_of(c): run_here(c.source, namespace)
+        for c in graded_cells(source)
+        if hidden or not is_hidden_test_cell(c)
+    }
 
 
 def numbers_rounded(text: str) -> str:
@@ -93,10 +109,14 @@ def answers():
 @pytest.mark.parametrize("student, nb", students(), ids=[f"{s}-{nb[:2]}" for s, nb in students()])
 def test_each_check_gives_one_verdict_in_the_notebook_and_in_the_grader(student, nb, answers):
     sub = submission(student, nb)
-    here = as_in_a_notebook(nb, sub)
+    # The hidden checks run in a kernel only in a solution notebook (the reference); a student's
+    # kernel never has them: for the others they are run the grader's way only.
+    here = as_in_a_notebook(nb, sub, hidden=student in ("reference", "blank"))
     scored = score_notebook(nb, sub, answers, space=f"{student}-{nb}").cells
     source = {grade_id_of(c): c for c in graded_cells(nbformat.read(SOLUTIONS / f"{nb}.ipynb", as_version=4))}
     for grade_id, cell in source.items():
+        if grade_id not in here:
+            continue
         passed, said, value = here[grade_id]
         got = scored[grade_id]
         text = "".join(o.get("text", "") for o in got.outputs if o["output_type"] == "stream")
@@ -123,6 +143,9 @@ def check_expected(student: str, nb: str, scored: dict, source: dict) -> None:
         assert points == full, points
     elif student == "blank":
         assert set(points.values()) == {0.0}, points
+    elif student in WRONG_ANSWERS:
+        _, low, high = bounds(student)[nb]
+        assert low <= sum(points.values()) <= high, points
     else:
         _, cell, _ = MISTAKES[student]
         hidden = cell.replace("_solution", "_hidden")

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from course_lib import probes
+from course_lib import builders, probes
 from course_lib.bench import LocalBench
 from course_lib.networks import MLPActorCritic
 
@@ -65,19 +65,19 @@ def test_builders_map_shared_memory_files_and_report_their_layout(tmp_path, monk
     path = f"/dev/shm/{name}"
     torch.arange(6, dtype=torch.float32).numpy().tofile(path)
     try:
-        mapped = probes.shared_tensor(name, [2, 3])
+        mapped = builders.shared_tensor(name, [2, 3])
         mapped[0, 0] = 42.0
         assert float(torch.from_file(path, shared=False, size=6)[0]) == 42.0
-        [param] = probes.parameters_on([name], [[2, 3]])
-        optimizer = probes.sgd([param], lr=1.0)
-        probes.step_with(optimizer, [param], [torch.ones(2, 3)])
+        [param] = builders.parameters_on([name], [[2, 3]])
+        optimizer = builders.sgd([param], lr=1.0)
+        builders.step_with(optimizer, [param], [torch.ones(2, 3)])
         assert float(torch.from_file(path, shared=False, size=6)[0]) == 41.0  # the step wrote the file
         previous = mp.get_sharing_strategy()
         mp.set_sharing_strategy("file_system")
         try:
             state = {"step": torch.zeros(()).share_memory_(), "exp_avg": torch.zeros(2, 3)}
             optimizer.state[param] = state
-            layout = probes.state_layout(optimizer, [param])["per_param"][0]
+            layout = builders.state_layout(optimizer, [param])["per_param"][0]
         finally:
             mp.set_sharing_strategy(previous)
         assert layout["step"]["file"] and os.path.exists(f"/dev/shm/{layout['step']['file']}")

@@ -1,6 +1,7 @@
-"""The grading command on the fixture class: every student and notebook gets the expected status
-and points, nothing hostile gets out of its sandbox, no attack on the scores works, and a re-run
-gives the same grades."""
+"""The grading command on the fixture class's end-to-end students (``fixtures.END_TO_END``: the cases
+that live in nbgrader's run, the sandbox or the pipeline): every student and notebook gets the
+expected status and points, nothing hostile gets out of its sandbox, and a re-run gives the same
+grades. The other students' cases are tested where they are cheapest (see ``END_TO_END``)."""
 
 import csv
 import os
@@ -60,11 +61,20 @@ def canary():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+LONG_ID = "s" * 60  # with the deep results folder below: kernel sockets must not live there (108 bytes at most)
+
+
+def class_expected() -> dict:
+    return {**expected(SANDBOXED, END_TO_END), (LONG_ID, NB1): ("graded", 0.0, 0.0)}
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, planted, canary):
     root = tmp_path_factory.mktemp("grading")
-    submissions = build(root / "class", planted, sandboxed=SANDBOXED, canary=canary.path, mistakes=END_TO_END)
-    out = root / "results"
+    submissions = build(root / "class", planted, sandboxed=SANDBOXED, canary=canary.path, students=END_TO_END)
+    (submissions / LONG_ID).mkdir()
+    shutil.copy2(ROOT / "notebooks" / f"{NB1}.ipynb", submissions / LONG_ID / f"{NB1}.ipynb")
+    out = root / ("a-rather-long-folder-name-" * 3) / "results"
     grades, unmapped = grade_class(submissions, out, OPTIONS, progress=False)
     return {(g.student, g.notebook): g for g in grades}, unmapped, out, submissions
 
@@ -79,14 +89,14 @@ def kernel_output(out, student, notebook):
 
 def test_every_expected_notebook_is_graded_and_nothing_else(graded):
     grades, _, _, _ = graded
-    assert set(grades) == set(expected(SANDBOXED, END_TO_END))
+    assert set(grades) == set(class_expected())
 
 
-@pytest.mark.parametrize("student, notebook", sorted(expected(mistakes=END_TO_END)))
+@pytest.mark.parametrize("student, notebook", sorted({**expected(True, END_TO_END), (LONG_ID, NB1): None}))
 def test_status_and_points(graded, student, notebook):
     if student in NEEDS_SANDBOX:
         needs_sandbox()
-    status, low, high = expected(mistakes=END_TO_END)[student, notebook]
+    status, low, high = class_expected()[student, notebook]
     g = graded[0][student, notebook]
     assert g.status in ((status,) if isinstance(status, str) else status), g.message
     assert low <= g.total <= high, (g.exercises, g.message)
@@ -96,6 +106,8 @@ def test_status_and_points(graded, student, notebook):
 def test_each_mistake_of_a_pair_costs_its_own_exercise_what_it_costs_alone(graded):
     grades = graded[0]
     for student, pair in PAIRS.items():
+        if student not in END_TO_END:
+            continue
         for mistake in pair:
             notebook, cell = FILES["mistakes"][mistake]["notebook"], FILES["mistakes"][mistake]["cell"]
             exercise = exercise_of(cell)
@@ -106,13 +118,8 @@ def test_each_mistake_of_a_pair_costs_its_own_exercise_what_it_costs_alone(grade
 
 
 def test_every_status_appears(graded):
-    assert {g.status for g in graded[0].values()} == {
-        "graded",
-        "timeout",
-        "error",
-        "invalid-notebook",
-        "output-too-large",
-    }
+    """(timeout: the budget test below, with short timeouts)"""
+    assert {g.status for g in graded[0].values()} == {"graded", "error", "invalid-notebook", "output-too-large"}
 
 
 def test_unmapped_files_are_listed(graded):
@@ -127,16 +134,12 @@ def test_grades_csv_has_one_row_per_student_and_notebook(graded):
     assert (ref["status"], ref["total"], ref["returns"], ref["loss"]) == ("graded", "10", "5", "5")
 
 
-def test_repairs_and_problems_are_explained(graded):
+def test_problems_are_explained(graded):
     grades = graded[0]
-    assert "re-added the deleted cell 'returns_hidden'" in grades["deletes_tests", "01_policy_gradient"].message
-    assert "restored the grading metadata" in grades["strips_metadata", "01_policy_gradient"].message
     assert "not valid JSON" in grades["invalid_json", "01_policy_gradient"].message
-    ran_out = f"ran out of time ({OPTIONS.cell_timeout} s a cell at most): loss_solution"
-    assert ran_out in grades["hangs", "01_policy_gradient"].message
-    assert ran_out in grades["ignores_interrupt", "01_policy_gradient"].message
-    for student in ("kills_kernel", "calls_exit"):
-        assert "the kernel died in loss_solution" in grades[student, "01_policy_gradient"].message, student
+    assert "the kernel died in loss_solution" in grades["kills_kernel", "01_policy_gradient"].message
+    lost = grades["doom_advantages_not_detached", "05_vizdoom"].message
+    assert lost.startswith("update ") and "failed first" in lost  # which exercise lost what, and the first check
 
 
 def test_feedback_for_everyone_without_hidden_code_or_reference(graded):
@@ -148,8 +151,8 @@ def test_feedback_for_everyone_without_hidden_code_or_reference(graded):
             assert "BEGIN HIDDEN" not in text, (student, notebook)
         if student == "blank":
             assert "BEGIN SOLUTION" not in text and "not written yet" in text
-    wrong_sign = (out / "feedback" / "loss_wrong_sign" / "01_policy_gradient.html").read_text()
-    assert "the sign is flipped" in wrong_sign
+    mistake = (out / "feedback" / "doom_advantages_not_detached" / "05_vizdoom.html").read_text()
+    assert "the advantages are not constants" in mistake
     killed = (out / "feedback" / "kills_kernel" / "01_policy_gradient.html").read_text()
     assert "the kernel died while running this cell" in killed  # shown under the cell that did it
 
@@ -199,16 +202,6 @@ def test_the_reference_is_nowhere_in_the_students_processes(graded):
     assert "found the reference: False" in kernel_output(out, "calls_reference", "01_policy_gradient")
 
 
-@pytest.mark.parametrize("student", ["patches_allclose", "patches_hidden_checks", "input_transformer"])
-def test_tampering_with_the_kernel_changes_no_score(graded, student):
-    """Patched comparisons, fake hidden-check modules and an input transformer that makes every later
-    cell swallow its errors all act on the kernel; the scores come from elsewhere."""
-    grades, _, out, _ = graded
-    assert grades[student, "01_policy_gradient"].exercises["returns"] < 1.0
-    text = (out / "feedback" / student / "01_policy_gradient.html").read_text()
-    assert "discounted_returns (hidden checks): 0" in text  # the feedback shows the scorer's report
-
-
 @pytest.mark.sandbox
 def test_a_notebook_cannot_rewrite_another_notebooks_graded_copy(graded):
     needs_sandbox()
@@ -223,7 +216,7 @@ def test_graded_cells_show_the_scorers_outputs(graded):
     """The kernel does not run hidden checks (test_execute); the feedback shows the scorer's report there."""
     import nbformat
 
-    from autograder.pipeline.execute import HIDDEN_NOTE
+    from autograder.nbgrader_process.marks import HIDDEN_NOTE
 
     _, _, out, _ = graded
     path = out / "work" / "reference" / "autograded" / "reference" / "01_policy_gradient" / "01_policy_gradient.ipynb"
@@ -233,53 +226,44 @@ def test_graded_cells_show_the_scorers_outputs(graded):
 
 
 def test_regrading_is_idempotent(graded, tmp_path):
-    """Two students' notebook 1 graded again into the same results: the same grades, their other
+    """A student's notebook 1 graded again into the same results: the same grade, their other
     notebooks' rows and the other students' kept, nobody duplicated."""
     grades, _, out, submissions = graded
     before = (out / "grades.csv").read_text()
     few = tmp_path / "few"
-    for student in ("reference", "loss_wrong_sign"):
-        shutil.copytree(submissions / student, few / student, ignore=shutil.ignore_patterns("0[2-5]_*"))
+    shutil.copytree(submissions / "blank", few / "blank", ignore=shutil.ignore_patterns("0[2-5]_*"))
     again, _ = grade_class(few, out, OPTIONS, progress=False)
     assert [(g.student, g.notebook, g.total, g.status) for g in again] == [
         (g.student, g.notebook, g.total, g.status)
         for (s, nb), g in sorted(grades.items())
-        if s in ("loss_wrong_sign", "reference") and nb == NB1
+        if s == "blank" and nb == NB1
     ]
     assert (out / "grades.csv").read_text() == before
 
 
-def test_long_student_ids_in_deep_folders(tmp_path):
-    """Kernel sockets must not live under the results folder: Unix socket paths stop at 108 bytes."""
-    deep = tmp_path / ("a-rather-long-folder-name-" * 3) / "results"
-    student = "s" * 60
-    (tmp_path / "class" / student).mkdir(parents=True)
-    shutil.copy2(
-        ROOT / "notebooks" / "01_policy_gradient.ipynb", tmp_path / "class" / student / "01_policy_gradient.ipynb"
-    )
-    [grade], _ = grade_class(tmp_path / "class", deep, OPTIONS, progress=False)
-    assert (grade.status, grade.total) == ("graded", 0.0), grade.message
-
-
-def test_a_notebook_past_its_budget_is_stopped_and_its_answers_still_scored(tmp_path):
+def test_time_limits_stop_a_notebook_and_a_cell_and_the_answers_are_still_scored(tmp_path):
     """Slow cells, each under the cell timeout, together past the notebook's: the run stops (the
     cells not started are not run and marked), nothing waits for the hard limit on the nbgrader
-    run, and the answers are scored as usual: points never depend on the kernel's run."""
+    run, and the answers are scored as usual: points never depend on the kernel's run. And a cell
+    that ignores the interrupt: stopped at its timeout (a new kernel runs the rest), its function
+    stopped in the scorer too. Short timeouts, both students at once."""
     import nbformat
 
     nb = nbformat.read(ROOT / "solutions" / "01_policy_gradient.ipynb", as_version=4)
     after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
-    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(8)]
+    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(12)]
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
-    [grade], _ = grade_class(
-        tmp_path / "class",
-        tmp_path / "out",
-        Options(workers=1, cell_timeout=10, notebook_timeout=25, sandbox=OPTIONS.sandbox),
-        progress=False,
-    )
-    assert (grade.status, grade.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), grade.message
-    assert "the notebook used up its 25 s" in grade.message and "were not run" in grade.message
+    build(tmp_path / "hostile", students={"ignores_interrupt"}, sandboxed=SANDBOXED)
+    shutil.copytree(tmp_path / "hostile" / "ignores_interrupt", tmp_path / "class" / "ignores_interrupt")
+    options = Options(workers=2, cell_timeout=10, notebook_timeout=40, sandbox=OPTIONS.sandbox)
+    grades = {g.student: g for g in grade_class(tmp_path / "class", tmp_path / "out", options, progress=False).grades}
+    slow, stuck = grades["slow"], grades["ignores_interrupt"]
+    assert (slow.status, slow.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), slow.message
+    assert "the notebook used up its 40 s" in slow.message and "were not run" in slow.message
+    status, low, high = bounds("ignores_interrupt")[NB1]
+    assert stuck.status == status and low <= stuck.total <= high, stuck.message
+    assert "ran out of time (10 s a cell at most): loss_solution" in stuck.message
 
 
 # --------------------------------------------------------------------------- the host side trusts nothing
@@ -331,13 +315,6 @@ def test_output_without_a_bound_is_cut_and_said_so(graded):
     assert (autograded / "01_policy_gradient.ipynb").stat().st_size < 40 * 1024**2
     page = (out / "feedback" / "floods_output" / "01_policy_gradient.html").read_text()
     assert "OutputTooLargeError" in page and "All sanity checks passed" in page  # the cells after it still ran
-
-
-def test_markers_in_an_answer_break_nothing(graded):
-    grades, _, out, _ = graded
-    assert grades["markers_in_answer", "01_policy_gradient"].total == 10.0
-    page = (out / "feedback" / "markers_in_answer" / "01_policy_gradient.html").read_text()
-    assert "the cell with the markers ran" in page and "No feedback page" not in page
 
 
 def test_a_submission_that_breaks_the_grader_costs_only_its_student(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import torch
 
 from autograder.hidden import nb01, nb02, nb03, nb04, nb05
 from autograder.pipeline.answers_client import AnswersClient
-from autograder.pipeline.score import answer_cells, imports, stand_ins
+from autograder.pipeline.scorer import answer_cells, imports, stand_ins
 from autograder.reference import reference
 from fixtures import MISTAKES, ROOT, function_from, solution_source
 

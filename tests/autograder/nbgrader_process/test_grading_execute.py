@@ -5,14 +5,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from autograder.pipeline.execute import (
-    CELL_TIMEOUT,
-    HIDDEN_NOTE,
-    KERNEL_DIED,
-    NOT_RUN,
-    OUTPUT_TOO_LARGE,
-    GradingExecute,
-)
+from autograder.nbgrader_process.grading_execute import GradingExecute
+from autograder.nbgrader_process.marks import CELL_TIMEOUT, HIDDEN_NOTE, KERNEL_DIED, NOT_RUN, OUTPUT_TOO_LARGE
 
 TEST_CELL = {"nbgrader": {"grade": True, "solution": False, "grade_id": "x_hidden", "points": 4, "locked": True}}
 ANSWER_CELL = {"nbgrader": {"grade": False, "solution": True, "grade_id": "x_solution", "locked": False}}
@@ -105,7 +99,7 @@ def test_a_flood_of_output_is_cut_the_cell_stopped_and_the_kernel_kept():
 def test_one_message_too_large_is_dropped_before_it_is_read_and_the_next_cells_keep_their_outputs():
     """ZeroMQ refuses the message (MAX_MESSAGE_BYTES) and closes the output channel, which is made
     again: the cell says what happened, it is not taken for a time-out, and nothing else is lost."""
-    from autograder.pipeline.execute import MAX_MESSAGE_BYTES
+    from autograder.nbgrader_process.marks import MAX_MESSAGE_BYTES
 
     nb = run(["x = 1", f"print('y' * {MAX_MESSAGE_BYTES + 1000})", "print('still', x)"], timeout=60)
     assert errors(nb.cells[1]) == [OUTPUT_TOO_LARGE] and "in one piece" in nb.cells[1].outputs[-1].evalue
@@ -137,7 +131,7 @@ CHOKED = (
 def test_the_kernels_traceback_of_an_output_it_could_not_send_is_removed_in_one_piece_or_several(cut):
     from nbformat import NotebookNode
 
-    from autograder.pipeline.execute import choked_traceback_removed
+    from autograder.nbgrader_process.grading_execute import choked_traceback_removed
 
     def stderr(text):
         return NotebookNode(output_type="stream", name="stderr", text=text)
@@ -152,7 +146,7 @@ def test_the_kernels_traceback_of_an_output_it_could_not_send_is_removed_in_one_
 def test_a_memory_error_of_the_students_own_is_kept():
     from nbformat import NotebookNode
 
-    from autograder.pipeline.execute import choked_traceback_removed
+    from autograder.nbgrader_process.grading_execute import choked_traceback_removed
 
     own = NotebookNode(output_type="stream", name="stderr", text="Traceback (most recent call last):\nMemoryError\n")
     cell = NotebookNode(outputs=[own])

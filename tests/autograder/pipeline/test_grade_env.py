@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder import pipeline
+from autograder.pipeline import job as pipeline
 
 
 @pytest.mark.parametrize("cores, workers, threads", [(2, 2, "1"), (2, 1, "2"), (8, 3, "2"), (1, 4, "1")])
@@ -14,8 +14,7 @@ def test_notebooks_side_by_side_share_the_cores(monkeypatch, tmp_path, cores, wo
         tmp_path / "run",
         tmp_path / "work",
         61000,
-        pipeline.Options(workers=workers, sandbox="off"),
-        False,
+        pipeline.Options(workers=workers, sandbox=pipeline.Sandbox.OFF),
         tmp_path / "stage",
         tmp_path / "jupyter",
     )

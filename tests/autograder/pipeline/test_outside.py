@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from autograder.pipeline.answers_client import AnswersClient
-from autograder.pipeline.score import exercise_names, score_notebook
+from autograder.pipeline.scorer import exercise_names, score_notebook
 from autograder.pipeline.shared import NotShared, SharedFolder
 from course_lib import probes
 from course_lib.bench import bench_for
 from course_lib.checks import StudentCodeError
-from fixtures import HOSTILE, MISTAKES, ROOT, SCORED_ONLY, solution_source, with_cell
+from fixtures import FILES, HOSTILE, MISTAKES, ROOT, SCORED_ONLY, bounds, solution_source, with_cell
 
 
 def score(notebook: str, grade_id: str | None = None, source: str | None = None) -> dict[str, float]:
@@ -61,7 +61,7 @@ def test_what_the_checks_build_with_cannot_be_replaced(answers):
     built = answers.build("sgd", [torch.zeros(2, requires_grad=True)], 0.1)
     assert built is not None
     for cell, words in (
-        ("import course_lib.probes as p\np.state_layout = lambda o, ps: {}\n", "course_lib.probes.state_layout"),
+        ("import course_lib.builders as p\np.state_layout = lambda o, ps: {}\n", "course_lib.builders.state_layout"),
         (
             "import torch\n_s = torch.optim.SGD.step\ntorch.optim.SGD.step = lambda self, c=None: _s(self, c)\n",
             "torch.optim.SGD.step",
@@ -80,6 +80,19 @@ def test_an_answer_that_replaces_the_checks_tools_gets_nothing_for_its_notebook(
     replaced by a decoy. The class test leaves these out (fixtures.SCORED_ONLY): this is their test."""
     points = score("03_a3c", HOSTILE[attack][1], HOSTILE[attack][2])
     assert sum(points.values()) == 0.0, points
+
+
+@pytest.mark.parametrize("attack", ["patches_allclose", "patches_hidden_checks", "input_transformer"])
+def test_tampering_with_the_kernels_tools_changes_no_score(attack):
+    """Patched comparisons, fake hidden-check modules, an input transformer that makes every later
+    cell swallow its errors: in the answers process they change nothing the scorer reads (the class
+    test graded these end to end before; the kernel's run gives no point)."""
+    f = FILES["hostile"][attack]
+    base = ROOT / ("notebooks" if f["base"] == "blank" else "solutions") / f"{f['notebook']}.ipynb"
+    with AnswersClient(call_timeout=60, budget=600) as answers:
+        result = score_notebook(f["notebook"], with_cell(base, f["cell"], f["source"]), answers)
+    _, low, high = bounds(attack)[f["notebook"]]
+    assert low <= sum(c.points for c in result.cells.values()) <= high, result
 
 
 @pytest.fixture(scope="module")
@@ -109,12 +122,12 @@ def test_an_optimizers_state_is_shared_only_where_it_is_found_in_shared_memory(a
         assert own.exec_cell("s", "cell", good) is None
         out = probes.optimizer_steps(bench_for(own.functions("s")["SharedAdam"]), start, grads, lr=0.1)
     assert {e["shared"] for entries in out["state_before"]["per_param"] for e in entries.values()} == {True}
-    # The decoy replaces course_lib.probes' functions in its process, so that a private state would
+    # The decoy replaces course_lib.builders' functions in its process, so that a private state would
     # report as shared: the builders the checks use were taken before any answer ran, and refuse.
     with AnswersClient(call_timeout=60, budget=600) as own:
         assert own.exec_cell("s", "imports", "import torch") is None
         assert own.exec_cell("s", "cell", HOSTILE["fakes_probes"][2]) is None
-        with pytest.raises(StudentCodeError, match="your code replaced course_lib.probes"):
+        with pytest.raises(StudentCodeError, match="your code replaced course_lib.builders"):
             probes.optimizer_steps(bench_for(own.functions("s")["SharedAdam"]), start, grads, lr=0.1)
 
 

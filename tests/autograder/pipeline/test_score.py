@@ -5,13 +5,12 @@ No sandbox needed: the answers process runs as a plain subprocess here."""
 import io
 import math
 
-import nbformat
 import pytest
 import torch
 from torch.distributions import Categorical
 
 from autograder.pipeline.answers_client import AnswersClient
-from autograder.pipeline.score import run_test_cell, score_notebook
+from autograder.pipeline.scorer import run_test_cell
 from autograder.sandboxed import protocol as wire
 from course_lib.checks import StudentCodeError, call
 from course_lib.networks import MLPActorCritic
@@ -165,7 +164,17 @@ def test_in_place_changes_come_back_and_call_sees_them(answers):
 def test_an_error_inside_torch_points_at_the_students_line(answers):
     with pytest.raises(StudentCodeError) as info:
         answers.functions("nb")["raises_inside_torch"](torch.ones(3))
-    assert "line 11 of your cell `helpers`" in str(info.value) and "torch.cat" in str(info.value)
+    assert "line 11 of your code: " in str(info.value) and "torch.cat" in str(info.value)
+
+
+def test_a_0d_argument_and_an_unchanged_argument_come_back_as_they_are(answers):
+    """Arguments are compared with their copies from before the call (NaN-aware tensor equality):
+    a 0-d tensor is compared like any other, and an argument left alone is not sent back."""
+    fn = answers.functions("nb")["as_float64"]
+    scalar = torch.tensor(3.0)
+    assert fn(scalar).item() == 9.0 and torch.equal(scalar, torch.tensor(3.0))
+    nan = torch.tensor([float("nan"), 1.0])
+    assert torch.isnan(fn(nan)) and torch.isnan(nan[0]) and nan[1].item() == 1.0
 
 
 def test_float64_results_keep_their_dtype_and_gradient(answers):
@@ -177,10 +186,12 @@ def test_float64_results_keep_their_dtype_and_gradient(answers):
 
 
 def test_a_hanging_call_times_out_and_the_other_functions_still_work():
-    with AnswersClient(call_timeout=4, budget=60) as process:
-        process.exec_cell("nb", "helpers", HELPERS)
+    with AnswersClient(call_timeout=60, budget=300) as process:
+        assert process.exec_cell("nb", "helpers", HELPERS) is None  # its imports take what they take
+        process.call_timeout = 4  # for the calls: a hang costs 4 s
         with pytest.raises(StudentCodeError, match="did not finish within 4 s"):
             process.functions("nb")["hangs"](torch.ones(1))
+        process.call_timeout = 60  # the restart below replays the cells, imports included
         with pytest.raises(StudentCodeError, match="died"):
             process.functions("nb")["dies"](torch.ones(1))
         out = process.functions("nb")["as_float64"](torch.tensor([3.0]))  # a new process, cells replayed
@@ -188,11 +199,13 @@ def test_a_hanging_call_times_out_and_the_other_functions_still_work():
 
 
 def test_a_cell_that_hangs_or_kills_its_process_is_left_out():
-    with AnswersClient(call_timeout=4, budget=60) as process:
-        assert process.exec_cell("nb", "first", "def f(x):\n    return x + 1") is None
-        assert "left out" in process.exec_cell("nb", "hangs", "while True:\n    pass")
-        assert "left out" in process.exec_cell("nb", "dies", "import os\nos._exit(1)")
-        assert "NameError" in process.exec_cell("nb", "broken", "def g(x):\n    return x\nundefined_name")
+    with AnswersClient(call_timeout=60, budget=300) as process:
+        assert process.exec_cell("nb", "first", "def f(x):\n    return x + 1") is None  # started, imports done
+        process.call_timeout = 4
+        assert process.exec_cell("nb", "hangs", "while True:\n    pass").left_out
+        assert process.exec_cell("nb", "dies", "import os\nos._exit(1)").left_out
+        broken = process.exec_cell("nb", "broken", "def g(x):\n    return x\nundefined_name")
+        assert "NameError" in broken and not broken.left_out
         functions = process.functions("nb")
         assert set(functions) == {"f", "g"}  # g was defined before its cell's error, as in a notebook
         assert functions["f"](torch.tensor([1.0])).item() == 2.0
@@ -235,17 +248,3 @@ def test_a_visible_cell_gets_full_points_unless_it_raises():
     assert run_test_cell("assert 1 + 1 == 2", 1.0, {}).points == 1.0
     failed = run_test_cell("from course_lib.checks import expect\nexpect(False, 'nope')", 1.0, {})
     assert failed.points == 0.0 and failed.outputs[-1]["ename"] == "CheckFailed"
-
-
-@pytest.mark.parametrize("who, folder", [("reference", "solutions"), ("blank", "notebooks")])
-def test_score_notebook_gives_the_reference_full_marks_and_a_blank_copy_zero(who, folder):
-    from autograder.paths import ROOT, assignment_ids
-    from autograder.pipeline.report import max_points
-
-    for nb_id in assignment_ids():
-        submission = nbformat.read(ROOT / folder / f"{nb_id}.ipynb", as_version=4)
-        with AnswersClient(call_timeout=20, budget=120) as process:
-            result = score_notebook(nb_id, submission, process)
-        full = sum(max_points(nb_id).values()) if who == "reference" else 0.0
-        assert sum(c.points for c in result.cells.values()) == full, (nb_id, result)
-        assert result.notes == []

@@ -1,22 +1,14 @@
-"""A class graded in 3 shards and merged gets exactly the grades, and the feedback pages, of one run."""
+"""A class split in shards and merged gets exactly the grades.csv, unmapped.csv and feedback pages of
+one run: the merge is tested on the files a run writes (the split itself, by the hash of the id,
+is a filter the class run applies: tests/integration/test_slurm.py grades a class in shards)."""
 
 import argparse
-import csv
-import shutil
 
 import pytest
 
-from autograder.pipeline import Options, grade_class
+from autograder.pipeline.report import read_rows, write_rows
 from autograder.pipeline.shards import in_shard, merge, parse_shard
-from autograder.sandboxed import launcher as sandbox
-from fixtures import NB1, build
-
-pytestmark = pytest.mark.slow
-
-# Notebook 1 of five students (ann: a second copy of the reference), so that each of three shards
-# grades someone (in_shard's hash of the id): ann in shard 1, the reference in 2, the blank copy,
-# the mistake and the LMS file's student ("lms") in 3.
-STUDENTS = ["reference", "blank", "loss_wrong_sign", "lms_12345_01_policy_gradient.ipynb"]
+from fixtures import NB1
 
 
 def test_the_split_is_stable_and_covers_everyone():
@@ -30,42 +22,55 @@ def test_the_split_is_stable_and_covers_everyone():
             parse_shard(bad)
 
 
+def _row(student: str, notebook: str, total: str) -> dict[str, str]:
+    return {
+        "student": student,
+        "notebook": notebook,
+        "status": "graded",
+        "total": total,
+        "max_total": "10",
+        "returns": total,
+        "message": f'{student}\'s message, with a comma, and "quotes"',
+    }
+
+
 def test_three_shards_merged_equal_one_run(tmp_path):
-    full = build(tmp_path / "fixture")
-    klass = tmp_path / "class"
-    klass.mkdir()
-    for name in STUDENTS:
-        source = full / name
-        if source.is_dir():
-            shutil.copytree(source, klass / name, ignore=shutil.ignore_patterns("*.pdf", "0[2-5]_*"))
-        else:
-            shutil.copy2(source, klass / name)
-    shutil.copytree(klass / "reference", klass / "ann")
-    (klass / "stray.txt").write_text("not a notebook")  # unmapped: every shard lists it
-    options = Options(
-        workers=2, cell_timeout=60, notebook_timeout=240, sandbox="auto" if sandbox.available() else "off"
-    )
-    grade_class(klass, tmp_path / "one", options, progress=False)
+    """The rows and the feedback pages of one run, written as three shards write them (each its
+    students' rows, every shard the same unmapped files), merge into the one run's files."""
+    students = [f"student{k:02d}" for k in range(12)] + ["ünï名", "lms"]
+    rows = {(s, nb): _row(s, nb, str(k % 11)) for k, s in enumerate(students) for nb in (NB1, "02_a2c")}
+    unmapped = [("stray.txt", "not a notebook"), ("../evil_01.ipynb", "outside the submissions")]
+    one = tmp_path / "one"
+    one.mkdir()
+    write_rows(rows, unmapped, one)
+    for student, notebook in rows:
+        page = one / "feedback" / student / f"{notebook}.html"
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text(f"<html>{student} {notebook}</html>")
+    shards = []
     for k in (1, 2, 3):
-        grade_class(klass, tmp_path / f"shard{k}", options, progress=False, shard=(k, 3))
-    merge([tmp_path / f"shard{k}" for k in (1, 2, 3)], tmp_path / "merged")
-
-    def table(folder, name):
-        return list(csv.DictReader((folder / name).open()))
-
-    assert all(table(tmp_path / f"shard{k}", "grades.csv") for k in (1, 2, 3)), "a shard graded nobody"
-    assert table(tmp_path / "merged", "grades.csv") == table(tmp_path / "one", "grades.csv")
-    assert table(tmp_path / "merged", "unmapped.csv") == table(tmp_path / "one", "unmapped.csv")
-    pages = lambda folder: sorted(p.relative_to(folder) for p in (folder / "feedback").rglob("*.html"))  # noqa: E731
-    assert pages(tmp_path / "merged") == pages(tmp_path / "one") and len(pages(tmp_path / "one")) == len(STUDENTS) + 1
+        shard = tmp_path / f"shard{k}"
+        shard.mkdir()
+        mine = {key: row for key, row in rows.items() if in_shard(key[0], (k, 3))}
+        assert mine, "a shard graded nobody"
+        write_rows(mine, unmapped, shard)
+        for student, notebook in mine:
+            page = shard / "feedback" / student / f"{notebook}.html"
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_bytes((one / "feedback" / student / f"{notebook}.html").read_bytes())
+        shards.append(shard)
+    assert merge(shards, tmp_path / "merged") == len(rows)
+    for name in ("grades.csv", "unmapped.csv"):
+        assert (tmp_path / "merged" / name).read_bytes() == (one / name).read_bytes(), name
+    pages = lambda folder: {p.relative_to(folder): p.read_bytes() for p in (folder / "feedback").rglob("*.html")}  # noqa: E731
+    assert pages(tmp_path / "merged") == pages(one)
+    assert read_rows(tmp_path / "merged") == read_rows(one)
 
 
 def test_shards_that_disagree_are_refused(tmp_path):
     for k, total in ((1, "10"), (2, "9")):
         folder = tmp_path / f"s{k}"
         folder.mkdir()
-        (folder / "grades.csv").write_text(
-            f"student,notebook,status,total,max_total,message\nann,{NB1},graded,{total},10,\n"
-        )
+        write_rows({("ann", NB1): _row("ann", NB1, total)}, [], folder)
     with pytest.raises(ValueError, match="graded in two shards"):
         merge([tmp_path / "s1", tmp_path / "s2"], tmp_path / "out")

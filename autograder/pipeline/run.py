@@ -1,0 +1,240 @@
+"""The class run and the per-student job: each student's notebooks go through collect, execute,
+score and report (one module per step), students graded in parallel, each in an nbgrader course
+folder and gradebook of their own.
+
+``grade_class`` is the whole run (``python -m autograder.pipeline``); ``Grader.grade_student`` one
+student's job; ``release_once`` the class's one nbgrader generate, cached per version of the sources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import nbgrader
+
+from autograder.paths import CONFIG, ROOT, assignment_ids
+from autograder.pipeline import statuses
+from autograder.pipeline.collect import Submission, collect, unpack
+from autograder.pipeline.execute import run_notebooks
+from autograder.pipeline.job import Job, Options, UidLeases
+from autograder.pipeline.report import NotebookGrade, grade_of, max_points, write_csv, write_feedback
+from autograder.pipeline.score import run_scorer
+from autograder.pipeline.shards import in_shard
+from autograder.release import generate
+from autograder.sandboxed import launcher
+from course_lib.runtime import progress as bar
+
+
+class Grader:
+    """The pipeline for one class: one nbgrader generate, then each student's job."""
+
+    def __init__(self, out: Path, options: Options):
+        self.out, self.options = out.resolve(), options
+        self.work = self.out / "work"
+        self.template = self.work / "_template"
+        self.stage: Path | None = None  # made by prepare()
+        self.leases: UidLeases | None = None  # the workers' uids, taken by grade_class
+        self.mode = options.sandbox_mode()
+
+    def close(self) -> None:
+        if self.stage is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+        if self.leases is not None:
+            self.leases.close()
+
+    def prepare(self, notebook_ids: list[str]) -> dict[str, nbformat.NotebookNode]:
+        """One nbgrader generate for the class; every student's course folder copies its gradebook."""
+        shutil.rmtree(self.template, ignore_errors=True)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.work.chmod(0o700)  # the course folders hold the solutions: the instructor's alone
+        released = release_once(self.template, notebook_ids)
+        # What the sandboxes mount read-only (the public grading modules, course_lib): a folder of
+        # this run's own, outside the results, so that no path of the results is shown inside.
+        self.stage = launcher.stage_public_modules(ROOT, Path(tempfile.mkdtemp(prefix="grading-stage-")))
+        if self.mode is not None:
+            launcher.install_kernelspec(self.work / "_jupyter")
+        return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
+
+    def _job(self, student: str, runtime: Path, work: Path, uid: int) -> Job:
+        """The student's job, with a course folder of their own (the class's gradebook and sources)."""
+        assert self.stage is not None, "prepare() first"
+        course = self.work / student
+        shutil.rmtree(course, ignore_errors=True)
+        course.mkdir(parents=True)
+        shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
+        shutil.copytree(self.template / "source", course / "source")
+        job = Job(student, course, runtime, work, uid, self.options, self.stage, self.work / "_jupyter", self.mode)
+        (course / "nbgrader_config.py").write_text(job.nbgrader_config())
+        (course / "autograded" / student).mkdir(parents=True)
+        return job
+
+    def grade_student(self, student: str, subs: list[Submission], releases: dict, uid: int) -> list[NotebookGrade]:
+        """Execute, score and report every notebook of one student, in a course folder of their own."""
+        # The kernel's sockets (a short path: a Unix socket's path must fit in 108 bytes, which a deep
+        # results folder and a long student id can exceed), and where the unsandboxed answers
+        # process starts (the sandboxed one works in a memory folder of its own).
+        temporary = Path(tempfile.mkdtemp(prefix="grade-"))
+        runtime, work = temporary / "run", temporary / "work"
+        for folder in (runtime, work):
+            folder.mkdir(mode=0o700)
+        timings: dict[str, float] = {}  # where a student's time goes: work/<student>/timings.json
+
+        def timed(name, step, *args):
+            start = time.perf_counter()
+            try:
+                return step(*args)
+            finally:
+                timings[name] = round(time.perf_counter() - start, 2)
+
+        if self.mode == launcher.UID:  # nothing of an earlier run or student of this uid is left
+            launcher.clear_uid(uid)
+        try:
+            job = self._job(student, runtime, work, uid)
+            runs = timed("execute", run_notebooks, job, subs, releases)
+            scores = timed("score", run_scorer, job, [s for s in subs if s.status == statuses.GRADED])
+            grades = [grade_of(job, sub, runs[sub.notebook], scores) for sub in subs]
+            timed("feedback", write_feedback, job, grades, self.out / "feedback")
+            (job.course / "timings.json").write_text(json.dumps(timings))
+            return grades
+        finally:
+            if self.mode == launcher.UID:
+                launcher.clear_uid(uid)  # no PID or mount namespace ends what the student's code left
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def release_once(template: Path, notebook_ids: list[str]) -> dict[str, Path]:
+    """nbgrader's generate of the notebooks into ``template``, made once per version of the sources
+    and kept (``build/.release-cache``, else a temporary folder): the same solutions and settings
+    always give the same release, and it costs about 20 s."""
+    key = hashlib.sha256(nbgrader.__version__.encode())
+    sources = [CONFIG, ROOT / "autograder" / "release" / "__init__.py"]
+    for path in [*sources, *(ROOT / "solutions" / f"{nb}.ipynb" for nb in notebook_ids)]:
+        key.update(path.name.encode() + path.read_bytes())
+    for base in (ROOT / "build" / ".release-cache", Path(tempfile.gettempdir()) / "course-release-cache"):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            break
+        except OSError:
+            continue
+    cached = base / key.hexdigest()[:16]
+    if not (cached / "gradebook.db").exists():
+        fresh = Path(tempfile.mkdtemp(prefix="release-", dir=base))
+        generate(fresh, notebook_ids)
+        try:
+            fresh.rename(cached)  # whole or not at all (another run may have made it meanwhile)
+        except OSError:
+            shutil.rmtree(fresh, ignore_errors=True)
+    shutil.copytree(cached, template)
+    return {nb: template / "release" / nb / f"{nb}.ipynb" for nb in notebook_ids}
+
+
+@dataclass
+class ClassRun:
+    """What a class run gave: the grades, the files matched to nothing (path, why), and every
+    notebook found per student (before the shard and the ``notebooks`` filter). It unpacks as
+    ``grades, unmapped``."""
+
+    grades: list[NotebookGrade]
+    unmapped: list[tuple[str, str]]
+    found: dict[str, list[str]]
+
+    def __iter__(self) -> Iterator:
+        return iter((self.grades, self.unmapped))
+
+
+def grade_class(
+    submissions: Path,
+    out: Path,
+    options: Options | None = None,
+    progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    notebooks: list[str] | None = None,
+) -> ClassRun:
+    """Grade every notebook of every student (of ``shard`` only: see ``shards.in_shard``; of
+    ``notebooks`` only). Each student's rows reach ``out/grades.csv`` as soon as they are known."""
+    options = options or Options()
+    grader = Grader(out, options)
+    if grader.out.is_relative_to(submissions.resolve()):
+        raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
+    if grader.mode == launcher.UID:
+        # Without a mount namespace the student's code sees the machine: the other students'
+        # notebooks and the results (feedback pages, grades.csv) must be closed to its uid too.
+        if not launcher.locked(submissions):
+            raise SystemExit(
+                f"--sandbox uid: the submissions {submissions} can be read by any uid: chmod 700 them "
+                "(or their folder) first, else a student's code reads the others' answers"
+            )
+        grader.out.mkdir(parents=True, exist_ok=True)
+        grader.out.chmod(0o700)
+    root = unpack(submissions.resolve(), grader.work / "_incoming")  # first: a bad path fails at once
+    try:
+        releases = grader.prepare(assignment_ids())
+        shutil.rmtree(grader.work / "_copies", ignore_errors=True)
+        collected = collect(root, releases, grader.work / "_copies")
+        by_student: dict[str, list[Submission]] = {}
+        for sub in collected.submissions:
+            if in_shard(sub.student, shard) and (notebooks is None or sub.notebook in notebooks):
+                by_student.setdefault(sub.student, []).append(sub)
+        leases = UidLeases(options.workers)  # held until the run ends (grader.close)
+        grader.leases = leases
+        uids: queue.Queue[int] = queue.Queue()
+        for uid in leases.uids:
+            uids.put(uid)
+
+        def work(student):
+            uid = uids.get()
+            try:
+                return grader.grade_student(student, by_student[student], releases, uid)
+            finally:
+                uids.put(uid)
+
+        grades: list[NotebookGrade] = []
+        write_csv([], collected.unmapped, grader.out)
+        with ThreadPoolExecutor(options.workers) as pool:
+            futures = {pool.submit(work, s): s for s in sorted(by_student)}
+            for future in bar(
+                as_completed(futures), total=len(futures), desc="grading", unit="student", disable=not progress
+            ):
+                student = futures[future]
+                try:
+                    graded = future.result()
+                except Exception as exc:  # a bug of the grader's, or the machine: this student only
+                    graded = _grader_failed(grader, student, by_student[student], exc)
+                grades += graded
+                write_csv(graded, collected.unmapped, grader.out)  # each student's grades as soon as known
+    finally:
+        grader.close()
+    grades.sort(key=lambda g: (g.student, g.notebook))
+    found: dict[str, list[str]] = {}
+    for sub in collected.submissions:
+        found.setdefault(sub.student, []).append(sub.notebook)
+    return ClassRun(grades, collected.unmapped, found)
+
+
+def _grader_failed(grader: Grader, student: str, subs: list[Submission], exc: Exception) -> list[NotebookGrade]:
+    """Rows for a student whose grading raised: zero, status error, the reason; the log for the instructor."""
+    log = grader.work / student / "grader.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass
+    message = (
+        f"the grader failed on this notebook ({type(exc).__name__}: {str(exc)[:200]}); "
+        "the instructor's log: work/<student>/grader.log"
+    )
+    return [
+        NotebookGrade.from_cells(student, sub.notebook, {}, max_points(sub.notebook), statuses.ERROR, message)
+        for sub in subs
+    ]
