@@ -60,7 +60,7 @@ class _NoShell:
 def python_source(source: str) -> str:
     """A cell's IPython syntax (magics, ``!cmd``) as plain Python."""
     try:
-        from IPython.core.inputtransformer2 import TransformerManager
+        from IPython.core.inputtransformer2 import TransformerManager  # lazy: IPython may be absent
     except ImportError:
         return source
     try:

@@ -12,6 +12,7 @@ import vizdoom
 from course_lib import envs, networks, video
 
 
+@pytest.mark.slow
 def test_the_colour_twin_plays_the_same_game_as_the_agent():
     env = envs.make_doom_filmed(seed=11)
     rng = np.random.default_rng(0)
@@ -29,6 +30,7 @@ def test_the_colour_twin_plays_the_same_game_as_the_agent():
     env.close()
 
 
+@pytest.mark.slow
 def test_record_doom_films_every_tic_in_colour(tmp_path):
     import imageio.v2 as imageio
 
@@ -76,6 +78,7 @@ with closing(envs.make_doom_vec(3, seed=0, asynchronous=True)) as games:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["ends", "fails", "interrupted"])
 def test_no_doom_process_outlives_its_cell(kernel, how):
     km, kc = kernel
@@ -95,6 +98,7 @@ def test_no_doom_process_outlives_its_cell(kernel, how):
     assert wait_for(lambda: doom_engines(pid) == [], 30), [p.cmdline()[:2] for p in doom_engines(pid)]
 
 
+@pytest.mark.slow
 def test_no_doom_process_outlives_a_killed_kernel(kernel):
     km, kc = kernel
     pid = km.provisioner.process.pid

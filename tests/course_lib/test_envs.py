@@ -73,6 +73,7 @@ def test_atari_vec_game_over_is_a_termination_with_the_real_last_frames():
     vec.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("groups", [1, 2])
 def test_atari_vec_time_limit_is_a_truncation_with_its_final_frames(groups):
     """The runners bootstrap from V(final_obs) at a truncation: ale-py's frame limit must say
@@ -114,6 +115,7 @@ def test_doom_config_is_the_fast_copy():
     assert "RES_160X120" in text and "GRAY8" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_doom_vec_defend_the_center(asynchronous):
     vec = envs.make_doom_vec(num_envs=2, seed=0, asynchronous=asynchronous)
@@ -207,6 +209,7 @@ def test_doom_vec_shares_the_shot_price_warmup_among_its_games():
     assert envs.shot_cost_warmup_per_game(10, 4) == 3  # rounded up: no game's price rises sooner than asked
 
 
+@pytest.mark.slow
 def test_environments_that_never_start_fail_in_time_and_leave_no_process():
     """A game engine stuck in its start blocked a notebook for 10 minutes once, and its engines
     ignored SIGTERM: past the deadline every process started for the envs is killed."""

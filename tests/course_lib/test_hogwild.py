@@ -93,6 +93,7 @@ def workers_of(pid):
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_workers_train_the_shared_model_with_the_notebooks_own_code(kernel, start_method):
     km, kc = kernel
@@ -114,6 +115,7 @@ print(result.steps, result.workers, moved, shared_steps(), len(result.staleness)
     assert workers_of(km.provisioner.process.pid) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("start_method", ["fork", "spawn"])
 def test_a_worker_that_raises_shows_its_traceback_and_stops_the_others(kernel, start_method):
     km, kc = kernel
@@ -129,6 +131,7 @@ hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, fai
     assert workers_of(km.provisioner.process.pid) == []
 
 
+@pytest.mark.slow
 def test_interrupting_the_cell_stops_every_worker(kernel):
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"
@@ -156,6 +159,7 @@ def test_interrupting_the_cell_stops_every_worker(kernel):
     assert reply["content"]["user_expressions"]["alive"]["data"]["text/plain"] == "42"  # the kernel survives
 
 
+@pytest.mark.slow
 def test_killing_the_kernel_leaves_no_worker_behind(kernel):
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"

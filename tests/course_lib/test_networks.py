@@ -88,6 +88,7 @@ def _rmsprop_run(seed: int = 0, steps: int = 300):
     return model, optimizer, x
 
 
+@pytest.mark.slow
 def test_a_warm_start_goes_on_where_the_run_stopped(tmp_path):
     """The next update from a saved warm start is the update the run itself would have made (within
     the rounding of half-precision weights and a bfloat16 state), with the loading optimizer's own
@@ -128,6 +129,7 @@ def test_a_warm_start_goes_on_where_the_run_stopped(tmp_path):
     assert slower.param_groups[0]["lr"] == 1e-4  # the saved run's settings do not override the student's
 
 
+@pytest.mark.slow
 def test_a_warm_start_is_refused_by_another_kind_of_optimizer(tmp_path):
     model, optimizer, _ = _rmsprop_run()
     networks.save_warm_start(model, optimizer, tmp_path / "w.pt")

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from course_lib import networks
@@ -9,6 +10,7 @@ from pretrain import training
 from pretrain.a2c_atari import Settings, export, recipe, train
 
 
+@pytest.mark.slow
 def test_train_checkpoints_resumes_and_exports(tmp_path):
     settings = Settings(num_envs=4, total_steps=2_100, checkpoint_every=1_000, torch_threads=1)
     first = train(settings, tmp_path / "run")

@@ -90,6 +90,7 @@ WRONG_PASTE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(WRONG_PASTE))
 def test_a_wrong_or_missing_pasted_function_costs_the_new_exercise_nothing_and_is_reported(answers, name):
     """The new exercise is scored with the course's versions of the earlier functions (its points
@@ -121,6 +122,7 @@ def test_hidden_checks_write_nothing_to_stderr(capfd):
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.slow
 def test_a2c_update_takes_a_gradient_step_that_fits_the_critic():
     """The reference update (shared with the Pong pretraining) lowers the value loss on a fixed batch."""
     from analytic_envs import ValueIsTenTimesObs, countdown_vec

@@ -30,6 +30,7 @@ def text(cell):
     return "".join(o.get("text", "") for o in cell.outputs)
 
 
+@pytest.mark.slow
 def test_a_dead_kernel_marks_its_cell_and_the_rest_runs_in_a_new_kernel():
     nb = run(
         ["x = 1", "import os\nos._exit(1)", "print('x' in globals())", "exit()", "print('still here')"], timeout=30
@@ -40,6 +41,7 @@ def test_a_dead_kernel_marks_its_cell_and_the_rest_runs_in_a_new_kernel():
     assert errors(nb.cells[4]) == [] and text(nb.cells[4]).strip() == "still here"
 
 
+@pytest.mark.slow
 def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart():
     nb = run(
         [
@@ -52,6 +54,7 @@ def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart():
     assert text(nb.cells[1]).strip() == "next"
 
 
+@pytest.mark.slow
 def test_cells_past_the_notebook_budget_are_not_run_and_marked():
     nb = run(
         ["print('first')", "import time\ntime.sleep(3)", "import time\ntime.sleep(3)", "print('late')", ""],
@@ -83,6 +86,7 @@ def test_an_answer_that_holds_the_markers_runs_like_any_cell():
     assert text(nb.cells[0]).strip() == "the answer ran" and text(nb.cells[1]).strip() == "the answer ran"
 
 
+@pytest.mark.slow
 def test_a_flood_of_output_is_cut_the_cell_stopped_and_the_kernel_kept():
     """Line by line past the cell's limit: the rest is dropped, the cell interrupted, the kernel (and
     what it defined) kept for the cells after it; the notebook stays small."""
@@ -96,6 +100,7 @@ def test_a_flood_of_output_is_cut_the_cell_stopped_and_the_kernel_kept():
     assert text(nb.cells[2]).strip() == "after 1"
 
 
+@pytest.mark.slow
 def test_one_message_too_large_is_dropped_before_it_is_read_and_the_next_cells_keep_their_outputs():
     """ZeroMQ refuses the message (MAX_MESSAGE_BYTES) and closes the output channel, which is made
     again: the cell says what happened, it is not taken for a time-out, and nothing else is lost."""

@@ -34,6 +34,7 @@ def test_only_the_exercises_names_cross_into_the_test_cells():
     assert exercise_names(source) == {"n_step_targets", "a2c_loss", "SharedAdam", "a3c_update"}
 
 
+@pytest.mark.slow
 def test_shadowed_builtins_do_not_reach_the_visible_checks():
     """A do-nothing optimizer that also defines all(), sorted(), zip() ... passed its visible check
     when every callable of the answer cells went into the test cells' namespace."""
@@ -42,6 +43,7 @@ def test_shadowed_builtins_do_not_reach_the_visible_checks():
 
 
 # --------------------------------------------------------------------------- measured from outside
+@pytest.mark.slow
 def test_probes_replaced_in_the_students_process_change_no_score():
     """The shared optimizer's checks read its state in shared memory: a private, lazily made state
     that the patched probes and a decoy file of shared memory report as shared scores what the
@@ -52,6 +54,7 @@ def test_probes_replaced_in_the_students_process_change_no_score():
         assert faked[cell] <= honest[cell], (faked, honest)
 
 
+@pytest.mark.slow
 def test_what_the_checks_build_with_cannot_be_replaced(answers):
     """The builders the checks run a student's code on are taken before any answer cell runs, and
     each refuses to run once an answer cell has replaced one of them or a function of torch's they
@@ -73,6 +76,7 @@ def test_what_the_checks_build_with_cannot_be_replaced(answers):
                 fresh.build("sgd", [torch.zeros(2, requires_grad=True)], 0.1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", sorted(SCORED_ONLY))
 def test_an_answer_that_replaces_the_checks_tools_gets_nothing_for_its_notebook(attack):
     """The grader's attacks of issue 21's review: a lazy state made when the layout is asked for, an
@@ -82,6 +86,7 @@ def test_an_answer_that_replaces_the_checks_tools_gets_nothing_for_its_notebook(
     assert sum(points.values()) == 0.0, points
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("attack", ["patches_allclose", "patches_hidden_checks", "input_transformer"])
 def test_tampering_with_the_kernels_tools_changes_no_score(attack):
     """Patched comparisons, fake hidden-check modules, an input transformer that makes every later
@@ -112,6 +117,7 @@ def test_a_students_function_in_the_grader_brings_the_grader_s_bench(answers):
     assert isinstance(bench_for(lambda x: x), LocalBench)
 
 
+@pytest.mark.slow
 def test_an_optimizers_state_is_shared_only_where_it_is_found_in_shared_memory(answers):
     gen = torch.Generator().manual_seed(0)
     start = [torch.randn(3, 2, generator=gen), torch.randn(2, generator=gen)]
@@ -187,6 +193,7 @@ def test_a_callback_nobody_offered_stops_that_process_not_the_scorer(answers):
         answers.functions("c")["sneaky"]()
 
 
+@pytest.mark.slow
 def test_messages_nobody_asked_for_stop_that_process_and_stay_out_of_the_scorers_memory():
     """A student's thread writes frames onto the reply pipe while its function runs: the first one
     that answers no request ends that process; the scorer keeps at most two frames, of bounded size."""
@@ -213,6 +220,7 @@ def test_messages_nobody_asked_for_stop_that_process_and_stay_out_of_the_scorers
     assert grown_mb < 400  # 40 frames of 64 MB were sent: at most a few were ever held
 
 
+@pytest.mark.slow
 def test_a_stood_in_function_refuses_inputs_too_large_to_run_here(answers):
     """The course's version runs on the host: a rollout of 400,000 steps sent to it is refused
     (the student's call fails) instead of costing the scorer minutes."""

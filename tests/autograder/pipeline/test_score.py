@@ -123,6 +123,7 @@ def answers():
         yield process
 
 
+@pytest.mark.slow
 def test_gradients_flow_through_the_students_function_into_the_scorers_model(answers):
     """The scorer's model, the student's loss in another process: the same gradients as a local call."""
     namespace: dict = {}
@@ -185,6 +186,7 @@ def test_float64_results_keep_their_dtype_and_gradient(answers):
     torch.testing.assert_close(x.grad, torch.tensor([2.0, 4.0]))
 
 
+@pytest.mark.slow
 def test_a_hanging_call_times_out_and_the_other_functions_still_work():
     with AnswersClient(call_timeout=60, budget=300) as process:
         assert process.exec_cell("nb", "helpers", HELPERS) is None  # its imports take what they take
@@ -198,6 +200,7 @@ def test_a_hanging_call_times_out_and_the_other_functions_still_work():
         assert out.item() == 9.0
 
 
+@pytest.mark.slow
 def test_a_cell_that_hangs_or_kills_its_process_is_left_out():
     with AnswersClient(call_timeout=60, budget=300) as process:
         assert process.exec_cell("nb", "first", "def f(x):\n    return x + 1") is None  # started, imports done
@@ -211,6 +214,7 @@ def test_a_cell_that_hangs_or_kills_its_process_is_left_out():
         assert functions["f"](torch.tensor([1.0])).item() == 2.0
 
 
+@pytest.mark.slow
 def test_students_prints_and_input_do_not_disturb_the_protocol():
     noisy = (
         "import sys, os\nprint('hello')\nos.write(1, b'raw bytes on fd 1')\nsys.stderr.write('err')\n"

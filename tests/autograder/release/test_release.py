@@ -41,6 +41,7 @@ def test_every_solution_has_a_student_notebook():
     assert sorted(p.stem for p in release.NOTEBOOKS.glob("*.ipynb")) == release.assignment_ids()
 
 
+@pytest.mark.slow
 def test_student_notebooks_are_not_stale():
     assert release.stale() == [], "run `python -m autograder.release` and commit notebooks/"
 
@@ -69,6 +70,7 @@ def test_solution_notebook_is_committed_without_outputs(notebook_id):
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
 
 
+@pytest.mark.slow
 def test_stale_detects_an_edited_student_notebook(tmp_path):
     for nb_id in release.assignment_ids():
         (tmp_path / f"{nb_id}.ipynb").write_text((release.NOTEBOOKS / f"{nb_id}.ipynb").read_text())
