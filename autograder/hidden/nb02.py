@@ -288,8 +288,14 @@ def entropy_raises_entropy(c: LossInputs) -> None:
     opt = torch.optim.SGD(m.parameters(), lr=0.05)
     dist, values = m(o)  # targets = values: zero advantages, and value_coef = 0: only the entropy term acts
     out = call(c.fn, dist, a, values, v.clone(), 0.0, 1.0, check_inplace=False)
+    expect(isinstance(out, dict) and torch.is_tensor(out.get("loss")), "return a dict with the loss, 'loss'.")
+    expect(bool(torch.isfinite(out["loss"]).all()), f"your loss is {out['loss'].item()} (NaN or inf).")
     opt.zero_grad()
     out["loss"].backward()
+    expect(
+        all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in m.parameters()),
+        "the gradient of your loss holds NaN or inf.",
+    )
     opt.step()
     after = m(o)[0].entropy().mean().item()
     expect(

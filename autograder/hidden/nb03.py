@@ -333,6 +333,9 @@ def _norm(grads: dict) -> float:
 
 
 def _close(a: dict, b: dict) -> bool:
+    """Equal within a tolerance of b's size; never for NaN or inf (nor raising on them)."""
+    if not (math.isfinite(_norm(a)) and math.isfinite(_norm(b))):
+        return False
     scale = max(_norm(b), 1e-8)
     return all(torch.allclose(a[k], b[k], atol=1e-5 * scale, rtol=1e-3) for k in b)
 

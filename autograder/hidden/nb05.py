@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 from types import SimpleNamespace
 
 import torch
@@ -105,6 +106,9 @@ def _minus(a: dict, b: dict) -> dict:
 
 
 def _close(a: dict, b: dict, rtol: float = 1e-3) -> bool:
+    """Equal within a tolerance of b's size; never for NaN or inf (nor raising on them)."""
+    if not (math.isfinite(_norm(a)) and math.isfinite(_norm(b))):
+        return False
     scale = max(_norm(b), 1e-8)
     return all(torch.allclose(a[k], b[k], atol=2e-5 * scale, rtol=rtol) for k in b)
 
@@ -364,9 +368,11 @@ def returns(c: DoomInputs) -> None:
     expected = {"loss", "policy_loss", "value_loss", "entropy", "grad_norm", "explained_variance"}
     expect(isinstance(logs, dict) and expected <= set(logs), f"return a dict with the keys {sorted(expected)}.")
     expect(all(isinstance(logs[k], float) for k in expected), "return plain floats (.item()), not tensors.")
+    not_finite = sorted(k for k in expected if not math.isfinite(logs[k]))
+    expect(not not_finite, f"{not_finite} returned as NaN or inf: return each number as its tensor's .item().")
     for key in ("policy_loss", "value_loss", "entropy", "grad_norm"):
         mine = logs[key]
-        if all(abs(mine - parts[key]) > 1e-3 * abs(parts[key]) + 1e-6 for parts in accepted):
+        if all(not abs(mine - parts[key]) <= 1e-3 * abs(parts[key]) + 1e-6 for parts in accepted):
             raise CheckFailed(
                 f"'{key}' is {number(mine)}, expected {number(accepted[0][key])}"
                 + (": the norm *before* clipping, what clip_grad_norm_ returns." if key == "grad_norm" else ".")

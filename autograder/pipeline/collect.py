@@ -28,6 +28,7 @@ import json
 import os
 import re
 import shutil
+import unicodedata
 import zipfile
 from dataclasses import dataclass, field
 from datetime import timezone
@@ -42,7 +43,15 @@ from autograder.pipeline.files import MAX_NOTEBOOK_BYTES, UnsafeFile, read_bytes
 
 MAX_UNZIPPED_BYTES = 2 * 1024**3
 TIMESTAMP = "timestamp.txt"
-STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+# A student id: letters and digits of any script (ids are names in most of the world), then also
+# '_', '.', '@' and '-'; no separator, control or format character (a folder of its own is named
+# by it). Compared in Unicode's NFC form.
+STUDENT_ID = re.compile(r"[^\W_][\w.@-]{0,63}")
+# What the grader keeps of a submission (its own copy; every later step reads that): the outputs
+# the student's kernel left are dropped (the grader runs the notebook again), and a cell's text
+# or attachment past these is left out, and said so (status input-too-large).
+MAX_CELL_SOURCE = 512 * 1024  # characters of one cell's text
+MAX_ATTACHMENTS = 2 * 1024**2  # bytes of one markdown cell's attachments (images pasted into it)
 
 
 @dataclass
@@ -52,6 +61,7 @@ class Submission:
     path: Path
     status: str = statuses.GRADED  # or statuses.INVALID
     notes: list[str] = field(default_factory=list)
+    cut: bool = False  # part of it was past the grader's limits and left out (notes say what)
     submitted: float = 0.0  # when it was handed in (see submitted_at)
     original: str = ""  # its path in the submissions, for messages
 
@@ -62,10 +72,12 @@ class Collected:
     unmapped: list[tuple[str, str]]  # (path, reason)
 
 
-def unpack(source: Path, into: Path) -> Path:
-    """A folder as it is, or a zip extracted safely (no paths outside ``into``, no zip bombs)."""
+def unpack(source: Path, into: Path) -> tuple[Path, list[tuple[str, str]]]:
+    """A folder as it is, or a zip extracted safely (no paths outside ``into``, no zip bombs); and
+    the zip's entries left out, with why (they go to unmapped.csv: the instructor sees them)."""
+    skipped: list[tuple[str, str]] = []
     if source.is_dir():
-        return source
+        return source, skipped
     if not source.exists():
         raise ValueError(f"{source} does not exist")
     if not zipfile.is_zipfile(source):
@@ -76,13 +88,19 @@ def unpack(source: Path, into: Path) -> Path:
         if total > MAX_UNZIPPED_BYTES:
             raise ValueError(f"{source} unpacks to {total / 1e9:.1f} GB, more than the 2 GB allowed")
         for info in archive.infolist():
+            if info.is_dir():
+                continue
             target = (into / info.filename).resolve()
-            if not str(target).startswith(str(into.resolve()) + "/") or info.is_dir():
+            if not str(target).startswith(str(into.resolve()) + "/"):
+                skipped.append((info.filename, "a zip entry whose path leads outside the zip's folder: not unpacked"))
+                continue
+            if (info.external_attr >> 16) & 0o170000 == 0o120000:  # a symbolic link, stored as one
+                skipped.append((info.filename, "a symbolic link in the zip: not unpacked"))
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(info) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst)
-    return into
+    return into, skipped
 
 
 def _name_match(text: str, notebook_ids: list[str]) -> str | None:
@@ -132,6 +150,7 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path
             inner = "/".join([rest, *rel.parts[1:]])
         else:
             student, _, inner = rel.stem.partition("_")
+        student = unicodedata.normalize("NFC", student)
         if not STUDENT_ID.fullmatch(student):
             unmapped.append((str(rel), f"no usable student id in {student!r}"))
             continue
@@ -146,10 +165,15 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path
             continue
         copy = copies / f"{len(found):05d}-{student}" / f"{nb_id}.ipynb"
         copy.parent.mkdir(parents=True, exist_ok=True)
+        notes = [invalid] if invalid else []
+        cut = False
+        if nb is not None:
+            kept = kept_of(nb)
+            notes += kept
+            cut = any(note.startswith(CUT_MARK) for note in kept)
+            data = nbformat.writes(nb).encode()  # the grader's copy: version 4, within the limits
         copy.write_bytes(data)
-        sub = Submission(
-            student, nb_id, copy, statuses.INVALID if invalid else statuses.GRADED, [invalid] if invalid else []
-        )
+        sub = Submission(student, nb_id, copy, statuses.INVALID if invalid else statuses.GRADED, notes, cut)
         sub.submitted = submitted_at(path)
         sub.original = str(rel)
         previous = found.get((student, nb_id))
@@ -176,19 +200,70 @@ def submitted_at(path: Path) -> float:
 
 
 def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | None]:
-    """(the notebook, None), or (None, why it is not a valid notebook)."""
+    """(the notebook in nbformat 4, None), or (None, why it is not a valid notebook). A notebook of
+    an older format (3, whose cells are in worksheets) is converted, as nbformat converts it; the
+    notebook then carries the note in its metadata (``CONVERTED``)."""
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         return None, f"not valid JSON ({type(exc).__name__}): is this a notebook file?"
-    if not isinstance(raw, dict) or "cells" not in raw:
+    if not isinstance(raw, dict):
+        return None, "JSON, but not a Jupyter notebook (no cells)"
+    version = raw.get("nbformat")
+    older = isinstance(version, int) and not isinstance(version, bool) and version < 4
+    if "cells" not in raw and not (older and "worksheets" in raw):
         return None, "JSON, but not a Jupyter notebook (no cells)"
     try:
         nb = nbformat.reads(json.dumps(raw), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:
-        return None, f"not a valid Jupyter notebook: {str(exc).splitlines()[0][:200]}"
+        what = (
+            f"a notebook of nbformat {version}, which could not be converted"
+            if older
+            else "not a valid Jupyter notebook"
+        )
+        return None, f"{what}: {str(exc).splitlines()[0][:200]}"
+    if older:
+        nb.metadata[CONVERTED] = version
     return nb, None
+
+
+CONVERTED = "course_converted_from"  # a notebook's metadata: the nbformat version it was converted from
+CUT_MARK = "left out "
+
+
+def kept_of(nb: nbformat.NotebookNode) -> list[str]:
+    """Keep of a submission what the grader reads, in place; what was changed, for the feedback.
+
+    The outputs and attachments of its cells are dropped past the limits (outputs always: the
+    grader runs the notebook again), a cell's text past ``MAX_CELL_SOURCE`` is replaced by a note
+    (an answer cut so is graded as it stands: blank). Notes that start with ``CUT_MARK`` say what
+    of the student's work was left out."""
+    notes = []
+    version = nb.metadata.pop(CONVERTED, None)
+    if version is not None:
+        notes.append(f"converted from nbformat {version}, an older notebook format, without loss")
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code":
+            cell.outputs, cell.execution_count = [], None
+        source = cell.get("source", "")
+        if len(source) > MAX_CELL_SOURCE:
+            cell.source = (
+                f"# cell {index + 1}: its {len(source):,} characters are more than the grader reads "
+                f"({MAX_CELL_SOURCE:,}); left out"
+            )
+            if cell.get("cell_type") == "markdown":
+                cell.source = "<!--" + cell.source[1:] + " -->"
+            notes.append(f"{CUT_MARK}cell {index + 1}'s text: {len(source):,} characters, over {MAX_CELL_SOURCE:,}")
+        attachments = cell.get("attachments") or {}
+        size = len(json.dumps(attachments)) if attachments else 0
+        if size > MAX_ATTACHMENTS:
+            cell.pop("attachments")
+            notes.append(
+                f"{CUT_MARK}cell {index + 1}'s attachments: {size / 1024**2:.1f} MB, over "
+                f"{MAX_ATTACHMENTS / 1024**2:.0f} MB"
+            )
+    return notes
 
 
 def invalid_reason(path: Path) -> str | None:
@@ -211,16 +286,32 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
     * a cell whose metadata was stripped gets it back: a solution cell is found by the function
       it defines, a test cell by its first line;
     * a deleted graded cell is re-added from the release (a deleted solution counts as blank);
-    * a cell that claims to be graded under an id the release does not have loses that claim.
+    * a cell that claims to be graded under an id the release does not have loses that claim, and
+      so do all but one of the cells that claim the same id (the one most like the release's:
+      its kind, answer or test; nbgrader refuses a notebook with an id twice).
     nbgrader's autograde then replaces every test cell's source with the instructor's version.
     """
     notes = []
     released = [c for c in release.cells if grade_id_of(c)]
-    known = {grade_id_of(c) for c in released}
+    known = {grade_id_of(c): c for c in released}
+    claims: dict[str, list] = {}
     for cell in nb.cells:
-        if cell.get("metadata", {}).get("nbgrader") and grade_id_of(cell) not in known:
+        if not cell.get("metadata", {}).get("nbgrader"):
+            continue
+        if grade_id_of(cell) not in known:
             notes.append(f"removed the grading metadata of a cell that is not graded ({str(grade_id_of(cell))[:40]!r})")
             cell.metadata.pop("nbgrader")
+        else:
+            claims.setdefault(str(grade_id_of(cell)), []).append(cell)
+    for gid, cells in claims.items():
+        ref = known[gid]
+        alike = [c for c in cells if c.get("cell_type") == ref.cell_type and _same_role(c, ref)]
+        own = [c for c in alike if _find_stripped(nbformat.v4.new_notebook(cells=[_unclaimed(c)]), ref)]
+        keep = (own or alike or cells)[0]
+        for cell in cells:
+            if cell is not keep:
+                notes.append(f"removed the grading metadata of a cell that claimed '{gid}', which another cell holds")
+                cell.metadata.pop("nbgrader")
     by_id = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}
     for ref in released:
         gid = grade_id_of(ref)
@@ -241,6 +332,21 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
         cell.cell_type = ref.cell_type
         by_id[gid] = cell
     return notes
+
+
+def _unclaimed(cell):
+    """A copy of ``cell`` without its grading metadata (to ask ``_find_stripped`` whether it is ref's)."""
+    bare = copy.deepcopy(cell)
+    bare.metadata.pop("nbgrader", None)
+    return bare
+
+
+def _same_role(cell, ref) -> bool:
+    """An answer where the release has an answer, a test where it has a test."""
+    mine, theirs = cell.metadata.get("nbgrader", {}), ref.metadata.get("nbgrader", {})
+    return bool(mine.get("solution")) == bool(theirs.get("solution")) and bool(mine.get("grade")) == bool(
+        theirs.get("grade")
+    )
 
 
 def _find_stripped(nb, ref):

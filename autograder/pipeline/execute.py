@@ -82,6 +82,8 @@ def run_notebooks(job: Job, subs: list[Submission], releases: dict[str, Notebook
             shutil.rmtree(autograded.parent)
         elif status == statuses.GRADED and autograded.exists():
             status, message = run_problems(read_notebook(autograded), options)
+            if status == statuses.GRADED and sub.cut:  # graded as it stands, without what was left out
+                status = statuses.INPUT_TOO_LARGE
         results[sub.notebook] = (status, "; ".join(filter(None, [message, *notes])))
     return results
 

@@ -84,6 +84,7 @@ def options_from(args) -> Options:
 # (The limits on a run's output live with the code that enforces them, in nbgrader's process:
 # autograder.nbgrader_process.marks.)
 HARD_TIMEOUT_GRACE = 60  # seconds nbgrader and the scorer get past their notebooks' budgets before they are killed
+SLOW_CALL_TIMEOUT = 10  # seconds for a scorer's call where the student's code ran out of time in the kernel
 
 # What a student's code must not read: the reference solutions, the hidden checks, nbgrader's
 # releases, and in a checkout of the repository its history, the fixture class's answers and the tests.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import html
-import io
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from autograder.pipeline.execute import nbgrader_error
 from autograder.pipeline.files import UnsafeFile, read_bytes, read_notebook, write_atomic
 from autograder.pipeline.job import Job
 from autograder.pipeline.scoring import CellScore, NotebookScore
+from autograder.pipeline.spreadsheets import write_table
 
 MAX_FEEDBACK_BYTES = 256 * 1024**2  # a feedback page (its notebook's outputs are bounded: execute.py)
 GRADES_FIXED = ["student", "notebook", "status", "total", "max_total"]
@@ -162,7 +162,7 @@ def write_feedback(job: Job, grades: list[NotebookGrade], folder: Path) -> None:
     instead of one per notebook), then a status banner on top, or a plain page where nbgrader had
     nothing to show (and why), into ``folder/<student>/<notebook>.html``."""
     course, student = job.course, job.student
-    why = "nbgrader had no run of this notebook to show"
+    why = ""  # why nbgrader made no page, when its run failed
     if (course / "autograded" / student).is_dir() and any((course / "autograded" / student).iterdir()):
         try:
             proc = nbgrader(
@@ -196,11 +196,18 @@ def write_feedback(job: Job, grades: list[NotebookGrade], folder: Path) -> None:
                 text = text.replace("<body>", "<body>" + banner, 1)
             write_atomic(out, text)
         else:
+            ran = job.autograded(grade.notebook).exists()
+            reason = why or (
+                f"nbgrader made none (its page would pass {MAX_FEEDBACK_BYTES // 1024**2} MB, or it failed: "
+                "the instructor's log)"
+                if ran
+                else "nbgrader had no run of this notebook to show"
+            )
             write_atomic(
                 out,
                 f"<html><body><h1>{html.escape(grade.notebook)}: {html.escape(grade.status)}</h1>"
                 f"<p>{html.escape(grade.message or 'no feedback')}</p>"
-                f"<p>No feedback page: {html.escape(why)}.</p>"
+                f"<p>No feedback page: {html.escape(reason)}.</p>"
                 f"<p>Points: {grade.total:g} / {grade.max_total:g}</p></body></html>",
             )
 
@@ -216,15 +223,10 @@ def write_rows(rows: dict[tuple[str, str], dict[str, str]], unmapped: list[tuple
     """``grades.csv`` (a row per student and notebook, sorted; the exercise columns sorted by name)
     and ``unmapped.csv``, each written whole or not at all."""
     exercises = sorted({k for r in rows.values() for k in r if k not in GRADES_FIXED + ["message"]})
-    grades, files = io.StringIO(newline=""), io.StringIO(newline="")
-    writer = csv.DictWriter(grades, [*GRADES_FIXED, *exercises, "message"], restval="")
-    writer.writeheader()
-    writer.writerows(rows[key] for key in sorted(rows))
-    listing = csv.writer(files)
-    listing.writerow(["file", "reason"])
-    listing.writerows(sorted(set(map(tuple, unmapped))))
-    write_atomic(out / "grades.csv", grades.getvalue())  # a kill mid-write keeps the previous file
-    write_atomic(out / "unmapped.csv", files.getvalue())
+    header = [*GRADES_FIXED, *exercises, "message"]
+    # each written whole (a kill mid-write keeps the previous file), every cell safe in a spreadsheet
+    write_table(out / "grades.csv", header, ([rows[key].get(k, "") for k in header] for key in sorted(rows)))
+    write_table(out / "unmapped.csv", ["file", "reason"], sorted(set(map(tuple, unmapped))))
 
 
 def write_csv(grades: list[NotebookGrade], unmapped: list[tuple[str, str]], out: Path) -> None:

@@ -29,7 +29,7 @@ from autograder.pipeline.collect import Submission, collect, unpack
 from autograder.pipeline.execute import run_notebooks
 from autograder.pipeline.job import Job, Options, UidLeases
 from autograder.pipeline.report import NotebookGrade, grade_of, max_points, write_csv, write_feedback
-from autograder.pipeline.score import run_scorer
+from autograder.pipeline.score import call_timeouts, run_scorer
 from autograder.pipeline.shards import in_shard
 from autograder.release import generate
 from autograder.sandboxed import launcher
@@ -61,7 +61,7 @@ class Grader:
         released = release_once(self.template, notebook_ids)
         # What the sandboxes mount read-only (the public grading modules, course_lib): a folder of
         # this run's own, outside the results, so that no path of the results is shown inside.
-        self.stage = launcher.stage_public_modules(ROOT, Path(tempfile.mkdtemp(prefix="grading-stage-")))
+        self.stage = launcher.stage_public_modules(ROOT, Path(tempfile.mkdtemp(prefix=launcher.STAGE_PREFIX)))
         if self.mode is not None:
             launcher.install_kernelspec(self.work / "_jupyter")
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
@@ -84,7 +84,7 @@ class Grader:
         # The kernel's sockets (a short path: a Unix socket's path must fit in 108 bytes, which a deep
         # results folder and a long student id can exceed), and where the unsandboxed answers
         # process starts (the sandboxed one works in a memory folder of its own).
-        temporary = Path(tempfile.mkdtemp(prefix="grade-"))
+        temporary = Path(tempfile.mkdtemp(prefix=launcher.RUNTIME_PREFIX))
         runtime, work = temporary / "run", temporary / "work"
         for folder in (runtime, work):
             folder.mkdir(mode=0o700)
@@ -102,7 +102,8 @@ class Grader:
         try:
             job = self._job(student, runtime, work, uid)
             runs = timed("execute", run_notebooks, job, subs, releases)
-            scores = timed("score", run_scorer, job, [s for s in subs if s.status == statuses.GRADED])
+            scored = [s for s in subs if s.status == statuses.GRADED]
+            scores = timed("score", run_scorer, job, scored, call_timeouts(job, scored, runs))
             grades = [grade_of(job, sub, runs[sub.notebook], scores) for sub in subs]
             timed("feedback", write_feedback, job, grades, self.out / "feedback")
             (job.course / "timings.json").write_text(json.dumps(timings))
@@ -177,11 +178,12 @@ def grade_class(
             )
         grader.out.mkdir(parents=True, exist_ok=True)
         grader.out.chmod(0o700)
-    root = unpack(submissions.resolve(), grader.work / "_incoming")  # first: a bad path fails at once
+    root, skipped = unpack(submissions.resolve(), grader.work / "_incoming")  # first: a bad path fails at once
     try:
         releases = grader.prepare(assignment_ids())
         shutil.rmtree(grader.work / "_copies", ignore_errors=True)
         collected = collect(root, releases, grader.work / "_copies")
+        collected.unmapped += skipped
         by_student: dict[str, list[Submission]] = {}
         for sub in collected.submissions:
             if in_shard(sub.student, shard) and (notebooks is None or sub.notebook in notebooks):

@@ -8,16 +8,32 @@ import subprocess
 import sys
 
 from autograder.paths import course_env
+from autograder.pipeline import statuses
 from autograder.pipeline.collect import Submission
-from autograder.pipeline.job import HARD_TIMEOUT_GRACE, Job
+from autograder.pipeline.job import HARD_TIMEOUT_GRACE, SLOW_CALL_TIMEOUT, Job
 from autograder.pipeline.scoring import NotebookScore, ScoreRequest, read_reply
 from autograder.sandboxed import launcher
 
 
-def run_scorer(job: Job, subs: list[Submission]) -> dict[str, NotebookScore]:
-    """Start the scorer for a student's notebooks (``subs``): a clean process of its own that calls
-    the answer cells in a (sandboxed) answers process. Its result, ``{}`` when it failed (the
-    instructor's log: ``work/<student>/score.log``)."""
+def call_timeouts(job: Job, subs: list[Submission], runs: dict[str, tuple[str, str]]) -> dict[str, float]:
+    """Seconds for one cell or call of each notebook in the scorer: a cell's timeout, or
+    ``SLOW_CALL_TIMEOUT`` where the student's code already ran out of time in the kernel (its
+    functions would make the scorer wait as long again, call after call: a student whose code
+    sleeps kept a worker for minutes). A call that runs out is not made again (``hung``)."""
+    return {
+        s.notebook: float(
+            min(SLOW_CALL_TIMEOUT, job.options.cell_timeout)
+            if runs[s.notebook][0] == statuses.TIMEOUT
+            else job.options.cell_timeout
+        )
+        for s in subs
+    }
+
+
+def run_scorer(job: Job, subs: list[Submission], timeouts: dict[str, float]) -> dict[str, NotebookScore]:
+    """Start the scorer for a student's notebooks (``subs``, each with its cells' and calls'
+    ``timeouts``): a clean process of its own that calls the answer cells in a (sandboxed) answers
+    process. Its result, ``{}`` when it failed (the instructor's log: ``work/<student>/score.log``)."""
     if not subs:
         return {}
     env = job.env()
@@ -30,7 +46,7 @@ def run_scorer(job: Job, subs: list[Submission]) -> dict[str, NotebookScore]:
         notebooks={s.notebook: str(job.submitted(s.notebook)) for s in subs},
         command=command,
         cwd=str(job.work),
-        call_timeout=job.options.cell_timeout,
+        call_timeouts={s.notebook: timeouts[s.notebook] for s in subs},
         budget=job.options.notebook_timeout,
         # bwrap's namespaces give the answers process a /dev/shm of its own; the uid mode shares the host's
         sandboxed=job.mode == launcher.NAMESPACES,

@@ -203,13 +203,14 @@ def score_student(request: ScoreRequest) -> dict[str, NotebookScore]:
         request.command,
         env,
         request.cwd,
-        call_timeout=request.call_timeout,
+        call_timeout=max(request.call_timeouts.values(), default=0.0),
         budget=request.budget,
         sandboxed=request.sandboxed,
         files_uid=request.files_uid,
     ) as answers:
         for nb_id, path in request.notebooks.items():
             answers.set_budget(request.budget)
+            answers.call_timeout = request.call_timeouts[nb_id]
             try:
                 submission = nbformat.read(path, as_version=4)
             except Exception as exc:  # the grader only sends valid notebooks; say so if not

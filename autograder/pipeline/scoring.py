@@ -17,7 +17,7 @@ class ScoreRequest:
     notebooks: dict[str, str]  # notebook id -> the student's submitted copy (the grader's, repaired)
     command: list[str]  # how to start the answers process (sandboxed or not)
     cwd: str  # where it starts
-    call_timeout: float  # seconds for one cell or call in the answers process
+    call_timeouts: dict[str, float]  # notebook id -> seconds for one of its cells or calls in the answers process
     budget: float  # seconds for scoring one notebook
     sandboxed: bool  # in bwrap's namespaces: its /dev/shm is read through its root
     files_uid: int | None  # the uid the scorer's shared-memory files are given to (uid mode as root)

@@ -9,8 +9,18 @@ as root inside the sandbox only to read its connection file and bind its sockets
 unprivileged uid of its own before it runs any of the student's code. ``filesystem`` is the whole
 file system inside (an allow-list; the places the code may write are memory file systems of the
 sandbox, so nothing it leaves reaches the host); bwrap gets its options on a descriptor
-(``--args``) and an environment of its own, so nothing of the host's paths shows inside. The
-settings come from environment variables the grader sets (``COURSE_SANDBOX_*``, ``sandbox_env``).
+(``--args``) and an environment of its own. The settings come from environment variables the
+grader sets (``COURSE_SANDBOX_*``, ``sandbox_env``).
+
+**What of the host shows inside** (precisely, and tested: ``tests/integration/test_grade_class.py``
+reads mountinfo, environ and cmdline from inside): the kernel cannot see the host's paths in its
+environment or its command line but for the Python environment's own (``python_dirs``: the
+interpreter's install and the venv, mounted read-only at their own paths, since a venv finds its
+interpreter by path); and ``/proc/self/mountinfo`` names, for each folder bound in, its path on the
+host: the system's folders, those two, and the two temporary folders of the grading run that are
+mounted at ``STAGE`` and ``RUNTIME`` (a bind mount always shows its source there). Nothing else:
+not the results, the submissions, the repository's folders (but the venv's own path, where it lies
+inside one), another checkout, the host's home.
 
 Not root (a cluster's node runs the grading as the instructor), bwrap makes its namespaces inside an
 unprivileged user namespace and the code runs as the instructor's uid mapped there: the same file
@@ -46,6 +56,7 @@ SYSTEM_FILES = (
     "/sys/devices/system/cpu",
 )  # the linker's cache, fonts; torch reads the CPUs' topology
 HOME = "/home/student"  # the working folder: a memory file system of the sandbox's own
+STAGE_PREFIX, RUNTIME_PREFIX = "grading-stage-", "grade-"  # the grading run's temporary folders on the host
 STAGE = "/opt/grading"  # the public grading modules and course_lib, read-only
 RUNTIME = "/run/kernel"  # the kernel's connection file and sockets
 PATH = "/usr/bin:/bin"

@@ -264,6 +264,12 @@ def test_time_limits_stop_a_notebook_and_a_cell_and_the_answers_are_still_scored
     status, low, high = bounds("ignores_interrupt")[NB1]
     assert stuck.status == status and low <= stuck.total <= high, stuck.message
     assert "ran out of time (10 s a cell at most): loss_solution" in stuck.message
+    # its code ran out of time in the kernel: each of its calls gets little time in the scorer
+    from autograder.pipeline.job import SLOW_CALL_TIMEOUT
+    from autograder.pipeline.scoring import ScoreRequest
+
+    asked = ScoreRequest.read(tmp_path / "out" / "work" / "ignores_interrupt" / "score-request.json")
+    assert asked.call_timeouts == {NB1: min(SLOW_CALL_TIMEOUT, options.cell_timeout)}
 
 
 # --------------------------------------------------------------------------- the host side trusts nothing
@@ -305,6 +311,23 @@ def test_the_sandbox_shows_no_path_of_the_grading_run(graded, planted):
     ):
         assert str(path) not in text, path
     assert "COURSE_SANDBOX_STAGE" not in text and "PYTHONPATH': '/opt/grading'" in text
+    # mountinfo names the host path of each folder bound in (a bind mount shows its source): exactly
+    # the system's folders, the Python environment's and the run's two temporary folders
+    import tempfile
+
+    mounts = text.split("--- mounts:", 1)[1].split("\n--- ", 1)[0]
+    sources = {line.split()[3] for line in mounts.strip().splitlines() if len(line.split()) > 4}
+    allowed_exact = {"/", "/newroot", *sandbox.SYSTEM_DIRS, *sandbox.SYSTEM_FILES, "<python>"}
+    temporary = [f"{tempfile.gettempdir()}/{prefix}" for prefix in (sandbox.STAGE_PREFIX, sandbox.RUNTIME_PREFIX)]
+    unexplained = {
+        s
+        for s in sources
+        if s not in allowed_exact
+        and not s.startswith(tuple(temporary))
+        and not s.startswith(("/usr/", "/etc/", "/devices/", "/null", "/zero", "/full", "/random", "/urandom", "/tty"))
+        and s not in ("/irq", "/bus")
+    }
+    assert unexplained == set(), unexplained
 
 
 def test_output_without_a_bound_is_cut_and_said_so(graded):

@@ -72,7 +72,7 @@ def test_zip_is_unpacked_without_escaping(tmp_path):
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr(f"alice/{NB1}.ipynb", nbformat.writes(RELEASES[NB1]))
         z.writestr("../../evil.txt", "x")
-    root = unpack(archive, tmp_path / "unpacked")
+    root, _ = unpack(archive, tmp_path / "unpacked")
     assert (root / "alice" / f"{NB1}.ipynb").exists() and not (tmp_path / "evil.txt").exists()
 
 
@@ -165,3 +165,84 @@ def test_cells_that_claim_an_unknown_grade_id_lose_the_claim():
     notes = repair(nb, RELEASES[NB1])
     assert "removed the grading metadata of a cell that is not graded ('made_up_hidden')" in notes
     assert "nbgrader" not in nb.cells[-1].metadata
+
+
+def test_a_notebook_of_an_older_format_is_converted_and_said_so(tmp_path):
+    """nbformat 3 keeps its cells in worksheets: nbformat converts it without loss (it was refused
+    as 'not a notebook' and got zero)."""
+    v3 = nbformat.writes(nbformat.convert(copy.deepcopy(RELEASES[NB1]), 3), version=3)
+    assert "worksheets" in json.loads(v3) and "cells" not in json.loads(v3)  # cells inside worksheets
+    write(tmp_path / "class" / "ann" / f"{NB1}.ipynb", text=v3)
+    [sub] = gather(tmp_path / "class").submissions
+    assert sub.status == "graded" and "converted from nbformat 3" in " ".join(sub.notes)
+    copied = nbformat.read(sub.path, as_version=4)
+    assert copied.nbformat == 4 and [c.source for c in copied.cells] == [c.source for c in RELEASES[NB1].cells]
+    assert "a notebook of nbformat 3, which could not be converted" in invalid_reason(
+        write(tmp_path / "broken.ipynb", text=json.dumps({"nbformat": 3, "worksheets": "no"}))
+    )
+
+
+def test_text_and_attachments_past_the_limits_are_left_out_and_outputs_dropped(tmp_path, monkeypatch):
+    """What the grader keeps of a submission is bounded before any later step reads it (the feedback,
+    nbgrader, the scorer, the grader's memory): a 100 MB cell was graded with a 2 GB grader and a
+    300 MB page. Each cut is said; the rest is graded."""
+    from autograder.pipeline import collect as collecting
+
+    monkeypatch.setattr(collecting, "MAX_CELL_SOURCE", 1000)
+    monkeypatch.setattr(collecting, "MAX_ATTACHMENTS", 2000)
+    nb = copy.deepcopy(RELEASES[NB1])
+    nb.cells[0].source = "x" * 5000  # a markdown cell
+    nb.cells[0]["attachments"] = {"big.png": {"image/png": "A" * 4000}}
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 3000)]
+    write(tmp_path / "class" / "bob" / f"{NB1}.ipynb", nb)
+    [sub] = gather(tmp_path / "class").submissions
+    kept = nbformat.read(sub.path, as_version=4)
+    assert sub.cut and sub.status == "graded"
+    assert "attachments" not in kept.cells[0] and len(kept.cells[0].source) < 1000
+    assert all(c.outputs == [] for c in kept.cells if c.cell_type == "code")
+    notes = " ".join(sub.notes)
+    assert "left out cell 1's text: 5,000 characters, over 1,000" in notes and "cell 1's attachments" in notes
+
+
+def test_zip_entries_left_out_are_listed(tmp_path):
+    archive = tmp_path / "class.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr(f"alice/{NB1}.ipynb", nbformat.writes(RELEASES[NB1]))
+        z.writestr(f"../../evil_{NB1}.ipynb", "x")
+        z.writestr(f"a b/../../c_{NB1}.ipynb", "x")
+    _, skipped = unpack(archive, tmp_path / "unpacked")
+    assert {name for name, _ in skipped} == {f"../../evil_{NB1}.ipynb", f"a b/../../c_{NB1}.ipynb"}
+    assert all("outside the zip's folder" in why for _, why in skipped)
+
+
+@pytest.mark.parametrize("student", ["ünï名", "Zoë.O'Brien", "Ελένη", "محمد_1"])
+def test_a_student_id_in_any_script_is_graded_under_it(tmp_path, student):
+    write(tmp_path / "class" / student / f"{NB1}.ipynb")
+    result = gather(tmp_path / "class")
+    usable = "'" not in student  # an apostrophe is not part of an id
+    assert [s.student for s in result.submissions] == ([student] if usable else [])
+
+
+def test_metadata_that_claims_another_cells_id_or_points_is_restored_from_the_release():
+    """A ready-made cell that claims a test cell's id, an answer that claims it with 100 points:
+    nbgrader refused such a notebook (status error, its internals in the message); the cells are
+    told apart and each gets the release's metadata back."""
+    release = RELEASES[NB1]
+    nb = copy.deepcopy(release)
+    test = next(c for c in nb.cells if grade_id_of(c) == "returns_hidden")
+    answer = next(c for c in nb.cells if grade_id_of(c) == "returns_solution")
+    ready = next(c for c in nb.cells if c.cell_type == "code" and not c.metadata.get("nbgrader"))
+    ready.metadata["nbgrader"] = copy.deepcopy(test.metadata["nbgrader"])
+    answer.metadata["nbgrader"].update(grade=True, points=100, grade_id="returns_hidden")
+    notes = repair(nb, release)
+    ids = [grade_id_of(c) for c in nb.cells if grade_id_of(c)]
+    assert sorted(ids) == sorted(grade_id_of(c) for c in release.cells if grade_id_of(c))  # each once
+    assert next(c for c in nb.cells if grade_id_of(c) == "returns_hidden") is test  # the test cell, in its place
+    restored = next(c for c in nb.cells if grade_id_of(c) == "returns_solution")
+    assert (
+        restored is answer
+        and restored.metadata["nbgrader"]
+        == next(c for c in release.cells if grade_id_of(c) == "returns_solution").metadata["nbgrader"]
+    )
+    assert "claimed 'returns_hidden', which another cell holds" in " ".join(notes)

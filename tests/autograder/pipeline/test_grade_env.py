@@ -47,3 +47,17 @@ def test_two_runs_on_one_machine_never_share_a_throw_away_uid(monkeypatch, tmp_p
     finally:
         first.close()
         second.close()
+
+
+def test_a_notebook_that_ran_out_of_time_gets_short_calls_in_the_scorer(tmp_path):
+    """A student's function that sleeps on every call cost a worker minutes of scoring after the
+    kernel had already run out of time on it: there, each call gets SLOW_CALL_TIMEOUT, not a cell's."""
+    from autograder.pipeline.collect import Submission
+    from autograder.pipeline.score import call_timeouts
+
+    job = pipeline.Job(
+        "ann", tmp_path, tmp_path, tmp_path, 61000, pipeline.Options(cell_timeout=120), tmp_path, tmp_path
+    )
+    subs = [Submission("ann", nb, tmp_path / f"{nb}.ipynb") for nb in ("01_policy_gradient", "02_a2c")]
+    runs = {"01_policy_gradient": ("timeout", "cell(s) ran out of time"), "02_a2c": ("graded", "")}
+    assert call_timeouts(job, subs, runs) == {"01_policy_gradient": pipeline.SLOW_CALL_TIMEOUT, "02_a2c": 120.0}
