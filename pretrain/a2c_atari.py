@@ -25,6 +25,7 @@ class Settings:
     seed: int = 1
     num_envs: int = 16
     num_steps: int = 5  # n of the n-step targets
+    frame_size: int = 84  # 84: the Nature CNN on 84x84 frames; 42: the small CNN on 42x42 frames
     total_steps: int = 10_000_000  # agent steps (each is 4 frames); a ceiling, training stops at stop_at
     lr: float = 7e-4
     rms_alpha: float = 0.99
@@ -43,18 +44,19 @@ class Settings:
 
 def recipe(settings: Settings) -> training.Recipe:
     def evaluate(model, s, step):
-        eval_envs = envs.make_atari_vec(s.game, s.eval_episodes, clip_rewards=False)
+        eval_envs = envs.make_atari_vec(s.game, s.eval_episodes, clip_rewards=False, size=s.frame_size)
         try:
             return runners.evaluate_vec(eval_envs, model, seed=10_000 + step)
         finally:
             eval_envs.close()
 
     n_actions = envs.make_atari(settings.game).action_space.n
+    network = networks.SmallCNNActorCritic if settings.frame_size == 42 else networks.NatureCNNActorCritic
     return training.Recipe(
         name=f"{settings.game}_a2c",
         command=f"python -m pretrain.a2c_atari --game {settings.game} --run-dir RUN_DIR",
-        make_envs=lambda s: envs.make_atari_vec(s.game, s.num_envs, seed=s.seed),
-        make_model=lambda: networks.NatureCNNActorCritic(n_actions),
+        make_envs=lambda s: envs.make_atari_vec(s.game, s.num_envs, seed=s.seed, size=s.frame_size),
+        make_model=lambda: network(n_actions=n_actions, size=settings.frame_size),
         make_optimizer=lambda model, s: torch.optim.RMSprop(
             model.parameters(), lr=s.lr, alpha=s.rms_alpha, eps=s.rms_eps
         ),
