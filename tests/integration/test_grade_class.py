@@ -124,6 +124,8 @@ def test_every_status_appears(graded):
 
 def test_unmapped_files_are_listed(graded):
     assert {path for path, _ in graded[1]} == UNMAPPED
+    listed = [row[0] for row in csv.reader((graded[2] / "unmapped.csv").open(newline=""))][1:]
+    assert '\'=HYPERLINK("evil.example","click")_01_policy_gradient.ipynb' in listed  # text to a spreadsheet
 
 
 def test_grades_csv_has_one_row_per_student_and_notebook(graded):
