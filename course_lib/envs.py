@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -125,8 +126,8 @@ def make_atari_vec(
         )
     from ale_py.vector_env import AtariVectorEnv
 
-    settings = {**ATARI_DEFAULTS, "img_height": size, "img_width": size}
-    envs = AtariVectorEnv(
+    settings: dict[str, Any] = {**ATARI_DEFAULTS, "img_height": size, "img_width": size}
+    envs: gym.vector.VectorEnv = AtariVectorEnv(
         game=game,
         num_envs=num_envs,
         num_threads=num_threads,
@@ -258,7 +259,7 @@ class DoomShotCost(gym.Wrapper):
     def _read_ammo(self) -> float:
         import vizdoom
 
-        game = self.env.unwrapped.game
+        game = self.env.unwrapped.game  # type: ignore[attr-defined]  # a VizdoomEnv
         return self._ammo if game.is_episode_finished() else game.get_game_variable(vizdoom.GameVariable.AMMO2)
 
     def reset(self, **kwargs):
@@ -287,7 +288,7 @@ def _doom_env(
     import vizdoom
     from vizdoom.gymnasium_wrapper.base_gymnasium_env import VizdoomEnv
 
-    env = VizdoomEnv(
+    env: gym.Env = VizdoomEnv(
         config_file=str(doom_config_path(scenario)),
         frame_skip=frame_skip,
         max_buttons_pressed=1,  # Discrete actions: noop, attack, turn right, turn left
@@ -295,12 +296,12 @@ def _doom_env(
         doom_scenario_path=os.path.join(vizdoom.scenarios_path, f"{scenario}.wad"),
     )
     if episode_timeout is not None:  # tests: a time limit that a short episode reaches
-        env.unwrapped.game.set_episode_timeout(episode_timeout)
+        env.unwrapped.game.set_episode_timeout(episode_timeout)  # type: ignore[attr-defined]
     env = DoomEpisodeEnd(env)
     if shot_cost:
         env = DoomShotCost(env, shot_cost, shot_cost_warmup)
     env = gym.wrappers.RecordEpisodeStatistics(env)
-    h, w, _ = env.observation_space["screen"].shape
+    h, w, _ = env.observation_space["screen"].shape  # type: ignore[index]  # a Dict space
     env = gym.wrappers.TransformObservation(
         env, lambda obs: obs["screen"][..., 0], gym.spaces.Box(0, 255, (h, w), np.uint8)
     )
@@ -349,7 +350,7 @@ class DoomFilmed(gym.Wrapper):
         import vizdoom
 
         super().__init__(env)
-        self.game = env.unwrapped.game
+        self.game = env.unwrapped.game  # type: ignore[attr-defined]  # a VizdoomEnv
         self.twin = vizdoom.DoomGame()
         self.twin.load_config(str(doom_config_path(scenario)))
         self.twin.set_doom_scenario_path(os.path.join(vizdoom.scenarios_path, f"{scenario}.wad"))
@@ -359,7 +360,7 @@ class DoomFilmed(gym.Wrapper):
         self.twin.set_sound_enabled(False)
         self.twin.set_episode_timeout(self.game.get_episode_timeout())
         self.twin.init()
-        self.frame_skip = env.unwrapped.frame_skip
+        self.frame_skip = env.unwrapped.frame_skip  # type: ignore[attr-defined]
         self.frames: list[np.ndarray] = []
         self._seeds = np.random.default_rng()
 

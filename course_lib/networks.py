@@ -14,14 +14,18 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from torch import nn
 from torch.distributions import Categorical
 
+LayerT = TypeVar("LayerT", nn.Linear, nn.Conv2d)
 
-def layer_init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+
+def layer_init(layer: LayerT, gain: float = math.sqrt(2), bias: float = 0.0) -> LayerT:
     nn.init.orthogonal_(layer.weight, gain)
+    assert layer.bias is not None, "the course's layers all have a bias"
     nn.init.constant_(layer.bias, bias)
     return layer
 
@@ -82,7 +86,7 @@ class NatureCNNActorCritic(nn.Module):
         self.value_head = layer_init(nn.Linear(hidden, 1), gain=1.0)
         # Channels-last images: PyTorch's CPU convolutions (oneDNN) run their backward pass about
         # 1.6 times as fast in this layout (benchmarks/results/speed.md); the numbers are the same.
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
 
     def forward(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
         x = obs.contiguous(memory_format=torch.channels_last).float().div_(255.0)
@@ -126,7 +130,7 @@ class SmallCNNActorCritic(nn.Module):
         self.torso = nn.Sequential(*convs, layer_init(nn.Linear(flat, hidden)), nn.ReLU())
         self.policy_head = layer_init(nn.Linear(hidden, n_actions), gain=0.01)
         self.value_head = layer_init(nn.Linear(hidden, 1), gain=1.0)
-        self.to(memory_format=torch.channels_last)
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
 
     def forward(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
         x = obs.contiguous(memory_format=torch.channels_last).float().div_(255.0)
