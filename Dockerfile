@@ -16,8 +16,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /course
-# torch first, the CPU build (the range in pyproject.toml then installs nothing more)
-RUN pip install --no-cache-dir torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+# torch first, the CPU build of its pin (the range in pyproject.toml then installs nothing more)
+COPY requirements-torch.txt ./
+RUN pip install --no-cache-dir -r requirements-torch.txt --index-url https://download.pytorch.org/whl/cpu
 COPY pyproject.toml README.md ./
 COPY course_lib ./course_lib
 RUN pip install --no-cache-dir -e ".[instructor]"

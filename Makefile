@@ -10,16 +10,16 @@ export PYTHONPATH := $(CURDIR)
 
 setup: $(VENV)/.installed
 
-# torch first, pinned: the CPU build. Where PyTorch's CPU index answers, it is an extra index and
-# its 2.13.0+cpu wins over PyPI's 2.13.0 (a local version sorts higher; torch's dependencies still
-# come from PyPI); else pip's own index only (a mirror that serves the CPU build, as on the
+# torch first, pinned (requirements-torch.txt): the CPU build. Where PyTorch's CPU index answers, it is
+# an extra index and its +cpu build wins over PyPI's (a local version sorts higher; torch's dependencies
+# still come from PyPI); else pip's own index only (a mirror that serves the CPU build, as on the
 # course's CI machines). The project's own range then installs nothing more.
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml requirements-torch.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] < (3, 10) and "Python >= 3.10 needed (3.11 recommended)")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0 $$($(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/torch/", timeout=10)' "$(TORCH_CPU_INDEX)" 2>/dev/null && echo --extra-index-url "$(TORCH_CPU_INDEX)")
+	$(PY) -m pip install --quiet -r requirements-torch.txt $$($(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/torch/", timeout=10)' "$(TORCH_CPU_INDEX)" 2>/dev/null && echo --extra-index-url "$(TORCH_CPU_INDEX)")
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 

@@ -12,9 +12,21 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
 
 
-def test_the_image_pins_the_torch_that_make_setup_installs():
-    pin = re.search(r"torch==([\d.]+)", (ROOT / "Makefile").read_text()).group(1)
-    assert f"torch=={pin}" in DOCKERFILE and "download.pytorch.org/whl/cpu" in DOCKERFILE
+def test_every_install_reads_the_one_torch_pin():
+    """requirements-torch.txt holds torch's version; make setup, the image, conda's file and
+    Gradescope's setup.sh install from it, and none writes a version of its own."""
+    from autograder.gradescope.build import SETUP
+
+    assert re.search(r"^torch==[\d.]+$", (ROOT / "requirements-torch.txt").read_text(), re.M)
+    for name, text in {
+        "Makefile": (ROOT / "Makefile").read_text(),
+        "Dockerfile": DOCKERFILE,
+        "environment.yml": (ROOT / "environment.yml").read_text(),
+        "setup.sh": SETUP,
+    }.items():
+        assert "-r " in text and "requirements-torch.txt" in text, name
+        assert not re.search(r"torch==\d", text), name
+    assert "download.pytorch.org/whl/cpu" in DOCKERFILE
 
 
 def test_the_image_has_the_sandbox_and_the_instructor_tools():

@@ -17,7 +17,10 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PINS = ROOT / "tests" / "data" / "colab_pins.txt"
-TORCH_STAND_IN = "torch==2.13.0"  # the CPU build on this machine's disk (see colab_pins.txt)
+# the course's torch pin: the CPU build on this machine's disk (see colab_pins.txt)
+TORCH_STAND_IN = next(
+    line.strip() for line in (ROOT / "requirements-torch.txt").read_text().splitlines() if line.startswith("torch==")
+)
 
 
 def pins() -> dict[str, str]:
