@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", type=Path, required=True, help="the merged results folder")
     parser.add_argument("--expect", type=int, help="N: merge the shards K-of-N that are complete, name the others")
+    parser.add_argument("--again", help="the command that grades the class again (printed with --only K for those)")
     args = parser.parse_args(argv)
     missing: list[int] = []
     shards = args.shards
@@ -104,10 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     print(f"merged {len(shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
     if missing:
+        listed = ",".join(map(str, sorted(missing)))
+        command = f"{args.again} --only {listed}" if args.again else f"the same command, with --only {listed}"
         print(
-            f"NOT COMPLETE: shard(s) {','.join(map(str, sorted(missing)))} of {args.expect} (their task was killed, "
-            "ran out of time or failed: its log says which). Grade them again, alone, with the same command and "
-            f"--only {','.join(map(str, sorted(missing)))}; the merge then runs again.",
+            f"NOT COMPLETE: shard(s) {listed} of {args.expect} (their task was killed, ran out of time or failed: "
+            f"its log, slurm/shard-K-jobJ.log beside the results, says which). Grade them again, alone (the merge "
+            f"then runs again):\n  {command}",
             file=sys.stderr,
         )
         return 1

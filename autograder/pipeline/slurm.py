@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -36,7 +37,7 @@ TASK = """#!/bin/bash
 #SBATCH --cpus-per-task={cpus}
 #SBATCH --mem={mem}
 #SBATCH --time={time}
-#SBATCH --output={logs}/shard-%a.log
+#SBATCH --output={logs}/shard-%a-job%A.log
 set -euo pipefail
 cd {repo}
 {setup}
@@ -57,8 +58,19 @@ MERGE = """#!/bin/bash
 set -uo pipefail
 cd {repo}
 {setup}
-PYTHONPATH={repo} {python} -m autograder.merge --out {out} --expect {n} {out}/shards
+PYTHONPATH={repo} {python} -m autograder.merge --out {out} --expect {n} {out}/shards --again {again}
 """
+
+
+def accounting() -> bool:
+    """Whether the cluster keeps a record of ended jobs (``sacct`` answers): not with Slurm's default
+    ``AccountingStorageType=accounting_storage/none``, as on the one-node cluster the README sets up."""
+    try:
+        config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    storage = re.search(r"^AccountingStorageType\s*=\s*(\S+)", config, re.M)
+    return storage is not None and storage.group(1) != "accounting_storage/none"
 
 
 def sbatch(script: Path, *args: str) -> str:
@@ -113,6 +125,14 @@ def submit(
         complete=COMPLETE,
         array=",".join(map(str, tasks)),
     )
+    # The command that submits this class again, for the merge to print with the shards it missed
+    again = [sys.executable, "-m", "autograder.pipeline.slurm", str(submissions), "--out", str(out)]
+    again += ["--shards", str(shards), "--cpus", str(cpus), "--mem", mem, "--time", time, "--python", python]
+    again += ["--repo", str(repo), "--sandbox", sandbox]
+    again += ["--setup", setup] if setup else []
+    again += ["--grade-args", extra] if extra else []
+    again += ["--sbatch-args", shlex.join(sbatch_args)] if sbatch_args else []
+    values["again"] = shlex.quote(f"cd {shlex.quote(str(repo))} && PYTHONPATH=. {shlex.join(again)}")
     label = "all" if not only else "only-" + "-".join(map(str, tasks))
     task_script, merge_script = logs / f"shards-{label}.sbatch", logs / f"merge-{label}.sbatch"
     task_script.write_text(TASK.format(**values))
@@ -176,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{record['shards']}) and merge job {record['merge_job']} (runs when they have all ended)"
     )
     print(f"results: {record['results']}/grades.csv and feedback/; each shard in {record['results']}/shards/K-of-N")
-    print(f"logs: {record['logs']}/shard-K.log, merge-JOB.log")
-    print(f"watch: squeue -j {record['array_job']},{record['merge_job']}   or   sacct -j {record['array_job']}")
+    print(f"logs: {record['logs']}/shard-K-job{record['array_job']}.log, merge-{record['merge_job']}.log")
+    watch = f"watch: squeue -j {record['array_job']},{record['merge_job']}"
+    print(watch + (f"   and, once they ended, sacct -j {record['array_job']}" if accounting() else ""))
     return 0
 
 

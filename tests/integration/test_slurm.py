@@ -3,7 +3,9 @@ three array tasks and the merge give the grades of one local run; a task killed 
 by the merge, and graded again alone."""
 
 import csv
+import re
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -102,13 +104,17 @@ def test_a_killed_task_is_named_by_the_merge_and_graded_again_alone(cluster, sma
     assert "JobState=CANCELLED" in state, f"task 2 ended otherwise than cancelled 5 s into its run: {state!r}"
     cluster.wait(record["array_job"], record["merge_job"])
     merge_log = next((out / "slurm").glob("merge-*.log")).read_text()
-    assert "NOT COMPLETE: shard(s) 2 of 3" in merge_log and "--only 2" in merge_log
+    assert "NOT COMPLETE: shard(s) 2 of 3" in merge_log
+    command = merge_log.split("the merge then runs again):\n")[1].strip().splitlines()[0]  # what it says to run
+    assert command.endswith("--only 2"), command
     assert not (out / "shards" / "2-of-3" / COMPLETE).exists()
     others = {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)}
 
-    again = submit(small_class, out, 3, only=[2], cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS)
-    cluster.wait(again["array_job"], again["merge_job"])
+    submitted = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120, check=True)
+    array_job, merge_job = re.search(r"array job (\d+) .* merge job (\d+)", submitted.stdout).groups()
+    cluster.wait(array_job, merge_job)
     assert rows(out) == local
     assert {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)} == others  # not again
+    assert len(list((out / "slurm").glob("shard-2-job*.log"))) == 2  # the killed task's log is kept
     logs = sorted((out / "slurm").glob("merge-*.log"), key=lambda p: p.stat().st_mtime)
     assert "merged 3 shard(s): 4 rows" in logs[-1].read_text() and "NOT COMPLETE" not in logs[-1].read_text()
