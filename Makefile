@@ -72,8 +72,9 @@ slurm-grade: setup
 	$(PY) -m autograder.pipeline.slurm "$(SUBMISSIONS)" --out "$(OUT)" --shards "$(SHARDS)" $(SLURM_ARGS)
 
 # Gradescope's autograder zip, one per notebook: build/gradescope/<notebook>.zip
+# (GRADESCOPE_ARGS="--hidden-checks visible": students see the hidden checks at once, not after the due date)
 gradescope: setup
-	$(PY) -m autograder.gradescope build --out build/gradescope
+	$(PY) -m autograder.gradescope build --out build/gradescope $(GRADESCOPE_ARGS)
 
 # A made-up class (every typical mistake, every bad and hostile case) to try `make grade` on.
 fixture-class: setup

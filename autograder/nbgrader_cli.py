@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import runpy
-import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from autograder import processes
 from autograder.paths import course_env
 
 
 def nbgrader(
-    course_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float | None = None, check: bool = True
+    course_dir: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+    also_kill: Callable[[], object] | None = None,
 ) -> subprocess.CompletedProcess:
     """``nbgrader ARGS`` on ``course_dir``, with the ``nbgrader_config.py`` found there.
 
     Output (stdout and stderr together) is captured. ``check``: raise when nbgrader fails. After
-    ``timeout`` seconds nbgrader and everything it started (its kernel and the kernel's children)
-    are killed and ``subprocess.TimeoutExpired`` is raised.
+    ``timeout`` seconds nbgrader and everything it started (its kernel and the kernel's children,
+    and what ``also_kill`` reaches: the uid mode's throw-away uid) are killed and
+    ``subprocess.TimeoutExpired`` is raised; a process the kernel left holding nbgrader's output
+    does not hold us (``autograder.processes``).
     """
     cmd = [
         sys.executable,
@@ -29,24 +36,14 @@ def nbgrader(
         f"--CourseDirectory.root={course_dir}",
         "--log-level=WARN",
     ]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=course_dir,
-        env=course_env() if env is None else env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    done = processes.run(
+        cmd, timeout=timeout, env=course_env() if env is None else env, cwd=course_dir, also_kill=also_kill
     )
-    try:
-        output, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{output}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
+    if done.returncode is None:
+        raise subprocess.TimeoutExpired(cmd, timeout or 0, output=done.output)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.output}")
+    return subprocess.CompletedProcess(cmd, done.returncode, done.output, "")
 
 
 if __name__ == "__main__":

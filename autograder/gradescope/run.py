@@ -7,6 +7,7 @@ scorer's report of each graded cell becomes one test of results.json.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import shutil
@@ -18,13 +19,34 @@ from pathlib import Path
 from autograder.paths import ROOT
 from autograder.pipeline import statuses
 from autograder.pipeline.files import UnsafeFile, read_bytes, walk, write_atomic
-from autograder.pipeline.job import SECRETS, Options, Sandbox
+from autograder.pipeline.job import SECRETS, Options, Sandbox, TwoFiles
 from autograder.pipeline.report import NotebookGrade, max_points
 from autograder.pipeline.run import grade_class
 from autograder.sandboxed import launcher
 
 STUDENT = "submission"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class Visibility(str, enum.Enum):
+    """When students see a test of results.json (Gradescope's names for it)."""
+
+    VISIBLE = "visible"  # at once
+    HIDDEN = "hidden"  # never (the instructors see it)
+    AFTER_DUE_DATE = "after_due_date"
+    AFTER_PUBLISHED = "after_published"  # once the instructors publish the grades
+
+
+HIDDEN_CHECKS = Visibility.AFTER_DUE_DATE  # the default of `make gradescope`; the visible checks are always visible
+FORMAT = "md"  # every output is one fenced block: shown as written, nothing in it rendered
+
+
+def fenced(text: str) -> str:
+    """``text`` as a Markdown code block: its lines and spaces kept, nothing in it (a student's
+    printed Markdown or HTML) rendered; the fence is longer than any run of backticks inside."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
 
 
 def _copy_submission(submission: Path, into: Path) -> list[str]:
@@ -57,40 +79,39 @@ def _text(outputs: list[dict]) -> str:
     return ANSI.sub("", "".join(parts)).strip()
 
 
-def _tests(grade: NotebookGrade) -> list[dict]:
+def _test(grade_id: str, maximum: float, points: float, output: str, hidden_checks: Visibility) -> dict:
+    """One test of results.json: a graded cell (an exercise's sanity checks or its hidden checks)."""
+    exercise, kind = grade_id.rsplit("_", 1)
+    hidden = kind == "hidden"
+    return {
+        "name": f"{exercise}: {'hidden checks' if hidden else 'sanity checks'}",
+        "score": points,
+        "max_score": float(maximum),
+        "status": "passed" if points >= maximum else "failed",
+        "output": fenced(output),
+        "output_format": FORMAT,
+        "visibility": (hidden_checks if hidden else Visibility.VISIBLE).value,
+    }
+
+
+def _tests(grade: NotebookGrade, hidden_checks: Visibility) -> list[dict]:
     """One test per graded cell of the notebook: the scorer's points and report."""
     tests = []
     for grade_id, maximum in max_points(grade.notebook).items():
-        exercise, kind = grade_id.rsplit("_", 1)
         cell = grade.scored.get(grade_id)
-        name = f"{exercise}: {'hidden checks' if kind == 'hidden' else 'sanity checks'}"
-        tests.append(
-            {
-                "name": name,
-                "score": cell.points if cell else 0.0,
-                "max_score": float(maximum),
-                "output": (_text(cell.outputs) if cell else "") or "not scored (see the message above)",
-                "visibility": "visible",
-            }
-        )
+        output = (_text(cell.outputs) if cell else "") or "not scored (see the message above)"
+        tests.append(_test(grade_id, maximum, cell.points if cell else 0.0, output, hidden_checks))
     return tests
 
 
-def zero(notebook: str, message: str) -> dict:
-    return {
-        "score": 0.0,
-        "output": message,
-        "tests": [
-            {
-                "name": f"{gid.rsplit('_', 1)[0]}: {'hidden checks' if gid.endswith('_hidden') else 'sanity checks'}",
-                "score": 0.0,
-                "max_score": float(m),
-                "output": message,
-                "visibility": "visible",
-            }
-            for gid, m in max_points(notebook).items()
-        ],
-    }
+def results(score: float, output: str, tests: list[dict]) -> dict:
+    return {"score": score, "output": fenced(output), "output_format": FORMAT, "tests": tests}
+
+
+def zero(notebook: str, message: str, hidden_checks: Visibility = HIDDEN_CHECKS) -> dict:
+    return results(
+        0.0, message, [_test(gid, m, 0.0, message, hidden_checks) for gid, m in max_points(notebook).items()]
+    )
 
 
 def lock_secrets() -> None:
@@ -105,8 +126,9 @@ def lock_secrets() -> None:
     ROOT.chmod(0o711)
 
 
-def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
-    """The results of grading ``root/submission`` as notebook ``notebook``."""
+def grade(root: Path, notebook: str, options: Options | None = None, hidden_checks: Visibility = HIDDEN_CHECKS) -> dict:
+    """The results of grading ``root/submission`` as notebook ``notebook``; the hidden checks' tests
+    are shown to students as ``hidden_checks`` says."""
     work = Path(tempfile.mkdtemp(prefix="gradescope-"))
     try:
         skipped = _copy_submission(root / "submission", work / "class" / STUDENT)
@@ -118,6 +140,7 @@ def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
                     "No notebook could be read from your submission: "
                     + "; ".join(skipped)
                     + f". Upload your {notebook}.ipynb itself.",
+                    hidden_checks,
                 )
             listed = (
                 ", ".join(sorted(str(p.relative_to(root / "submission")) for p, _ in walk(root / "submission")))
@@ -128,6 +151,7 @@ def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
                 notebook,
                 f"No notebook (.ipynb) in your submission{': only ' + listed if listed else ''}. "
                 f"Upload your {notebook}.ipynb.",
+                hidden_checks,
             )
         options = options or Options(workers=1)
         run = grade_class(work / "class", work / "results", options, progress=False, notebooks=[notebook])
@@ -140,9 +164,10 @@ def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
                 f"This assignment grades {notebook}.ipynb; your submission holds {other}"
                 + (f" ({reasons})" if reasons else "")
                 + ". Upload the right notebook.",
+                hidden_checks,
             )
         if g.status == statuses.INVALID:
-            return zero(notebook, f"Your {notebook}.ipynb could not be graded: {g.message}")
+            return zero(notebook, f"Your {notebook}.ipynb could not be graded: {g.message}", hidden_checks)
         lines = [f"{notebook}: {g.total:g} / {g.max_total:g} points ({g.status})"]
         if g.message:
             lines.append(g.message)
@@ -150,14 +175,15 @@ def grade(root: Path, notebook: str, options: Options | None = None) -> dict:
         lines.append(
             "Points per exercise: " + ", ".join(f"{ex} {p:g}/{g.max_exercises[ex]:g}" for ex, p in g.exercises.items())
         )
-        return {"score": g.total, "output": "\n".join(lines), "tests": _tests(g)}
+        return results(g.total, "\n".join(lines), _tests(g, hidden_checks))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def run(root: Path, notebook: str, sandbox: str = "auto") -> dict:
+def run(root: Path, notebook: str, sandbox: str = "auto", hidden_checks: str = HIDDEN_CHECKS.value) -> dict:
     """Grade and write ``root/results/results.json``; a grader failure is a zero with its reason.
-    ``sandbox`` means what ``--sandbox`` means everywhere (``autograder.pipeline.job.Sandbox``)."""
+    ``sandbox`` means what ``--sandbox`` means everywhere (``autograder.pipeline.job.Sandbox``);
+    ``hidden_checks`` is when students see the hidden checks' tests (``Visibility``)."""
     start = time.time()
     try:
         choice = Sandbox(sandbox)
@@ -165,7 +191,9 @@ def run(root: Path, notebook: str, sandbox: str = "auto") -> dict:
             choice is Sandbox.AUTO and not launcher.available() and launcher.uid_mode_available()
         ):
             lock_secrets()  # the uid mode's condition: setup.sh's prepare did it, and this run makes sure
-        options = Options(workers=1, sandbox=choice)
+        # An upload keeps no file times (Gradescope's, and our copy's): two different files for the
+        # notebook are refused with their names, never chosen by a time that says nothing.
+        options = Options(workers=1, sandbox=choice, two_files=TwoFiles.REFUSE)
         mode = options.sandbox_mode()
         print(
             f"sandbox: {mode or 'off'} ({launcher.NAMESPACES}: bwrap's namespaces; {launcher.UID}: a throw-away uid only)"
@@ -173,16 +201,16 @@ def run(root: Path, notebook: str, sandbox: str = "auto") -> dict:
         if mode == launcher.UID:
             (root / "results").mkdir(parents=True, exist_ok=True)
             (root / "results").chmod(0o700)
-        results = grade(root, notebook, options)
+        graded = grade(root, notebook, options, Visibility(hidden_checks))
     except BaseException as exc:  # the results file is written whatever happens
         traceback.print_exc()  # stdout: shown to the instructor only
-        results = zero(
+        graded = zero(
             notebook,
             f"The grader failed on this submission ({type(exc).__name__}: {str(exc)[:300]}); "
             "your instructor has its log.",
         )
-    results["execution_time"] = round(time.time() - start, 1)
-    results["stdout_visibility"] = "hidden"
-    write_atomic(root / "results" / "results.json", json.dumps(results, indent=1))
-    print(results.get("output", ""))
-    return results
+    graded["execution_time"] = round(time.time() - start, 1)
+    graded["stdout_visibility"] = "hidden"
+    write_atomic(root / "results" / "results.json", json.dumps(graded, indent=1))
+    print(graded.get("output", ""))
+    return graded

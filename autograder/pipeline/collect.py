@@ -40,6 +40,7 @@ from nbgrader.utils import parse_utc
 from autograder.cells import grade_id_of
 from autograder.pipeline import statuses
 from autograder.pipeline.files import MAX_NOTEBOOK_BYTES, UnsafeFile, read_bytes, walk
+from autograder.pipeline.job import TwoFiles
 
 MAX_UNZIPPED_BYTES = 2 * 1024**3
 TIMESTAMP = "timestamp.txt"
@@ -124,14 +125,19 @@ def _content_match(nb: nbformat.NotebookNode | None, releases: dict[str, nbforma
     return best if best and scores[best] > 0 else None
 
 
-def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path) -> Collected:
+def collect(
+    root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path, two_files: TwoFiles = TwoFiles.NEWER
+) -> Collected:
     """Map every ``.ipynb`` under ``root`` to (student, notebook); list what cannot be mapped.
 
     Each mapped file is read once (``files.read_bytes``) and written to ``copies``; the
-    submissions returned point at those copies.
+    submissions returned point at those copies. Two different files for one notebook of a student:
+    the newer is graded (``TwoFiles.NEWER``), or neither (``TwoFiles.REFUSE``: status
+    ``invalid-notebook``, its message names both).
     """
     ids = sorted(releases)
     found: dict[tuple[str, str], Submission] = {}
+    handed: dict[tuple[str, str], list[str]] = {}  # the different files of each (student, notebook)
     unmapped: list[tuple[str, str]] = []
     for path, problem in walk(root):
         rel = path.relative_to(root)
@@ -177,7 +183,17 @@ def collect(root: Path, releases: dict[str, nbformat.NotebookNode], copies: Path
         sub.submitted = submitted_at(path)
         sub.original = str(rel)
         previous = found.get((student, nb_id))
-        if previous is not None:  # two files for one notebook: grade the newer, say so
+        if previous is not None and read_bytes(previous.path) == data:
+            continue  # the same notebook twice: nothing to choose
+        handed.setdefault((student, nb_id), []).append("/".join(rel.parts[1:]) or rel.name)  # as the student named it
+        if previous is not None and two_files is TwoFiles.REFUSE:
+            names = ", ".join(sorted(handed[student, nb_id]))
+            sub.status = statuses.INVALID
+            sub.notes = [
+                f"different files for {nb_id}.ipynb ({names}), and no time tells which one to grade: "
+                "hand in only that one"
+            ]
+        elif previous is not None:  # two files for one notebook: grade the newer, say so
             newer, older = sorted([previous, sub], key=lambda s: s.submitted, reverse=True)
             newer.notes.append(f"also submitted {older.original}; graded the newer file")
             sub = newer
@@ -314,7 +330,7 @@ def repair(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[st
                 cell.metadata.pop("nbgrader")
     by_id = {grade_id_of(c): c for c in nb.cells if grade_id_of(c)}
     for ref in released:
-        gid = grade_id_of(ref)
+        gid = str(grade_id_of(ref))  # released: every one has an id
         cell = by_id.get(gid)
         if cell is None:
             cell = _find_stripped(nb, ref)

@@ -60,6 +60,7 @@ def run_notebooks(job: Job, subs: list[Submission], releases: dict[str, Notebook
                 env=job.env(),
                 timeout=budget,
                 check=False,
+                also_kill=job.kill_leftovers,
             )
             if proc.returncode != 0:
                 (job.course / "nbgrader.log").write_text(proc.stdout[-200_000:])  # for the instructor

@@ -44,6 +44,7 @@ class NotebookGrade:
     status: str = statuses.GRADED
     message: str = ""
     scored: dict[str, CellScore] = field(default_factory=dict)  # the scorer's cells (not in grades.csv)
+    out_of_memory: bool = False  # the grading machine's memory limit killed a process meanwhile (oom.py)
 
     @property
     def total(self) -> float:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import nbformat
 import nbgrader
+from tqdm.std import tqdm  # text on stderr: the grader's process imports no torch (Gradescope's 768 MB)
 
 from autograder.paths import CONFIG, ROOT, assignment_ids
-from autograder.pipeline import statuses
+from autograder.pipeline import oom, statuses
 from autograder.pipeline.collect import Submission, collect, unpack
 from autograder.pipeline.execute import run_notebooks
 from autograder.pipeline.job import Job, Options, UidLeases
@@ -33,7 +34,6 @@ from autograder.pipeline.score import call_timeouts, run_scorer
 from autograder.pipeline.shards import in_shard
 from autograder.release import generate
 from autograder.sandboxed import launcher
-from course_lib.runtime import progress as bar
 
 
 class Grader:
@@ -101,10 +101,17 @@ class Grader:
             launcher.clear_uid(uid)
         try:
             job = self._job(student, runtime, work, uid)
+            memory = oom.now()
             runs = timed("execute", run_notebooks, job, subs, releases)
             scored = [s for s in subs if s.status == statuses.GRADED]
             scores = timed("score", run_scorer, job, scored, call_timeouts(job, scored, runs))
             grades = [grade_of(job, sub, runs[sub.notebook], scores) for sub in subs]
+            ran_out = oom.killed_since(memory)  # the machine's limit, not the student's code, killed a process
+            if ran_out:
+                print(f"{student}: {ran_out}", flush=True)  # the instructor's log (Gradescope's stdout)
+                for grade in grades:
+                    grade.out_of_memory = True
+                    grade.message = "; ".join(filter(None, [ran_out, grade.message]))
             timed("feedback", write_feedback, job, grades, self.out / "feedback")
             (job.course / "timings.json").write_text(json.dumps(timings))
             return grades
@@ -182,7 +189,7 @@ def grade_class(
     try:
         releases = grader.prepare(assignment_ids())
         shutil.rmtree(grader.work / "_copies", ignore_errors=True)
-        collected = collect(root, releases, grader.work / "_copies")
+        collected = collect(root, releases, grader.work / "_copies", options.two_files)
         collected.unmapped += skipped
         by_student: dict[str, list[Submission]] = {}
         for sub in collected.submissions:
@@ -205,8 +212,13 @@ def grade_class(
         write_csv([], collected.unmapped, grader.out)
         with ThreadPoolExecutor(options.workers) as pool:
             futures = {pool.submit(work, s): s for s in sorted(by_student)}
-            for future in bar(
-                as_completed(futures), total=len(futures), desc="grading", unit="student", disable=not progress
+            for future in tqdm(
+                as_completed(futures),
+                total=len(futures),
+                desc="grading",
+                unit="student",
+                disable=not progress,
+                mininterval=0.5,
             ):
                 student = futures[future]
                 try:

@@ -4,9 +4,9 @@ student's notebooks, and read its reply. Every point comes from there, outside t
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
+from autograder import processes
 from autograder.paths import course_env
 from autograder.pipeline import statuses
 from autograder.pipeline.collect import Submission
@@ -58,18 +58,14 @@ def run_scorer(job: Job, subs: list[Submission], timeouts: dict[str, float]) -> 
     )
     request.write(job.course / "score-request.json")
     result = job.course / "score-result.json"
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "autograder.pipeline.scorer", str(job.course / "score-request.json"), str(result)],
-            env=course_env(OMP_NUM_THREADS=env["OMP_NUM_THREADS"]),
-            cwd=job.course,
-            capture_output=True,
-            text=True,
-            timeout=job.options.notebook_timeout * len(subs) + HARD_TIMEOUT_GRACE,
-        )
-    except subprocess.TimeoutExpired:
-        return {}
-    if proc.returncode != 0 or not result.exists():
-        (job.course / "score.log").write_text((proc.stdout + proc.stderr)[-200_000:])  # for the instructor
+    done = processes.run(
+        [sys.executable, "-m", "autograder.pipeline.scorer", str(job.course / "score-request.json"), str(result)],
+        env=course_env(OMP_NUM_THREADS=env["OMP_NUM_THREADS"]),
+        cwd=job.course,
+        timeout=job.options.notebook_timeout * len(subs) + HARD_TIMEOUT_GRACE,
+        also_kill=job.kill_leftovers,  # the answers process, and what it started
+    )
+    if done.returncode != 0 or not result.exists():
+        (job.course / "score.log").write_text(done.output)  # for the instructor
         return {}
     return read_reply(result)

@@ -42,6 +42,7 @@ import tempfile
 from pathlib import Path
 
 import course_lib
+from autograder.sandboxed import no_network
 
 KERNEL_NAME = "course-sandbox"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
@@ -63,6 +64,7 @@ PATH = "/usr/bin:/bin"
 
 
 _WORKS: list[bool] = []
+_FILTER_WORKS: list[bool] = []
 NAMESPACES, UID = "namespaces", "uid"  # COURSE_SANDBOX_MODE: bwrap's sandbox, or prlimit and a uid only
 
 
@@ -96,9 +98,14 @@ def available() -> bool:
 
 
 def uid_mode_available() -> bool:
-    """``uid`` mode's needs: prlimit, root (to give the code a throw-away uid), and a Python that
-    other uids can run (not one under a 0700 home, as pyenv's under /root)."""
-    return bool(shutil.which("prlimit")) and os.geteuid() == 0 and runnable_by_others(Path(sys.executable))
+    """``uid`` mode's needs: prlimit, root (to give the code a throw-away uid), a Python that other
+    uids can run (not one under a 0700 home, as pyenv's under /root), and a seccomp filter that
+    refuses the network (``no_network``: without a network namespace it is what does)."""
+    if not (shutil.which("prlimit") and os.geteuid() == 0 and runnable_by_others(Path(sys.executable))):
+        return False
+    if not _FILTER_WORKS:
+        _FILTER_WORKS.append(no_network.works())
+    return _FILTER_WORKS[0]
 
 
 def runnable_by_others(path: Path) -> bool:
@@ -457,12 +464,19 @@ def _launch_answers() -> None:
 
 
 def _drop_privileges(uid: int) -> None:
-    if os.geteuid() != 0:
-        return  # not root: already the unprivileged user who runs the grading, in a user namespace
-    os.chown(os.environ["HOME"], uid, uid)  # fresh and empty: nothing of the student's in it yet
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
+    """Become the throw-away uid (as root; else we already are the unprivileged user who runs the
+    grading, in a user namespace), then refuse the network to this process and all it starts."""
+    if os.geteuid() == 0:
+        os.chown(os.environ["HOME"], uid, uid)  # fresh and empty: nothing of the student's in it yet
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    try:
+        no_network.install()
+    except no_network.Unsupported:
+        if os.environ.get("COURSE_SANDBOX_MODE") == UID:
+            raise  # no network namespace either: no grading (uid_mode_available checked it first)
+        # bwrap's namespaces: a network of its own, with nothing in it, is enough
 
 
 def _kernel(argv: list[str]) -> None:

@@ -71,6 +71,17 @@ def test_nbgrader_processes_load_nothing_of_the_pipeline_and_the_scorer_no_nbgra
     assert not {"autograder.pipeline.run", "autograder.pipeline.execute", "autograder.pipeline.report"} & scorer
 
 
+def test_the_graders_own_processes_load_no_torch():
+    """The grader and nbgrader's processes are beside the student's kernel in Gradescope's 768 MB:
+    torch (some 200 MB) is loaded where the student's code or the checks run, nowhere else."""
+    for module in (
+        "autograder.gradescope.run",
+        "autograder.pipeline.run",
+        "autograder.nbgrader_process.grading_execute",
+    ):
+        assert "torch" not in loaded(module), module
+
+
 def test_imports_inside_functions_say_why_they_are_lazy():
     lazy = []
     for name, path in modules().items():

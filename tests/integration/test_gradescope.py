@@ -10,14 +10,16 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.gradescope.build import build
-from autograder.paths import NOTEBOOKS, SOLUTIONS
-from fixtures import MISTAKES, bounds, solution_source, with_cell
+from autograder.gradescope.build import build, container
+from autograder.paths import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids
+from autograder.pipeline.report import max_points
+from fixtures import FILES, MISTAKES, bounds, solution_source, with_cell
 
 pytestmark = pytest.mark.slow
 NB1 = "01_policy_gradient"
@@ -34,6 +36,8 @@ def source(tmp_path_factory):
     assert {"setup.sh", "run_autograder"} <= set(names)  # at the root of the archive
     for script in ("setup.sh", "run_autograder"):
         (folder / script).chmod(0o755)
+        subprocess.run(["bash", "-n", str(folder / script)], check=True)  # both parse
+    assert "--hidden-checks after_due_date" in (folder / "run_autograder").read_text()  # the default
     # setup.sh's last step, as Gradescope runs it once per image: the release that every run reuses
     env = {**os.environ, "PYTHONPATH": str(folder)}
     subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare"], cwd=folder, env=env, check=True)
@@ -41,7 +45,7 @@ def source(tmp_path_factory):
     return folder
 
 
-def run_autograder(source, tmp_path, files: dict, sandbox: str = "auto") -> dict:
+def run_autograder(source, tmp_path, files: dict, sandbox: str = "auto", timeout: float = 900) -> dict:
     root = tmp_path / "autograder"
     (root / "submission").mkdir(parents=True)
     (root / "results").mkdir()
@@ -60,7 +64,7 @@ def run_autograder(source, tmp_path, files: dict, sandbox: str = "auto") -> dict
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
         check=False,
     )
     results = json.loads((root / "results" / "results.json").read_text())
@@ -69,9 +73,13 @@ def run_autograder(source, tmp_path, files: dict, sandbox: str = "auto") -> dict
 
 
 def check_format(results: dict) -> None:
-    """Gradescope's autograder specifications: a total score, tests with name, score and max_score."""
+    """Gradescope's autograder specifications: a total score, tests with name, score and max_score;
+    every output a Markdown code block (shown as written: its lines kept, nothing in it rendered)."""
     assert isinstance(results["score"], float) and isinstance(results["output"], str)
     assert results["tests"] and all({"name", "score", "max_score", "output"} <= set(t) for t in results["tests"])
+    assert results["output_format"] == "md" and all(t["output_format"] == "md" for t in results["tests"])
+    for output in [results["output"], *(t["output"] for t in results["tests"])]:
+        assert output.startswith("```text\n") and output.endswith("\n```"), output
     assert abs(sum(t["score"] for t in results["tests"]) - results["score"]) < 1e-6
     assert sum(t["max_score"] for t in results["tests"]) == 10.0
     text = json.dumps(results)
@@ -92,6 +100,13 @@ def test_the_reference_gets_full_marks(source, tmp_path):
     }
     hidden = next(t for t in results["tests"] if t["name"] == "returns: hidden checks")
     assert "PASS" in hidden["output"] and "4 / 4 points" in hidden["output"]
+    # students see the sanity checks at once, the hidden checks after the deadline (the zip's default)
+    assert {t["name"]: t["visibility"] for t in results["tests"]} == {
+        "returns: sanity checks": "visible",
+        "returns: hidden checks": "after_due_date",
+        "loss: sanity checks": "visible",
+        "loss: hidden checks": "after_due_date",
+    }
 
 
 def test_a_blank_notebook_gets_zero_with_its_messages(source, tmp_path):
@@ -135,6 +150,20 @@ def test_a_wrong_missing_or_broken_submission_gets_zero_and_a_sentence(source, t
     assert all(t["score"] == 0.0 for t in results["tests"]) and len(results["tests"]) == 4
 
 
+def test_two_different_files_for_the_notebook_are_refused_with_their_names(source, tmp_path):
+    """An upload keeps no file times: neither is graded by a guess (a mistake an hour older than the
+    reference was graded once, "the newer file"); the student is told which files to choose from."""
+    notebook, cell, code = MISTAKES["loss_wrong_sign"]
+    files = {
+        f"{NB1}.ipynb": with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code),
+        f"{NB1} (1).ipynb": nbformat.read(SOLUTIONS / f"{NB1}.ipynb", 4),
+    }
+    results = run_autograder(source, tmp_path, files)
+    assert results["score"] == 0.0, results["output"]
+    assert f"different files for {NB1}.ipynb ({NB1} (1).ipynb, {NB1}.ipynb)" in results["output"]
+    assert "hand in only that one" in results["output"]
+
+
 def test_links_in_the_submission_are_not_followed(source, tmp_path):
     """A submission is files the student uploaded: a link to a file of the container is not read."""
     secret = tmp_path / "secret.ipynb"
@@ -158,28 +187,127 @@ exec(next("".join(c["source"]) for c in _nb["cells"] if c["metadata"].get("nbgra
 """
 
 
-def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code(source, runnable_python):
+@pytest.fixture
+def uid_folder(source, runnable_python):
+    """A Gradescope root outside /root, crossable by any uid (as / is), with the course's source as
+    the zip unpacks it, open as before setup.sh's prepare: the uid mode's run must close it itself."""
+    folder = Path(tempfile.mkdtemp(prefix="gradescope-", dir="/var/tmp"))
+    folder.chmod(0o755)
+    opened = folder / "opened-source"
+    shutil.copytree(source, opened)
+    for path in (opened, opened / "solutions"):
+        path.chmod(0o755)
+    yield folder, opened
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code(uid_folder):
     """Where the container forbids namespaces (``--sandbox uid``), the student's code runs as another
     uid and the solutions are root's alone: an answer that reads and runs the reference's cell gets
     nothing, while the notebook's honest answer beside it keeps its points (the uid mode grades).
     Without any protection (``--sandbox off``) the stealing answer gets full marks: the attack is real
     (measured so when this test was written; not run here, to keep the suite short)."""
-    folder = Path(tempfile.mkdtemp(prefix="gradescope-", dir="/var/tmp"))  # crossable by any uid, as / is
-    folder.chmod(0o755)
-    try:
-        solutions = folder / "autograder" / "source" / "solutions" / f"{NB1}.ipynb"
-        nb = nbformat.read(SOLUTIONS / f"{NB1}.ipynb", 4)
-        [cell] = [
-            c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "returns_solution"
-        ]
-        cell.source = STEAL.format(path=str(solutions), gid="returns_solution")
-        opened = folder / "opened-source"  # as before setup.sh's prepare: the run itself must close them
-        shutil.copytree(source, opened)
-        for path in (opened, opened / "solutions"):
-            path.chmod(0o755)
-        results = run_autograder(opened, folder, {f"{NB1}.ipynb": nb}, sandbox="uid")
-        assert results["score"] == 5.0, results["output"]  # the loss's 5, none of the returns'
-        assert "sandbox: uid" in results["_stdout"]
-        assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    folder, opened = uid_folder
+    solutions = folder / "autograder" / "source" / "solutions" / f"{NB1}.ipynb"
+    steal = STEAL.format(path=str(solutions), gid="returns_solution")
+    results = run_autograder(
+        opened,
+        folder,
+        {f"{NB1}.ipynb": with_cell(SOLUTIONS / f"{NB1}.ipynb", "returns_solution", steal)},
+        sandbox="uid",
+    )
+    assert results["score"] == 5.0, results["output"]  # the loss's 5, none of the returns'
+    assert "sandbox: uid" in results["_stdout"]
+    assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
+
+
+def test_without_namespaces_a_process_left_running_neither_holds_the_run_nor_outlives_it_and_the_network_is_refused(
+    uid_folder,
+):
+    """``fixtures/hostile/leaves_a_daemon``: correct answers, and a process in a session of its own
+    (forked from the kernel, out of its process group) that keeps nbgrader's output pipe open for an
+    hour, and a try
+    at an internet socket that raises before the answer unless it is refused. The run writes its
+    results.json in the time of an honest one (``run_autograder``'s time-out is the bound) with full
+    marks (the socket was refused in the kernel and in the answers process: the seccomp filter, as
+    there is no network namespace here), and leaves nothing running."""
+    folder, opened = uid_folder
+    f = FILES["hostile"]["leaves_a_daemon"]
+    code = f["source"].replace("__REFERENCE__", solution_source(NB1, f["cell"]))
+    nb = with_cell(SOLUTIONS / f"{NB1}.ipynb", f["cell"], code)
+    results = run_autograder(opened, folder, {f"{NB1}.ipynb": nb}, sandbox="uid", timeout=300)
+    assert "sandbox: uid" in results["_stdout"]
+    assert results["score"] == 10.0, results["output"]
+    assert "left-daemon" not in _process_names()
+
+
+def _process_names() -> set[str]:
+    names = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                names.add(Path(f"/proc/{entry}/comm").read_text().strip())
+            except OSError:
+                pass
+    return names
+
+
+LIMITED = Path(os.environ.get("COURSE_LIMITED", str(ROOT.parent / "shared" / "tools" / "limited")))
+
+
+def _cases() -> list[tuple[str, str]]:
+    """Each notebook's reference and one typical mistake (the first of its fixtures by name)."""
+    cases = []
+    for notebook in assignment_ids():
+        mistake = sorted(name for name, (nb, _, _) in MISTAKES.items() if nb == notebook)[0]
+        cases += [(notebook, "reference"), (notebook, mistake)]
+    return cases
+
+
+def test_each_notebook_is_graded_within_the_container_its_zip_asks_for(source, tmp_path):
+    """Gradescope's default container is 768 MB and half a CPU; each zip's GRADESCOPE.txt says what
+    to choose (``gradescope.build.container``). Held to exactly that by a memory and CPU cgroup
+    (``../shared/tools/limited``), every notebook's reference and a typical mistake are graded:
+    status graded, their points, nothing killed for memory. The peaks are recorded by
+    ``benchmarks/gradescope_limits.py``."""
+    if not LIMITED.exists() or os.geteuid() != 0 or not Path("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists():
+        pytest.skip(f"needs {LIMITED}, root and cgroup v1's memory and cpu controllers")
+    zips = {nb: build(tmp_path / "zips", [nb])[0] for nb in assignment_ids()}
+
+    def grade(case: tuple[str, str]) -> tuple[tuple[str, str], dict, str]:
+        notebook, student = case
+        root = tmp_path / f"{notebook}-{student}"
+        (root / "submission").mkdir(parents=True)
+        (root / "results").mkdir()
+        os.symlink(source, root / "source")  # one extracted course for all (run_autograder cds into it)
+        with zipfile.ZipFile(zips[notebook]) as z:
+            (root / "run_autograder").write_bytes(z.read("run_autograder"))
+        if student == "reference":
+            nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", 4)
+        else:
+            _, cell, code = MISTAKES[student]
+            nb = with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code)
+        nbformat.write(nb, root / "submission" / f"{notebook}.ipynb")
+        memory, cpus = container(notebook)
+        env = {**os.environ, "GRADESCOPE_ROOT": str(root), "COURSE_PYTHON": sys.executable}
+        done = subprocess.run(
+            [str(LIMITED), memory, str(cpus), "--", "bash", str(root / "run_autograder")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        return case, json.loads((root / "results" / "results.json").read_text()), done.stderr
+
+    with ThreadPoolExecutor(4) as pool:  # four at half a CPU each fill two cores
+        graded = list(pool.map(grade, _cases()))
+    for (notebook, student), results, summary in graded:
+        line = next(line for line in summary.splitlines() if line.startswith("limited:"))
+        assert "killed for memory: 0" in line, (notebook, student, line, results["output"])
+        assert f"{notebook}: " in results["output"] and "(graded)" in results["output"], results["output"]
+        if student == "reference":
+            assert results["score"] == sum(max_points(notebook).values()), results["output"]
+        else:
+            _, low, high = bounds(student)[notebook]
+            assert low <= results["score"] <= high, (student, results["output"])

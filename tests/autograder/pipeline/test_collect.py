@@ -9,7 +9,9 @@ import pytest
 
 from autograder.cells import grade_id_of
 from autograder.paths import NOTEBOOKS, assignment_ids
+from autograder.pipeline import statuses
 from autograder.pipeline.collect import collect, invalid_reason, repair, unpack
+from autograder.pipeline.job import TwoFiles
 
 RELEASES = {nb: nbformat.read(NOTEBOOKS / f"{nb}.ipynb", as_version=4) for nb in assignment_ids()}
 NB1 = "01_policy_gradient"
@@ -24,6 +26,13 @@ def write(path, nb=None, text=None):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if text is not None else nbformat.writes(nb or RELEASES[NB1]))
     return path
+
+
+def edited(words: str) -> nbformat.NotebookNode:
+    """Notebook 1's release with a cell of the student's own: another file than the release."""
+    nb = copy.deepcopy(RELEASES[NB1])
+    nb.cells.append(nbformat.v4.new_markdown_cell(words))
+    return nb
 
 
 def test_folder_per_student_flat_lms_files_and_renamed_files(tmp_path):
@@ -48,11 +57,25 @@ def test_folder_per_student_flat_lms_files_and_renamed_files(tmp_path):
 def test_two_files_for_one_notebook_grade_the_newer(tmp_path):
     import os
 
-    old = write(tmp_path / "alice" / f"{NB1}.ipynb")
-    new = write(tmp_path / "alice" / f"{NB1} (1).ipynb")
+    old = write(tmp_path / "alice" / f"{NB1}.ipynb", edited("first try"))
+    new = write(tmp_path / "alice" / f"{NB1} (1).ipynb", edited("second try"))
     os.utime(old, (1_000, 1_000))
     [sub] = gather(tmp_path).submissions
     assert sub.original == str(new.relative_to(tmp_path)) and "graded the newer file" in sub.notes[0]
+
+
+def test_two_files_for_one_notebook_are_refused_with_their_names_where_times_say_nothing(tmp_path):
+    """``TwoFiles.REFUSE`` (Gradescope's uploads): neither is graded; the same file twice is no choice."""
+    write(tmp_path / "alice" / f"{NB1}.ipynb", edited("first try"))
+    write(tmp_path / "alice" / "sub" / f"{NB1} (1).ipynb", edited("second try"))
+    write(tmp_path / "bob" / f"{NB1}.ipynb")
+    write(tmp_path / "bob" / f"{NB1} (1).ipynb")  # the same notebook, twice
+    alice, bob = collect(tmp_path, RELEASES, tmp_path.parent / "copies", TwoFiles.REFUSE).submissions
+    assert alice.status == statuses.INVALID and alice.notes == [
+        f"different files for {NB1}.ipynb ({NB1}.ipynb, sub/{NB1} (1).ipynb), "
+        "and no time tells which one to grade: hand in only that one"
+    ]
+    assert bob.status == statuses.GRADED and bob.notes == []
 
 
 @pytest.mark.parametrize(
@@ -100,7 +123,7 @@ def test_nbgrader_exchange_inbound_folders_grade_each_students_newest_submission
 
     def submit(student, stamp, suffix=""):
         folder = tmp_path / f"{student}+{NB1}+{stamp}{suffix}"
-        write(folder / f"{NB1}.ipynb")
+        write(folder / f"{NB1}.ipynb", edited(stamp))
         (folder / "timestamp.txt").write_text(stamp)
         return folder / f"{NB1}.ipynb"
 
