@@ -89,7 +89,7 @@ def main() -> int:
         (submissions / student).mkdir(parents=True)
         for aid in assignment_ids():
             shutil.copy2(folder / f"{aid}.ipynb", submissions / student / f"{aid}.ipynb")
-    grades, _ = grade_class(submissions, BUILD / "grades", Options(), progress=False)
+    grades, _ = grade_class(submissions, BUILD / "grades", Options(), progress=False)  # and its class report
     print()
     print(table(grades))
     for g in grades:

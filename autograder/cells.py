@@ -61,6 +61,11 @@ def exercise_of(grade_id: str) -> str:
     return grade_id.rsplit("_", 1)[0]
 
 
+def is_hidden_check(grade_id: str) -> bool:
+    """A graded cell of hidden checks (``returns_hidden``), by the course's naming of grade ids."""
+    return grade_id.endswith("_hidden")
+
+
 def graded_points(nb) -> dict[str, float]:
     """Points of every graded cell of a notebook, by grade id."""
     return {str(grade_id_of(c)): points_of(c) for c in nb.cells if nbgrader_meta(c) and is_grade(c) and grade_id_of(c)}

@@ -154,7 +154,9 @@ def grade(root: Path, notebook: str, options: Options | None = None, hidden_chec
                 hidden_checks,
             )
         options = options or Options(workers=1)
-        run = grade_class(work / "class", work / "results", options, progress=False, notebooks=[notebook])
+        run = grade_class(
+            work / "class", work / "results", options, progress=False, notebooks=[notebook], report=False
+        )  # one student: no class report
         g = next((g for g in run.grades if g.notebook == notebook), None)
         if g is None:
             other = ", ".join(sorted(set(run.found.get(STUDENT, [])))) or "no notebook of this course"

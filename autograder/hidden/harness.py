@@ -90,9 +90,9 @@ class Report:
         )
         return self.score()
 
-    def first_failure(self) -> str:
-        """The name of the first check that failed ('' when none did)."""
-        return next((name for name, _, message in self.results if message is not None), "")
+    def first_failure(self) -> tuple[str, str]:
+        """The name and the message of the first check that failed (both '' when none did)."""
+        return next(((name, message) for name, _, message in self.results if message is not None), ("", ""))
 
     def score(self) -> float:
         """Print the report and return the points earned (what nbgrader records)."""

@@ -13,7 +13,9 @@ One module per step, in the order they run (``run`` runs them, for the class and
 3. ``score``: every point, from a clean process (``scorer``; ``scoring``: what the two say to each
    other) that calls the student's answer cells in an answers process of their own
    (``answers_client``) and measures from outside (``remote_bench``, ``shared``);
-4. ``report``: grades.csv (each student's rows as soon as known), the gradebook, the feedback.
+4. ``report``: grades.csv and details/ (each student's rows as soon as known), the gradebook, the
+   feedback;
+5. ``class_report``: at the end of a run, the class report (report.html) and the LMS files.
 
 ``job`` holds the run's settings (``Options``: each declared once) and one student's ``Job``;
 ``shards`` splits a class across machines and merges the results; ``slurm`` does it on a cluster.

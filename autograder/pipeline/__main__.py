@@ -5,7 +5,9 @@
 SUBMISSIONS is a zip or a folder (naming rule in ``autograder/pipeline/collect.py`` and the README).
 RESULTS receives ``grades.csv`` (a row per student and notebook: status, total, points per
 exercise, a message), ``unmapped.csv`` (files that could not be matched to a student and a
-notebook), ``feedback/<student>/<notebook>.html``, and ``work/`` (nbgrader's course folders).
+notebook), ``feedback/<student>/<notebook>.html``, ``report.html`` (the class report), ``canvas.csv``
+and ``moodle.csv`` (the grades for the LMS: ``class_report.py``), ``details/`` and ``run.json`` (what
+the report is made from) and ``work/`` (nbgrader's course folders).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from autograder.pipeline.class_report import CANVAS, MOODLE, REPORT, read_roster
 from autograder.pipeline.job import add_arguments, options_from
 from autograder.pipeline.report import table
 from autograder.pipeline.run import grade_class
@@ -30,6 +33,11 @@ def main(argv: list[str] | None = None) -> int:
         type=parse_shard,
         help="K/N: grade only shard K of N (a stable split by student id); merge the shards with autograder.merge",
     )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        help="a CSV of the class (student, and any of name, email, lms_id, section): the LMS files follow it",
+    )
     args = parser.parse_args(argv)
     options = options_from(args)
     if not options.use_sandbox():
@@ -39,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     try:
-        grades, unmapped = grade_class(args.submissions, args.out, options, shard=args.shard)
-    except ValueError as exc:  # the submissions path: missing, not a zip, too big unpacked, contains --out
+        if args.roster:
+            read_roster(args.roster)  # a roster the report cannot read stops the run before it starts
+        grades, unmapped = grade_class(args.submissions, args.out, options, shard=args.shard, roster=args.roster)
+    except (
+        OSError,
+        ValueError,
+    ) as exc:  # the submissions path (missing, not a zip, too big, contains --out), the roster
         parser.error(str(exc))
     print(table(grades))
     if unmapped:
@@ -48,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
         for path, reason in unmapped:
             print(f"  {path}: {reason}")
     print(f"\nwrote {args.out / 'grades.csv'} and {len(grades)} feedback file(s) in {args.out / 'feedback'}")
+    print(
+        f"the class report: {args.out / REPORT}; the LMS files: {args.out / CANVAS}, {args.out / MOODLE} "
+        "(python -m autograder.pipeline.class_report makes them again, with another --roster)"
+    )
     return 0
 
 

@@ -63,6 +63,7 @@ class Submission:
     status: str = statuses.GRADED  # or statuses.INVALID
     notes: list[str] = field(default_factory=list)
     cut: bool = False  # part of it was past the grader's limits and left out (notes say what)
+    repaired: bool = False  # its grading metadata was repaired: cells restored, re-added or unclaimed (execute.py)
     submitted: float = 0.0  # when it was handed in (see submitted_at)
     original: str = ""  # its path in the submissions, for messages
 

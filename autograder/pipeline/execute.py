@@ -41,7 +41,8 @@ def run_notebooks(job: Job, subs: list[Submission], releases: dict[str, Notebook
         notes = list(sub.notes)
         if sub.status == statuses.GRADED:
             nb = nbformat.reads(read_bytes(sub.path).decode("utf-8"), as_version=4)  # the grader's own copy
-            notes += repair(nb, releases[sub.notebook])
+            fixes = repair(nb, releases[sub.notebook])
+            sub.repaired, notes = bool(fixes), notes + fixes
             job.submitted(sub.notebook).parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, job.submitted(sub.notebook))
         runs[sub.notebook] = (sub.status, notes, "")

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import subprocess
+import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
-from autograder.cells import exercise_of, grade_id_of, graded_points
+from autograder.cells import exercise_of, grade_id_of, graded_points, is_hidden_check
 from autograder.nbgrader_cli import nbgrader
 from autograder.paths import SOLUTIONS, course_env
 from autograder.pipeline import statuses
@@ -45,6 +48,9 @@ class NotebookGrade:
     message: str = ""
     scored: dict[str, CellScore] = field(default_factory=dict)  # the scorer's cells (not in grades.csv)
     out_of_memory: bool = False  # the grading machine's memory limit killed a process meanwhile (oom.py)
+    repaired: bool = False  # its grading metadata was repaired (cells restored, re-added, unclaimed)
+    input_cut: bool = False  # part of it was past the grader's limits and left out
+    seconds: float = 0.0  # its grading's share of the student's time (its scoring, and an even share of the rest)
 
     @property
     def total(self) -> float:
@@ -107,8 +113,8 @@ def lost_points(cells: dict[str, CellScore], maxima: dict[str, float]) -> list[s
         if earned >= most:
             continue
         failures = [(gid, cells[gid].failed) for gid in own if gid in cells and cells[gid].failed]
-        hidden = [f for gid, f in failures if gid.endswith("_hidden")]
-        visible = [f for gid, f in failures if not gid.endswith("_hidden")]
+        hidden = [f for gid, f in failures if is_hidden_check(gid)]
+        visible = [f for gid, f in failures if not is_hidden_check(gid)]
         why = (
             f'hidden check "{hidden[0]}" failed first'
             if hidden
@@ -123,6 +129,12 @@ def lost_points(cells: dict[str, CellScore], maxima: dict[str, float]) -> list[s
 def grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, NotebookScore]) -> NotebookGrade:
     """A notebook's grade from the scorer's points; the autograded notebook and the gradebook get
     the scorer's outputs and points, for the feedback. ``run``: the execute step's (status, message)."""
+    grade = _grade_of(job, sub, run, scores)
+    grade.repaired, grade.input_cut = sub.repaired, sub.cut
+    return grade
+
+
+def _grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, NotebookScore]) -> NotebookGrade:
     status, message = run
     maxima = max_points(sub.notebook)
     score = scores.get(sub.notebook)
@@ -154,7 +166,7 @@ def grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, 
         write_atomic(autograded, nbformat.writes(nb))  # nbgrader left it read-only: replaced, not opened
         record_scores(job.course, sub.student, sub.notebook, cells)
     grade = NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
-    grade.scored = score.cells
+    grade.scored, grade.seconds = score.cells, score.seconds
     return grade
 
 
@@ -257,3 +269,69 @@ def table(grades: list[NotebookGrade]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- details/<student>.json
+DETAILS = "details"  # the results folder's per-student records, what the class report reads
+
+
+def details_of(grade: NotebookGrade) -> dict:
+    """What the class report needs of a notebook's grading, beyond grades.csv: how each graded cell
+    scored and which check failed first, the flags that call for a human, and its time."""
+    return {
+        "status": grade.status,
+        "exercises": grade.exercises,
+        "max_exercises": grade.max_exercises,
+        "repaired": grade.repaired,
+        "input_cut": grade.input_cut,
+        "out_of_memory": grade.out_of_memory,
+        "seconds": grade.seconds,
+        "cells": {
+            gid: {"points": c.points, "max_points": c.max_points, "failed": c.failed, "said": c.said}
+            for gid, c in sorted(grade.scored.items())
+        },
+    }
+
+
+def write_details(grades: list[NotebookGrade], out: Path) -> None:
+    """``out/details/<student>.json``, one record per notebook, beside the student's rows of
+    grades.csv; a re-run replaces the records of the notebooks it graded and keeps the others."""
+    for student in sorted({g.student for g in grades}):
+        path = out / DETAILS / f"{student}.json"
+        records = read_details_file(path)
+        records.update({g.notebook: details_of(g) for g in grades if g.student == student})
+        write_atomic(path, json.dumps(records, sort_keys=True, indent=1))
+
+
+def read_details_file(path: Path) -> dict[str, dict]:
+    try:
+        records = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return records if isinstance(records, dict) else {}
+
+
+RUN = "run.json"  # how the run went: when, how long, in which sandbox (a merge lists its shards')
+
+
+def write_run(
+    out: Path, started: float, mode: str | None, workers: int, shard: tuple[int, int] | None, students: int
+) -> None:
+    """``out/run.json``: this run's start, wall time, sandbox mode, workers, shard and students."""
+    run = {
+        "started": datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        "seconds": round(time.time() - started, 1),
+        "sandbox": mode or "off",
+        "workers": workers,
+        "shard": f"{shard[0]}/{shard[1]}" if shard else None,
+        "students": students,
+    }
+    write_atomic(out / RUN, json.dumps({"runs": [run]}, indent=1))
+
+
+def read_runs(out: Path) -> list[dict]:
+    try:
+        runs = json.loads((out / RUN).read_text()).get("runs", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [r for r in runs if isinstance(r, dict)]

@@ -26,10 +26,19 @@ from tqdm.std import tqdm  # text on stderr: the grader's process imports no tor
 
 from autograder.paths import CONFIG, ROOT, assignment_ids
 from autograder.pipeline import oom, statuses
+from autograder.pipeline.class_report import write_class_report
 from autograder.pipeline.collect import Submission, collect, unpack
 from autograder.pipeline.execute import run_notebooks
 from autograder.pipeline.job import Job, Options, UidLeases
-from autograder.pipeline.report import NotebookGrade, grade_of, max_points, write_csv, write_feedback
+from autograder.pipeline.report import (
+    NotebookGrade,
+    grade_of,
+    max_points,
+    write_csv,
+    write_details,
+    write_feedback,
+    write_run,
+)
 from autograder.pipeline.score import call_timeouts, run_scorer
 from autograder.pipeline.shards import in_shard
 from autograder.release import generate
@@ -114,6 +123,10 @@ class Grader:
                     grade.message = "; ".join(filter(None, [ran_out, grade.message]))
             timed("feedback", write_feedback, job, grades, self.out / "feedback")
             (job.course / "timings.json").write_text(json.dumps(timings))
+            own = sum(grade.seconds for grade in grades)  # the scorer times each notebook
+            shared = max(sum(timings.values()) - own, 0.0) / len(grades) if grades else 0.0
+            for grade in grades:  # nbgrader's runs and the processes' starts are shared out evenly
+                grade.seconds = round(grade.seconds + shared, 2)
             return grades
         finally:
             if self.mode == launcher.UID:
@@ -168,10 +181,14 @@ def grade_class(
     progress: bool = True,
     shard: tuple[int, int] | None = None,
     notebooks: list[str] | None = None,
+    report: bool = True,
+    roster: Path | None = None,
 ) -> ClassRun:
     """Grade every notebook of every student (of ``shard`` only: see ``shards.in_shard``; of
-    ``notebooks`` only). Each student's rows reach ``out/grades.csv`` as soon as they are known."""
+    ``notebooks`` only). Each student's rows reach ``out/grades.csv`` as soon as they are known;
+    at the end, the class report and the LMS files (``class_report``; ``roster``: the class's)."""
     options = options or Options()
+    started = time.time()
     grader = Grader(out, options)
     if grader.out.is_relative_to(submissions.resolve()):
         raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
@@ -210,16 +227,13 @@ def grade_class(
 
         grades: list[NotebookGrade] = []
         write_csv([], collected.unmapped, grader.out)
-        with ThreadPoolExecutor(options.workers) as pool:
+        failed = 0  # students with a notebook not graded as it should (a status other than graded)
+        with (
+            ThreadPoolExecutor(options.workers) as pool,
+            tqdm(total=len(by_student), desc="grading", unit="student", disable=not progress, mininterval=0.5) as bar,
+        ):  # students done, the time left (tqdm's estimate), and how many failed so far
             futures = {pool.submit(work, s): s for s in sorted(by_student)}
-            for future in tqdm(
-                as_completed(futures),
-                total=len(futures),
-                desc="grading",
-                unit="student",
-                disable=not progress,
-                mininterval=0.5,
-            ):
+            for future in as_completed(futures):
                 student = futures[future]
                 try:
                     graded = future.result()
@@ -227,9 +241,16 @@ def grade_class(
                     graded = _grader_failed(grader, student, by_student[student], exc)
                 grades += graded
                 write_csv(graded, collected.unmapped, grader.out)  # each student's grades as soon as known
+                write_details(graded, grader.out)  # what the class report reads, beside them
+                failed += any(g.status != statuses.GRADED for g in graded)
+                bar.set_postfix(failed=failed, refresh=False)
+                bar.update()
+        write_run(grader.out, started, grader.mode, options.workers, shard, len(by_student))
     finally:
         grader.close()
     grades.sort(key=lambda g: (g.student, g.notebook))
+    if report:
+        write_class_report(grader.out, roster)
     found: dict[str, list[str]] = {}
     for sub in collected.submissions:
         found.setdefault(sub.student, []).append(sub.notebook)

@@ -48,6 +48,7 @@ from course_lib.checks import stderr_to_stdout
 from course_lib.runtime import quiet_warnings
 
 REPORT_POINTS = re.compile(r":\s*(-?[0-9.]+)\s*/\s*([0-9.]+)\s*points")
+MAX_SAID = 300  # characters of a failed check's message kept for the class report (its values can be long)
 
 
 def answer_cells(nb) -> list[tuple[str, str]]:
@@ -135,8 +136,8 @@ def run_test_cell(source: str, max_points: float, namespace: dict) -> CellScore:
             problem = f"the cell's result ({number:g}) disagrees with its report ({reported.group(1)})"
             return CellScore(0.0, max_points, outputs + [_output_text(f"Scored 0: {problem}.\n")], problem)
     points = max_points if number is None else min(max(number, 0.0), max_points)
-    failed = harness.REPORTS[-1].first_failure() if hidden and len(harness.REPORTS) > reports else ""
-    return CellScore(round(points, 2), max_points, outputs, failed=failed)
+    failed, said = harness.REPORTS[-1].first_failure() if hidden and len(harness.REPORTS) > reports else ("", "")
+    return CellScore(round(points, 2), max_points, outputs, failed=failed, said=said[:MAX_SAID])
 
 
 def _first_line(error: BaseException) -> str:

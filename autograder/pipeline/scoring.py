@@ -38,6 +38,7 @@ class CellScore:
     outputs: list[dict] = field(default_factory=list)  # what the feedback shows in the cell
     problem: str = ""  # why a cell scored zero that a check did not explain (no result, a mismatch)
     failed: str = ""  # the first check that failed: a hidden check's name, or a visible check's message
+    said: str = ""  # what that hidden check told the student (the mistake named, with this student's values)
 
 
 @dataclass

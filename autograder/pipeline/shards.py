@@ -11,7 +11,8 @@ every run, whatever else the class holds.
 ``grades.csv`` gets every shard's rows (a student and notebook graded twice, with different
 results, is an error: the shards were not a split of one class); ``unmapped.csv`` the files any
 shard could not map (every shard sees the whole class, so they list the same files);
-``feedback/`` every student's pages. The shards' ``work/`` folders stay where they are.
+``feedback/`` and ``details/`` every student's pages and records, ``run.json`` every shard's run;
+then the class report of the whole class. The shards' ``work/`` folders stay where they are.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
 
-from autograder.pipeline.report import read_rows, write_rows
+from autograder.pipeline.class_report import write_class_report
+from autograder.pipeline.files import write_atomic
+from autograder.pipeline.report import DETAILS, RUN, read_rows, read_runs, write_rows
 from autograder.pipeline.slurm import COMPLETE
 
 
@@ -60,9 +64,13 @@ def merge(shards: list[Path], out: Path) -> int:
             unmapped += [(r[0], r[1]) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:] if len(r) >= 2]
     out.mkdir(parents=True, exist_ok=True)
     write_rows(rows, unmapped, out)
+    runs = []
     for shard in shards:
-        if (shard / "feedback").is_dir():
-            shutil.copytree(shard / "feedback", out / "feedback", dirs_exist_ok=True)
+        for folder in ("feedback", DETAILS):
+            if (shard / folder).is_dir():
+                shutil.copytree(shard / folder, out / folder, dirs_exist_ok=True)
+        runs += read_runs(shard)
+    write_atomic(out / RUN, json.dumps({"runs": runs}, indent=1))
     return len(rows)
 
 
@@ -90,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the merged results folder")
     parser.add_argument("--expect", type=int, help="N: merge the shards K-of-N that are complete, name the others")
     parser.add_argument("--again", help="the command that grades the class again (printed with --only K for those)")
+    parser.add_argument("--roster", type=Path, help="the class's roster, for the LMS files (class_report.py)")
     args = parser.parse_args(argv)
     missing: list[int] = []
     shards = args.shards
@@ -104,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     print(f"merged {len(shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
+    if shards:
+        try:
+            print(f"the class report: {write_class_report(args.out, args.roster)}")
+        except (OSError, ValueError) as exc:
+            print(f"no class report: {exc}", file=sys.stderr)
     if missing:
         listed = ",".join(map(str, sorted(missing)))
         command = f"{args.again} --only {listed}" if args.again else f"the same command, with --only {listed}"

@@ -58,7 +58,7 @@ MERGE = """#!/bin/bash
 set -uo pipefail
 cd {repo}
 {setup}
-PYTHONPATH={repo} {python} -m autograder.merge --out {out} --expect {n} {out}/shards --again {again}
+PYTHONPATH={repo} {python} -m autograder.merge --out {out} --expect {n} {out}/shards --again {again}{roster}
 """
 
 
@@ -96,10 +96,12 @@ def submit(
     sandbox: str = "on",
     extra: str = "",
     sbatch_args: tuple[str, ...] = (),
+    roster: Path | None = None,
 ) -> dict:
     """Write the two job scripts into ``out/slurm`` and submit them: the array job, then the merge
     that waits for it. Returns the job ids and where everything is."""
     submissions, out = submissions.resolve(), out.resolve()
+    roster = roster.resolve() if roster else None
     for path in (submissions, out, repo):
         if any(c.isspace() for c in str(path)):  # sbatch reads #SBATCH lines without a shell's quoting
             raise SystemExit(f"Slurm's #SBATCH lines cannot hold a path with spaces: {path}")
@@ -117,6 +119,7 @@ def submit(
         logs=shlex.quote(str(logs)),
         repo=shlex.quote(str(repo)),
         setup=setup,
+        roster=f" --roster {shlex.quote(str(roster))}" if roster else "",
         python=shlex.quote(python),
         submissions=shlex.quote(str(submissions)),
         out=shlex.quote(str(out)),
@@ -132,6 +135,7 @@ def submit(
     again += ["--setup", setup] if setup else []
     again += ["--grade-args", extra] if extra else []
     again += ["--sbatch-args", shlex.join(sbatch_args)] if sbatch_args else []
+    again += ["--roster", str(roster)] if roster else []
     values["again"] = shlex.quote(f"cd {shlex.quote(str(repo))} && PYTHONPATH=. {shlex.join(again)}")
     label = "all" if not only else "only-" + "-".join(map(str, tasks))
     task_script, merge_script = logs / f"shards-{label}.sbatch", logs / f"merge-{label}.sbatch"
@@ -173,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--grade-args", default="", help="more options of the grading command (--timeout 300 ...)")
     parser.add_argument("--sbatch-args", default="", help="options for sbatch itself (--partition=cpu ...)")
+    parser.add_argument("--roster", type=Path, help="the class's roster, for the merge's LMS files (class_report.py)")
     args = parser.parse_args(argv)
     only = [int(k) for k in args.only.split(",")] if args.only else None
     record = submit(
@@ -189,13 +194,17 @@ def main(argv: list[str] | None = None) -> int:
         sandbox=args.sandbox,
         extra=args.grade_args,
         sbatch_args=tuple(shlex.split(args.sbatch_args)),
+        roster=args.roster,
     )
     tasks = record["tasks"]
     print(
         f"submitted array job {record['array_job']} ({len(tasks)} task(s): shard(s) {','.join(map(str, tasks))} of "
         f"{record['shards']}) and merge job {record['merge_job']} (runs when they have all ended)"
     )
-    print(f"results: {record['results']}/grades.csv and feedback/; each shard in {record['results']}/shards/K-of-N")
+    print(
+        f"results: {record['results']}/grades.csv, report.html and feedback/; each shard in "
+        f"{record['results']}/shards/K-of-N"
+    )
     print(f"logs: {record['logs']}/shard-K-job{record['array_job']}.log, merge-{record['merge_job']}.log")
     watch = f"watch: squeue -j {record['array_job']},{record['merge_job']}"
     print(watch + (f"   and, once they ended, sacct -j {record['array_job']}" if accounting() else ""))

@@ -36,3 +36,11 @@ def write_table(path: Path, header: Sequence[str], rows: Iterable[Sequence[objec
     writer.writerow([safe(h) for h in header])
     writer.writerows([safe(cell) for cell in row] for row in rows)
     write_atomic(path, buffer.getvalue())
+
+
+def original(cell: str) -> str:
+    """The value ``safe`` wrote as ``cell`` (a name that began with ``=`` is read back as such; a
+    value that itself began with ``'`` and a formula character reads back without its ``'``)."""
+    if cell.startswith("'") and cell[1:].startswith(FORMULA_START) and not NUMBER.fullmatch(cell[1:]):
+        return cell[1:]
+    return cell

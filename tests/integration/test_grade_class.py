@@ -4,7 +4,10 @@ expected status and points, nothing hostile gets out of its sandbox, and a re-ru
 grades. The other students' cases are tested where they are cheapest (see ``END_TO_END``)."""
 
 import csv
+import html
+import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -14,7 +17,7 @@ import pytest
 
 from autograder.cells import exercise_of, grade_id_of
 from autograder.paths import assignment_ids
-from autograder.pipeline import Options, grade_class
+from autograder.pipeline import Options, grade_class, statuses
 from autograder.pipeline.report import max_points
 from autograder.sandboxed import launcher as sandbox
 from fixtures import END_TO_END, FILES, NB1, NEEDS_SANDBOX, PAIRS, ROOT, UNMAPPED, bounds, build, expected
@@ -61,6 +64,7 @@ def canary():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+REPORT_OF_THE_RUN = "report-of-the-class-run.html"
 LONG_ID = "s" * 60  # with the deep results folder below: kernel sockets must not live there (108 bytes at most)
 
 
@@ -76,6 +80,7 @@ def graded(tmp_path_factory, planted, canary):
     shutil.copy2(ROOT / "notebooks" / f"{NB1}.ipynb", submissions / LONG_ID / f"{NB1}.ipynb")
     out = root / ("a-rather-long-folder-name-" * 3) / "results"
     grades, unmapped = grade_class(submissions, out, OPTIONS, progress=False)
+    shutil.copy2(out / "report.html", root / REPORT_OF_THE_RUN)  # a later test re-runs a part into ``out``
     return {(g.student, g.notebook): g for g in grades}, unmapped, out, submissions
 
 
@@ -379,3 +384,81 @@ def test_a_submission_that_breaks_the_grader_costs_only_its_student(tmp_path, mo
     assert (tmp_path / "out" / "work" / "bob" / "grader.log").exists()
     rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert [(r["student"], r["status"]) for r in rows] == [("ann", "graded"), ("bob", "error"), ("cid", "graded")]
+
+
+def test_the_class_report_counts_what_grades_csv_holds(graded):
+    from autograder.pipeline.class_report import read_results
+
+    grades, _, out, _ = graded
+    page = (out.parent.parent / REPORT_OF_THE_RUN).read_text()
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    for notebook in sorted({r["notebook"] for r in rows}):
+        counts = [sum(r["notebook"] == notebook and r["status"] == s for r in rows) for s in statuses.ALL]
+        cells = "".join(f"<td>{n}</td>" for n in [*counts, sum(counts)])
+        assert f"<tr><td>{notebook}</td>{cells}</tr>" in page, notebook
+    assert len(read_results(out).grades) == len(grades)
+    assert f"{len(UNMAPPED)} file(s) matched no student and notebook" in page
+
+
+def test_the_class_report_names_each_mistake_under_its_exercise(graded):
+    from autograder.pipeline.class_report import mistakes, read_results
+
+    grades, _, out, _ = graded
+    results = read_results(out)
+    listed: dict[tuple[str, str], set[str]] = {}
+    for m in mistakes(results):
+        listed.setdefault((m.notebook, m.exercise), set()).update(m.students)
+    made = {name: (name,) for name in FILES["mistakes"]} | PAIRS
+    for student in END_TO_END & set(made):
+        for mistake in made[student]:
+            fixture = FILES["mistakes"][mistake]
+            assert student in listed[fixture["notebook"], exercise_of(fixture["cell"])], (student, mistake)
+    for (notebook, exercise), students in listed.items():
+        assert "reference" not in students
+        lost = {
+            s for (s, nb), g in grades.items() if nb == notebook and g.exercises[exercise] < g.max_exercises[exercise]
+        }
+        assert students <= lost, (notebook, exercise)
+    for notebook in assignment_ids():
+        for exercise in {exercise_of(gid) for gid in max_points(notebook)}:
+            assert "blank" in listed[notebook, exercise]
+
+
+def test_the_class_report_opens_in_chromium_with_every_plot_and_no_error(graded, tmp_path):
+    """Headless Chromium loads a copy of the page with a script that records every error (a script's,
+    an image's that did not load) and every image's size, and writes them into the page it dumps;
+    and takes a screenshot (build/screenshots/class_report.png, for the README)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+    import subprocess
+
+    out = graded[2]
+    probe = tmp_path / "probe.html"
+    watch = (
+        "<script>window.__errors=[];addEventListener('error',e=>__errors.push(String(e.message||e.target.src)"
+        ".slice(0,80)),true);addEventListener('load',()=>{const sizes=[...document.images].map(i=>i.naturalWidth);"
+        "document.body.setAttribute('data-probe',JSON.stringify({errors:__errors,sizes}))});</script>"
+    )
+    probe.write_text((out.parent.parent / REPORT_OF_THE_RUN).read_text().replace("<head>", "<head>" + watch, 1))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files"]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120
+    ).stdout
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]*)"', dom).group(1)))
+    assert found["errors"] == []
+    assert len(found["sizes"]) == len(assignment_ids()) and all(width > 100 for width in found["sizes"])
+    shots = ROOT / "build" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            chromium,
+            *flags,
+            "--window-size=1280,2400",
+            f"--screenshot={shots / 'class_report.png'}",
+            (out / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert (shots / "class_report.png").stat().st_size > 10_000

@@ -75,10 +75,18 @@ def rows(out: Path) -> dict:
 
 def test_three_array_tasks_and_the_merge_give_one_local_runs_grades(cluster, small_class, local, tmp_path):
     out = tmp_path / "results"
-    record = submit(small_class, out, 3, cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS)
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "student,name,lms_id\n" + "".join(f"{s},Student {s},{k}\n" for k, s in enumerate(sorted({s for s, _ in local})))
+    )
+    record = submit(small_class, out, 3, cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS, roster=roster)
     cluster.wait(record["array_job"], record["merge_job"])
     assert all((out / "shards" / f"{k}-of-3" / COMPLETE).exists() for k in (1, 2, 3)), cluster.log()
     assert rows(out) == local
+    # the merge's class report covers the whole class, and its LMS file follows the roster
+    assert "<h1>Class report</h1>" in (out / "report.html").read_text()
+    canvas = list(csv.reader((out / "canvas.csv").open(newline="")))
+    assert sorted(r[0] for r in canvas[2:]) == sorted(f"Student {s}" for s in {s for s, _ in local})
     for student, notebook in local:
         assert (out / "feedback" / student / f"{notebook}.html").exists()
     merge_log = next((out / "slurm").glob("merge-*.log")).read_text()
