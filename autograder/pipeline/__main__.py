@@ -6,7 +6,7 @@ SUBMISSIONS is a zip or a folder (naming rule in ``autograder/pipeline/collect.p
 RESULTS receives ``grades.csv`` (a row per student and notebook: status, total, points per
 exercise, a message), ``unmapped.csv`` (files that could not be matched to a student and a
 notebook), ``feedback/<student>/<notebook>.html``, ``report.html`` (the class report), ``canvas.csv``
-and ``moodle.csv`` (the grades for the LMS: ``class_report.py``), ``details/`` and ``run.json`` (what
+and ``moodle/`` (the grades for the LMS: ``class_report.py``), ``details/`` and ``run.json`` (what
 the report is made from) and ``work/`` (nbgrader's course folders).
 """
 

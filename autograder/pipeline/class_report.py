@@ -15,14 +15,17 @@ scored, the check that failed first and what it told the student, the flags, the
 * ``canvas.csv``: Canvas's gradebook import (Grades > Import): its columns ``Student``, ``ID``,
   ``SIS User ID``, ``SIS Login ID``, ``Section``, a column of points per notebook, and the row
   ``Points Possible`` under the header.
-* ``moodle.csv``: Moodle's grade import (Grade administration > Import > CSV file): ``First name``,
-  ``Last name``, ``ID number``, ``Email address`` and a column per notebook; map the student by email
-  address or ID number.
+* ``moodle/<notebook>.csv``: Moodle's grade import (Grade administration > Import > CSV file), a file
+  per notebook: ``First name``, ``Last name``, ``ID number``, ``Email address`` and the notebook's
+  points, for the students graded on it only (Moodle clears a grade for a blank cell); map the
+  student by email address or ID number.
 
 The roster (optional) is a CSV with a header: ``student`` (the id the submissions use) and any of
 ``name``, ``email``, ``lms_id`` (Canvas's ID, Moodle's ID number), ``sis_user_id``, ``sis_login_id``,
-``section``. A student in the roster with no submission gets blank grades (an import leaves them as
-they are) and is listed in the report; without a roster the ids are exported as they are (as Canvas's
+``section`` (any case; other columns ignored; an id twice is refused). With a roster the LMS files
+hold its students only: one with no submission has blank cells in canvas.csv and is listed in the
+report; a student graded but not in the roster is in no LMS file (their id could be someone else's
+account) and is listed in the report. Without a roster the ids are exported as they are (as Canvas's
 SIS Login ID and Moodle's ID number). Every cell written is safe from spreadsheet formulas.
 """
 
@@ -33,8 +36,10 @@ import base64
 import csv
 import html
 import io
+import shutil
 import statistics
 import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -44,12 +49,12 @@ from urllib.parse import quote
 from autograder.cells import exercise_of, is_hidden_check
 from autograder.pipeline import statuses
 from autograder.pipeline.files import write_atomic
-from autograder.pipeline.report import DETAILS, GRADES_FIXED, read_details_file, read_rows, read_runs
+from autograder.pipeline.report import DETAILS, GRADES_FIXED, max_points, read_details_file, read_rows, read_runs
 from autograder.pipeline.spreadsheets import original, write_table
 
 REPORT = "report.html"
 CANVAS = "canvas.csv"
-MOODLE = "moodle.csv"
+MOODLE = "moodle"  # a folder: one file per notebook
 CANVAS_FIXED = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 CANVAS_POINTS_ROW = "Points Possible"
 MOODLE_FIXED = ["First name", "Last name", "ID number", "Email address"]
@@ -97,17 +102,36 @@ class ClassResults:
     def students(self) -> list[str]:
         return sorted({g.student for g in self.grades})
 
+    def __post_init__(self) -> None:
+        self._of: dict[str, list[Grade]] = {}
+        for g in self.grades:
+            self._of.setdefault(g.notebook, []).append(g)
+        self._maxima: dict[str, dict[str, float]] = {}
+
     def of(self, notebook: str) -> list[Grade]:
-        return [g for g in self.grades if g.notebook == notebook]
+        return self._of.get(notebook, [])
 
     def maxima(self, notebook: str) -> dict[str, float]:
-        """Each exercise's points: from the details, else from the column's best seen."""
-        found: dict[str, float] = {}
-        for g in self.of(notebook):
-            found.update(g.max_exercises)
-        return found or {
-            ex: max(g.exercises.get(ex, 0.0) for g in self.of(notebook)) for ex in self.exercises(notebook)
-        }
+        """Each exercise's points: from the details; else from the solutions (``max_points``); else
+        the column's best seen. Worked out once per notebook."""
+        if notebook not in self._maxima:
+            found: dict[str, float] = {}
+            for g in self.of(notebook):
+                found.update(g.max_exercises)
+            if not found:
+                try:
+                    for gid, points in max_points(notebook).items():
+                        found[exercise_of(gid)] = found.get(exercise_of(gid), 0.0) + points
+                except (OSError, ValueError):  # not this course's notebook, or no solutions here
+                    found = {
+                        ex: max(g.exercises.get(ex, 0.0) for g in self.of(notebook)) for ex in self.exercises(notebook)
+                    }
+            self._maxima[notebook] = found
+        return self._maxima[notebook]
+
+    def points_possible(self, notebook: str) -> float:
+        """A notebook's points, as grades.csv says (its rows' ``max_total``)."""
+        return max((g.max_total for g in self.of(notebook)), default=0.0)
 
     def exercises(self, notebook: str) -> list[str]:
         return sorted({ex for g in self.of(notebook) for ex in g.exercises})
@@ -138,7 +162,7 @@ def read_results(out: Path, roster: Path | None = None) -> ClassResults:
                 _number(row["max_total"]),
                 exercises,
                 row.get("message", ""),
-                details[student].get(notebook, {}) if isinstance(details[student].get(notebook), dict) else {},
+                checked(details[student].get(notebook)),
             )
         )
     unmapped = []
@@ -148,67 +172,111 @@ def read_results(out: Path, roster: Path | None = None) -> ClassResults:
     return ClassResults(grades, unmapped, read_runs(out), read_roster(roster) if roster else None)
 
 
+def _float(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]  # whatever the file held: checked here
+    except (TypeError, ValueError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def checked(record: object) -> dict:
+    """A notebook's details as the report reads them, whatever the file held: the fields of the right
+    types kept, anything else dropped (a hand-edited or truncated file costs its own lines only)."""
+    if not isinstance(record, dict):
+        return {}
+    out: dict = {key: bool(record.get(key)) for key in ("repaired", "input_cut", "out_of_memory")}
+    seconds = _float(record.get("seconds"))
+    if seconds is not None:
+        out["seconds"] = seconds
+    maxima = record.get("max_exercises")
+    if isinstance(maxima, dict):
+        out["max_exercises"] = {str(k): v for k, v in ((k, _float(v)) for k, v in maxima.items()) if v is not None}
+    cells = record.get("cells")
+    out["cells"] = {}
+    for gid, cell in cells.items() if isinstance(cells, dict) else []:
+        if not isinstance(cell, dict):
+            continue
+        points, most = _float(cell.get("points")), _float(cell.get("max_points"))
+        if points is None or most is None:
+            continue
+        out["cells"][str(gid)] = {
+            "points": points,
+            "max_points": most,
+            "failed": str(cell.get("failed") or ""),
+            "said": str(cell.get("said") or ""),
+        }
+    return out
+
+
 def read_roster(path: Path) -> dict[str, dict[str, str]]:
     """The roster's rows by student id (the submissions' id), each with every roster column ('' if absent)."""
     with path.open(newline="", encoding="utf-8-sig") as f:  # a spreadsheet's export may start with a BOM
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or "student" not in reader.fieldnames:
-            raise ValueError(
-                f"{path}: a roster needs a header with a 'student' column (and any of {ROSTER_COLUMNS[1:]})"
-            )
-        roster = {}
-        for row in reader:
-            student = (row.get("student") or "").strip()
-            if student:
-                roster[student] = {c: (row.get(c) or "").strip() for c in ROSTER_COLUMNS}
+        rows = list(csv.reader(f))
+    header = [h.strip().lower() for h in rows[0]] if rows else []
+    if "student" not in header:
+        raise ValueError(f"{path}: a roster needs a header with a 'student' column (and any of {ROSTER_COLUMNS[1:]})")
+    column = {name: header.index(name) for name in ROSTER_COLUMNS if name in header}
+    roster: dict[str, dict[str, str]] = {}
+    for number, row in enumerate(rows[1:], start=2):
+        entry = {c: row[i].strip() if i < len(row) else "" for c, i in column.items()}
+        student = unicodedata.normalize("NFC", entry["student"])  # as the submissions' ids are (collect.py)
+        if not student:
+            continue
+        if student in roster:
+            raise ValueError(f"{path}, line {number}: the student {student!r} is in the roster twice")
+        roster[student] = {c: entry.get(c, "") for c in ROSTER_COLUMNS} | {"student": student}
     return roster
 
 
 # --------------------------------------------------------------------------- the LMS exports
 def lms_rows(results: ClassResults) -> list[tuple[str, dict[str, str], dict[str, str]]]:
-    """(student, roster entry, points per notebook as text; '' where nothing was handed in), the
-    roster's students first in its order, then students graded but not in it."""
+    """(student, roster entry, points per notebook as text; '' where nothing was handed in). With a
+    roster: its students, in its order, and no one else (a graded id that is not in it could name
+    another student's LMS account: the report lists them); without one: every student graded."""
     points = {(g.student, g.notebook): f"{g.total:g}" for g in results.grades}
-    roster = results.roster or {}
-    students = [*roster, *(s for s in results.students if s not in roster)]
-    return [
-        (s, roster.get(s, {"student": s}), {nb: points.get((s, nb), "") for nb in results.notebooks}) for s in students
-    ]
+    entries = results.roster if results.roster is not None else {s: {"student": s} for s in results.students}
+    return [(s, who, {nb: points.get((s, nb), "") for nb in results.notebooks}) for s, who in entries.items()]
 
 
 def write_exports(results: ClassResults, out: Path) -> None:
+    """``canvas.csv`` (every notebook a column; a student in the roster with no notebook handed in
+    has blank cells: Canvas's import preview lists every change before it saves) and
+    ``moodle/<notebook>.csv`` (a file per notebook, and only the students it has a grade for: Moodle's
+    import clears a grade for a blank cell)."""
     notebooks = results.notebooks
-    maxima = {nb: sum(results.maxima(nb).values()) for nb in notebooks}
     rows = lms_rows(results)
-    canvas = [["", "", "", "", "", *(f"{maxima[nb]:g}" for nb in notebooks)]]
-    canvas[0][0] = CANVAS_POINTS_ROW
+    rostered = results.roster is not None
+    canvas = [[CANVAS_POINTS_ROW, "", "", "", "", *(f"{results.points_possible(nb):g}" for nb in notebooks)]]
     for student, who, points in rows:
-        known = results.roster is not None and student in results.roster
         canvas.append(
             [
                 who.get("name") or student,
                 who.get("lms_id", ""),
                 who.get("sis_user_id", ""),
-                who.get("sis_login_id", "") if known else student,
+                who.get("sis_login_id", "") if rostered else student,
                 who.get("section", ""),
                 *(points[nb] for nb in notebooks),
             ]
         )
     write_table(out / CANVAS, [*CANVAS_FIXED, *notebooks], canvas)
-    moodle = []
-    for student, who, points in rows:
-        known = results.roster is not None and student in results.roster
-        first, _, last = (who.get("name") or student).rpartition(" ")
-        moodle.append(
-            [
-                first or last,
-                last if first else "",
-                who.get("lms_id", "") if known else student,
-                who.get("email", ""),
-                *(points[nb] for nb in notebooks),
-            ]
-        )
-    write_table(out / MOODLE, [*MOODLE_FIXED, *notebooks], moodle)
+    shutil.rmtree(out / MOODLE, ignore_errors=True)  # a notebook graded before and not now leaves no file
+    for nb in notebooks:
+        moodle = []
+        for student, who, points in rows:
+            if points[nb] == "":
+                continue
+            first, _, last = (who.get("name") or student).rpartition(" ")
+            moodle.append(
+                [
+                    first or last,
+                    last if first else "",
+                    who.get("lms_id", "") if rostered else student,
+                    who.get("email", ""),
+                    points[nb],
+                ]
+            )
+        write_table(out / MOODLE / f"{nb}.csv", [*MOODLE_FIXED, nb], moodle)
 
 
 # --------------------------------------------------------------------------- what the report shows
@@ -296,9 +364,13 @@ def _e(value: object) -> str:
     return html.escape(str(value))
 
 
+def _names(students: list[str]) -> str:
+    return ", ".join(f"<bdi>{_e(s)}</bdi>" for s in students) or "none"
+
+
 def feedback_link(student: str, notebook: str) -> str:
     href = f"feedback/{quote(student, safe='')}/{quote(notebook, safe='')}.html"
-    return f'<a href="{_e(href)}">{_e(student)}</a>'
+    return f'<a href="{_e(href)}"><bdi>{_e(student)}</bdi></a>'
 
 
 def _png(fig) -> str:
@@ -348,6 +420,7 @@ h1 { margin-bottom: 0.2em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em
 table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
 th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f3f3f3; } td.num { text-align: right; }
+.warn { background: #fff3cd; padding: 0.6em; font-weight: bold; }
 .said { color: #555; font-size: 0.9em; max-width: 40em; } .muted { color: #777; }
 img { max-width: 100%; }
 """
@@ -366,12 +439,17 @@ def _h2(anchor: str) -> str:
     return f'<h2 id="{anchor}">{dict(SECTIONS)[anchor]}</h2>'
 
 
-def render(results: ClassResults) -> str:
+def render(results: ClassResults, missing: list[int] | None = None) -> str:
     parts = [
         f"<h1>Class report</h1><p class='muted'>{len(results.students)} students, {len(results.notebooks)} "
         f"notebooks; written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from grades.csv and details/.</p>",
         "<p>" + " · ".join(f'<a href="#{anchor}">{title}</a>' for anchor, title in SECTIONS) + "</p>",
     ]
+    if missing:
+        parts.append(
+            f"<p class='warn'>INCOMPLETE: shard(s) {', '.join(map(str, missing))} missing (the merge's log says "
+            "which command grades them again); this report is of the others, and no LMS file was written.</p>"
+        )
     parts += _run_section(results)
     parts += _points_section(results)
     parts += _mistakes_section(results)
@@ -393,7 +471,7 @@ def _run_section(results: ClassResults) -> list[str]:
         [
             r.get("shard") or "whole class",
             r.get("started", ""),
-            f"{r.get('seconds', 0) / 60:.1f}",
+            f"{(_float(r.get('seconds')) or 0.0) / 60:.1f}",
             r.get("sandbox", ""),
             str(r.get("workers", "")),
             str(r.get("students", "")),
@@ -505,10 +583,14 @@ def _humans_section(results: ClassResults) -> list[str]:
         missing = sorted(set(results.roster) - set(results.students))
         extra = sorted(set(results.students) - set(results.roster))
         out.append(
-            f"<p>In the roster, no submission ({len(missing)}; blank in the LMS files): "
-            f"{_e(', '.join(missing)) or 'none'}.</p>"
+            f"<p>In the roster, no submission ({len(missing)}; blank in canvas.csv, absent from moodle/): "
+            f"{_names(missing)}.</p>"
         )
-        out.append(f"<p>Graded, not in the roster ({len(extra)}): {_e(', '.join(extra)) or 'none'}.</p>")
+        out.append(
+            f"<p>Graded, not in the roster ({len(extra)}; in no LMS file, since their id could be another's "
+            f"account: add them to the roster, or correct their folder's name, and make the report again): "
+            f"{_names(extra)}.</p>"
+        )
     return out
 
 
@@ -554,11 +636,17 @@ def _cost_section(results: ClassResults) -> list[str]:
     return out
 
 
-def write_class_report(out: Path, roster: Path | None = None) -> Path:
-    """``report.html``, ``canvas.csv`` and ``moodle.csv`` in ``out``, from what ``out`` holds."""
+def write_class_report(out: Path, roster: Path | None = None, missing: list[int] | None = None) -> Path:
+    """``report.html``, ``canvas.csv`` and ``moodle/`` in ``out``, from what ``out`` holds.
+    ``missing``: the shards a merge did not find: the report says so, and no LMS file is written
+    (their students would be missing from it)."""
     results = read_results(out, roster)
-    write_exports(results, out)
-    write_atomic(out / REPORT, render(results))
+    if missing:
+        for path in (out / CANVAS, out / MOODLE):
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    else:
+        write_exports(results, out)
+    write_atomic(out / REPORT, render(results, missing or []))
     return out / REPORT
 
 
@@ -573,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
         page = write_class_report(args.results, args.roster)
     except (OSError, ValueError) as exc:
         parser.error(str(exc))
-    print(f"wrote {page}, {args.results / CANVAS} and {args.results / MOODLE}")
+    print(f"wrote {page}, {args.results / CANVAS} and {args.results / MOODLE}/")
     return 0
 
 

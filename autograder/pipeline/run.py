@@ -12,6 +12,7 @@ import hashlib
 import json
 import queue
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -250,7 +251,14 @@ def grade_class(
         grader.close()
     grades.sort(key=lambda g: (g.student, g.notebook))
     if report:
-        write_class_report(grader.out, roster)
+        try:
+            write_class_report(grader.out, roster)
+        except Exception as exc:  # the grades are written: a report that fails costs the report only
+            print(
+                f"no class report: {type(exc).__name__}: {exc} (python -m autograder.pipeline.class_report "
+                f"{grader.out} makes it again)",
+                file=sys.stderr,
+            )
     found: dict[str, list[str]] = {}
     for sub in collected.submissions:
         found.setdefault(sub.student, []).append(sub.notebook)

@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"merged {len(shards)} shard(s): {count} rows in {args.out / 'grades.csv'}")
     if shards:
         try:
-            print(f"the class report: {write_class_report(args.out, args.roster)}")
-        except (OSError, ValueError) as exc:
-            print(f"no class report: {exc}", file=sys.stderr)
+            print(f"the class report: {write_class_report(args.out, args.roster, sorted(missing))}")
+        except Exception as exc:  # the merged grades are written: a failing report costs the report only
+            print(f"no class report: {type(exc).__name__}: {exc}", file=sys.stderr)
     if missing:
         listed = ",".join(map(str, sorted(missing)))
         command = f"{args.again} --only {listed}" if args.again else f"the same command, with --only {listed}"

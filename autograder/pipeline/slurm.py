@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from autograder.paths import ROOT
+from autograder.pipeline.class_report import read_roster
 
 COMPLETE = "COMPLETE"  # written into a shard's folder when its task ended normally
 
@@ -102,6 +103,11 @@ def submit(
     that waits for it. Returns the job ids and where everything is."""
     submissions, out = submissions.resolve(), out.resolve()
     roster = roster.resolve() if roster else None
+    if roster is not None:
+        try:
+            read_roster(roster)  # refused now, not when the merge runs hours later
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"--roster: {exc}") from None
     for path in (submissions, out, repo):
         if any(c.isspace() for c in str(path)):  # sbatch reads #SBATCH lines without a shell's quoting
             raise SystemExit(f"Slurm's #SBATCH lines cannot hold a path with spaces: {path}")

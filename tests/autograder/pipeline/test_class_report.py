@@ -148,36 +148,76 @@ def test_lms_files_read_back_in_their_documented_columns_without_a_roster(result
     rows = {r[3]: r for r in canvas[2:]}  # without a roster: the id as the SIS Login ID
     assert rows["s00"][5:] == ["7", "1"] and rows["s06"][5:] == ["10", ""]
     assert '\'=HYPERLINK("x")' in rows  # a formula is written as text
-    moodle = read_csv(results / MOODLE)
-    assert moodle[0] == [*MOODLE_FIXED, NB, NB2] and len(moodle) == 14
+    moodle = read_csv(results / MOODLE / f"{NB}.csv")  # a file per notebook: no blank cell (Moodle clears on one)
+    assert moodle[0] == [*MOODLE_FIXED, NB] and len(moodle) == 1 + 13
+    assert [r[2:] for r in read_csv(results / MOODLE / f"{NB2}.csv")[1:]] == [
+        [s, "", p] for s, p in (("s00", "1"), ("s01", "5"), ("s02", "5"), ("s03", "5"))
+    ]
 
 
 def test_a_roster_maps_the_ids_and_lists_who_handed_in_nothing(results, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text(
-        "\ufeffstudent,name,email,lms_id,section\n"
-        "s00,Ada Lovelace,ada@uni.edu,1001,A\n"
-        "s01,Alan Turing,alan@uni.edu,1002,B\n"
-        "late,Grace Hopper,grace@uni.edu,1003,A\n"
+        "\ufeffStudent,Name,EMAIL,lms_id,section,notes\n"  # any case, a BOM, a column of its own
+        "s00,Ada Lovelace,ada@uni.edu,1001,A,x\n"
+        "s01,Alan Turing,alan@uni.edu,1002,B,\n"
+        "late,Grace Hopper,grace@uni.edu,1003,A,\n"
     )
     write_class_report(results, roster)
     canvas = read_csv(results / CANVAS)
-    by_name = {r[0]: r for r in canvas[2:]}
-    assert by_name["Ada Lovelace"] == ["Ada Lovelace", "1001", "", "", "A", "7", "1"]
-    assert by_name["Grace Hopper"] == ["Grace Hopper", "1003", "", "", "A", "", ""]  # blank: nothing handed in
-    assert [r[0] for r in canvas[2:5]] == ["Ada Lovelace", "Alan Turing", "Grace Hopper"]  # the roster's order first
-    moodle = {r[3]: r for r in read_csv(results / MOODLE)[1:]}
-    assert moodle["grace@uni.edu"] == ["Grace", "Hopper", "1003", "grace@uni.edu", "", ""]
+    # the roster's students only, in its order: a graded id not in it could be another's account
+    assert canvas[2:] == [
+        ["Ada Lovelace", "1001", "", "", "A", "7", "1"],
+        ["Alan Turing", "1002", "", "", "B", "7", "5"],
+        ["Grace Hopper", "1003", "", "", "A", "", ""],  # blank: nothing handed in
+    ]
+    moodle = [r for r in read_csv(results / MOODLE / f"{NB}.csv")[1:]]
+    assert moodle == [
+        ["Ada", "Lovelace", "1001", "ada@uni.edu", "7"],
+        ["Alan", "Turing", "1002", "alan@uni.edu", "7"],
+    ]  # Grace Hopper has no grade: not in the file, where a blank would clear one
     page = (results / REPORT).read_text()
-    assert re.search(r"no submission \(1; blank in the LMS files\): late\.", page)
-    assert "Graded, not in the roster (11)" in page
+    assert re.search(r"no submission \(1; blank in canvas.csv, absent from moodle/\): <bdi>late</bdi>\.", page)
+    assert "Graded, not in the roster (11;" in page
 
 
-def test_a_roster_without_a_student_column_is_refused(results, tmp_path):
+def test_a_roster_without_a_student_column_or_with_an_id_twice_is_refused(results, tmp_path):
     roster = tmp_path / "roster.csv"
     roster.write_text("name,email\nAda,ada@uni.edu\n")
     with pytest.raises(ValueError, match="'student' column"):
         write_class_report(results, roster)
+    roster.write_text("student,lms_id\ns00,1\ns01,2\ns00,3\n")
+    with pytest.raises(ValueError, match="line 4: the student 's00' is in the roster twice"):
+        write_class_report(results, roster)
+
+
+def test_roster_ids_are_read_as_the_submissions_ids_are(tmp_path):
+    """NFC, as collect.py makes every student id: a roster exported on macOS (NFD) still matches."""
+    write_folder(tmp_path, [grade("Jos\u00e9")])
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student,lms_id\nJose\u0301,77\n")
+    write_class_report(tmp_path, roster)
+    assert read_csv(tmp_path / CANVAS)[2][1:2] == ["77"] and read_csv(tmp_path / CANVAS)[2][5] == "10"
+
+
+def test_details_that_are_not_what_the_grader_writes_cost_their_lines_only(results):
+    """A hand-edited or truncated details file: the report is still written, from grades.csv."""
+    (results / "details" / "s00.json").write_text('{"01_policy_gradient": {"cells": [1], "seconds": "x"}, "04_gae": 3}')
+    (results / "details" / "s01.json").write_text(
+        '{"01_policy_gradient": {"cells": {"returns_hidden": {"failed": "x"}}}'
+    )
+    (results / "run.json").write_text('{"runs": [{"seconds": "slow"}]}')
+    write_class_report(results)
+    found = read_results(results)
+    assert len(found.grades) == 17 and found.points_possible(NB) == 10
+    assert "s00" not in next(m for m in mistakes(found) if m.check == "returns are not normalised").students
+
+
+def test_an_incomplete_merge_says_so_and_writes_no_lms_file(results):
+    write_class_report(results)
+    write_class_report(results, missing=[2])
+    assert "INCOMPLETE: shard(s) 2 missing" in (results / REPORT).read_text()
+    assert not (results / CANVAS).exists() and not (results / MOODLE).exists()
 
 
 def test_three_shards_merged_give_the_report_of_one_run(tmp_path):
@@ -199,6 +239,6 @@ def test_three_shards_merged_give_the_report_of_one_run(tmp_path):
         return re.sub(r"<table><thead><tr><th>shard</th>.*?</table>", "", page, flags=re.S)
 
     assert body(tmp_path / "merged") == body(one)
-    for name in (CANVAS, MOODLE):
+    for name in (CANVAS, f"{MOODLE}/{NB}.csv", f"{MOODLE}/{NB2}.csv"):
         assert (tmp_path / "merged" / name).read_bytes() == (one / name).read_bytes()
     assert len(read_results(tmp_path / "merged").runs) == 3
