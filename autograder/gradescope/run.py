@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
+from autograder.cells import exercise_of, is_hidden_check
 from autograder.paths import ROOT
 from autograder.pipeline import statuses
 from autograder.pipeline.files import UnsafeFile, read_bytes, walk, write_atomic
@@ -81,8 +82,7 @@ def _text(outputs: list[dict]) -> str:
 
 def _test(grade_id: str, maximum: float, points: float, output: str, hidden_checks: Visibility) -> dict:
     """One test of results.json: a graded cell (an exercise's sanity checks or its hidden checks)."""
-    exercise, kind = grade_id.rsplit("_", 1)
-    hidden = kind == "hidden"
+    exercise, hidden = exercise_of(grade_id), is_hidden_check(grade_id)
     return {
         "name": f"{exercise}: {'hidden checks' if hidden else 'sanity checks'}",
         "score": points,
@@ -92,6 +92,37 @@ def _test(grade_id: str, maximum: float, points: float, output: str, hidden_chec
         "output_format": FORMAT,
         "visibility": (hidden_checks if hidden else Visibility.VISIBLE).value,
     }
+
+
+WHEN = {
+    Visibility.AFTER_DUE_DATE: "after the due date",
+    Visibility.AFTER_PUBLISHED: "once the grades are published",
+    Visibility.HIDDEN: "to your instructors only",
+}
+
+
+def summary(g: NotebookGrade, skipped: list[str], hidden_checks: Visibility) -> str:
+    """The text above the tests, always shown: the status and what went wrong in the run; the
+    points per exercise and which hidden check failed first only when the hidden checks show now
+    (else they would tell what the hidden tests hold back)."""
+    if hidden_checks is Visibility.VISIBLE:
+        lines = [f"{g.notebook}: {g.total:g} / {g.max_total:g} points ({g.status})", g.message]
+        lines.append(
+            "Points per exercise: " + ", ".join(f"{ex} {p:g}/{g.max_exercises[ex]:g}" for ex, p in g.exercises.items())
+        )
+    else:
+        maxima = max_points(g.notebook)
+        sanity = [gid for gid in maxima if not is_hidden_check(gid)]
+        earned = sum(g.scored[gid].points for gid in sanity if gid in g.scored)
+        hidden = sum(maxima[gid] for gid in maxima if is_hidden_check(gid))
+        lost = "; ".join(g.lost)
+        about_run = g.message[: -len(lost)].rstrip("; ") if lost and g.message.endswith(lost) else g.message
+        lines = [
+            f"{g.notebook}: the sanity checks {earned:g} / {sum(maxima[gid] for gid in sanity):g} points ({g.status}); "
+            f"the hidden checks ({hidden:g} points) show {WHEN[hidden_checks]}",
+            about_run,
+        ]
+    return "\n".join([line for line in lines if line] + [f"not read: {line}" for line in skipped])
 
 
 def _tests(grade: NotebookGrade, hidden_checks: Visibility) -> list[dict]:
@@ -170,14 +201,7 @@ def grade(root: Path, notebook: str, options: Options | None = None, hidden_chec
             )
         if g.status == statuses.INVALID:
             return zero(notebook, f"Your {notebook}.ipynb could not be graded: {g.message}", hidden_checks)
-        lines = [f"{notebook}: {g.total:g} / {g.max_total:g} points ({g.status})"]
-        if g.message:
-            lines.append(g.message)
-        lines += [f"not read: {line}" for line in skipped]
-        lines.append(
-            "Points per exercise: " + ", ".join(f"{ex} {p:g}/{g.max_exercises[ex]:g}" for ex, p in g.exercises.items())
-        )
-        return results(g.total, "\n".join(lines), _tests(g, hidden_checks))
+        return results(g.total, summary(g, skipped, hidden_checks), _tests(g, hidden_checks))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

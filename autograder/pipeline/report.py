@@ -50,6 +50,9 @@ class NotebookGrade:
     out_of_memory: bool = False  # the grading machine's memory limit killed a process meanwhile (oom.py)
     repaired: bool = False  # its grading metadata was repaired (cells restored, re-added, unclaimed)
     input_cut: bool = False  # part of it was past the grader's limits and left out
+    lost: list[str] = field(
+        default_factory=list
+    )  # the message's last lines: what each exercise lost, and to which check
     seconds: float = 0.0  # its grading's share of the student's time (its scoring, and an even share of the rest)
 
     @property
@@ -155,7 +158,8 @@ def _grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str,
         )
     cells = {gid: c.points for gid, c in score.cells.items() if gid in maxima}
     problems = [f"{gid}: {c.problem}" for gid, c in score.cells.items() if c.problem]
-    message = "; ".join(filter(None, [message, *score.notes, *problems, *lost_points(score.cells, maxima)]))
+    lost = lost_points(score.cells, maxima)
+    message = "; ".join(filter(None, [message, *score.notes, *problems, *lost]))
     autograded = job.autograded(sub.notebook)
     nb = read_notebook(autograded)  # None: no run to show (nbgrader failed)
     if nb is not None:
@@ -166,7 +170,7 @@ def _grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str,
         write_atomic(autograded, nbformat.writes(nb))  # nbgrader left it read-only: replaced, not opened
         record_scores(job.course, sub.student, sub.notebook, cells)
     grade = NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
-    grade.scored, grade.seconds = score.cells, score.seconds
+    grade.scored, grade.seconds, grade.lost = score.cells, score.seconds, lost
     return grade
 
 

@@ -39,6 +39,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import course_lib
@@ -128,7 +129,8 @@ def locked(path: Path) -> bool:
 
 def processes_of(uid: int) -> list[int]:
     """The live processes whose real, effective or saved uid is ``uid`` (not zombies: they are
-    dead, and wait for their parent to read their status)."""
+    dead, and wait for their parent to read their status; but a process whose first thread exited
+    shows as a zombie while its other threads run on: it counts)."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -137,7 +139,8 @@ def processes_of(uid: int) -> list[int]:
                     fields = dict(line.split(":", 1) for line in f if ":" in line)
             except (OSError, ValueError):
                 continue
-            if fields.get("State", "").split()[:1] != ["Z"] and str(uid) in fields.get("Uid", "").split()[:3]:
+            dead = fields.get("State", "").split()[:1] == ["Z"] and fields.get("Threads", "1").strip() in ("0", "1")
+            if not dead and str(uid) in fields.get("Uid", "").split()[:3]:
                 found.append(int(entry))
     return found
 
@@ -149,10 +152,12 @@ def kill_uid(uid: int, rounds: int = 50) -> int:
 
     A scan of /proc and a kill per pid can be outrun by a process that forks and exits in a loop;
     ``kill(-1, SIGKILL)`` sent *as that uid* (a child of ours that became it) reaches every process
-    of the uid at once, in the kernel. Then /proc is scanned again, until it shows none."""
+    of the uid at once, in the kernel. It is sent once whatever /proc shows (a process /proc
+    misreads dies too), then until /proc shows none, with a pause for the dying between rounds."""
+    found = bool(processes_of(uid))
     for done in range(rounds):
-        if not processes_of(uid):
-            return done
+        if done and not processes_of(uid):
+            return done if found else 0
         pid = os.fork()
         if pid == 0:  # the child: become the uid (no way back), and signal all of its processes
             try:
@@ -162,6 +167,7 @@ def kill_uid(uid: int, rounds: int = 50) -> int:
             finally:
                 os._exit(0)
         os.waitpid(pid, 0)
+        time.sleep(0.02 * done)  # the killed leave /proc when their exit is done
     raise RuntimeError(f"processes of uid {uid} still running after {rounds} rounds of SIGKILL")
 
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 # <linux/audit.h>, and the system call numbers of each architecture's unistd.h
 ARCHITECTURES = {
-    "x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425}),
-    "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425}),
+    "x86_64": (0xC000003E, {"socket": 41, "io_uring_setup": 425, "seccomp": 317}),
+    "aarch64": (0xC00000B7, {"socket": 198, "io_uring_setup": 425, "seccomp": 277}),
 }
 ALLOWED_FAMILIES = (1, 16)  # AF_UNIX, AF_NETLINK
 X32_BIT = 0x40000000  # x86_64's x32 system calls: another numbering, refused as a whole
@@ -39,7 +39,8 @@ X32_BIT = 0x40000000  # x86_64's x32 system calls: another numbering, refused as
 # <linux/filter.h>, <linux/seccomp.h>
 LD_W_ABS, JEQ_K, JGE_K, RET_K = 0x20, 0x15, 0x35, 0x06
 RET_ALLOW, RET_ERRNO = 0x7FFF0000, 0x00050000
-PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC = 1, 1
 OFFSET_NR, OFFSET_ARCH, OFFSET_ARG0 = 0, 4, 16  # struct seccomp_data (args[0]'s low half: little-endian)
 
 
@@ -87,7 +88,13 @@ def program(machine: str | None = None) -> list[tuple[int, int, int, int]]:
 
 
 def install() -> None:
-    """Install the filter on this process (and so on all it starts); raise when it cannot be."""
+    """Install the filter on every thread of this process (and so on all it starts); raise when it
+    cannot be.
+
+    A filter set with prctl holds for the calling thread only: the kernel's process has threads of
+    ipykernel's by then (its control, iopub and heartbeat threads), each of which could still open an
+    internet socket and hand it over. seccomp()'s TSYNC flag puts the filter, and no_new_privs, on
+    all of them at once, or fails."""
     libc = ctypes.CDLL(None, use_errno=True)
     code = program()
     filters = b"".join(struct.pack("HBBI", *instruction) for instruction in code)
@@ -99,8 +106,11 @@ def install() -> None:
     prog = SockFprog(len(code), ctypes.addressof(buffer))
     if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise Unsupported(f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(ctypes.get_errno())}")
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-        raise Unsupported(f"prctl(PR_SET_SECCOMP): {os.strerror(ctypes.get_errno())}")
+    seccomp = ARCHITECTURES[platform.machine()][1]["seccomp"]  # program() checked the architecture
+    done = libc.syscall(seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(prog))
+    if done != 0:  # -1 and errno, or the id of a thread that could not take the filter
+        why = os.strerror(ctypes.get_errno()) if done < 0 else f"thread {done} could not take the filter"
+        raise Unsupported(f"seccomp(SECCOMP_SET_MODE_FILTER, TSYNC): {why}")
 
 
 def works() -> bool:
@@ -121,13 +131,32 @@ def works() -> bool:
     return done.returncode == 0
 
 
-if __name__ == "__main__":
+def _refused() -> bool:
+    try:
+        socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    except PermissionError:
+        return True
+    return False
+
+
+if __name__ == "__main__":  # the self-test: a thread started before the filter is refused too
+    import threading
+
+    go = threading.Event()
+    answer: list[bool] = []
+
+    def ask() -> None:
+        go.wait(30)
+        answer.append(_refused())
+
+    other = threading.Thread(target=ask, daemon=True)
+    other.start()
     try:
         install()
     except Unsupported as exc:
         sys.exit(f"not installed: {exc}")
-    try:
-        socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    except PermissionError:
-        sys.exit(0)
-    sys.exit("installed, but an internet socket was made")
+    go.set()
+    other.join(30)
+    if not _refused() or answer != [True]:
+        sys.exit(f"installed, but an internet socket was made (this thread refused: {_refused()}, the other: {answer})")
+    sys.exit(0)

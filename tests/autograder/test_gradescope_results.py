@@ -32,3 +32,34 @@ def test_an_output_is_a_code_block_that_nothing_inside_can_close():
     fence = block.split("text\n", 1)[0]
     assert fence == "`````" and block == f"{fence}text\n{text}\n{fence}"  # longer than the longest run inside
     assert fenced("plain").startswith("```text\n")
+
+
+def test_the_text_above_the_tests_tells_nothing_the_hidden_checks_hold_back():
+    """While the hidden checks are held back, the summary every student sees at once has neither the
+    points per exercise nor the name of the hidden check that failed first; shown at once, it has both."""
+    from autograder.gradescope.run import summary
+    from autograder.pipeline.report import NotebookGrade
+    from autograder.pipeline.scoring import CellScore
+
+    cells = {
+        "returns_visible": CellScore(1.0, 1.0),
+        "returns_hidden": CellScore(1.0, 4.0, failed="an episode ends mid-batch"),
+        "loss_visible": CellScore(1.0, 1.0),
+        "loss_hidden": CellScore(4.0, 4.0),
+    }
+    lost = ['returns 2/5: hidden check "an episode ends mid-batch" failed first']
+    g = NotebookGrade.from_cells(
+        "s",
+        NB1,
+        {k: c.points for k, c in cells.items()},
+        {k: c.max_points for k, c in cells.items()},
+        message="removed the grading metadata of a cell that is not graded ('x'); " + lost[0],
+    )
+    g.scored, g.lost = cells, lost
+    for setting in (Visibility.AFTER_DUE_DATE, Visibility.AFTER_PUBLISHED, Visibility.HIDDEN):
+        text = summary(g, ["notes.pdf: not a notebook"], setting)
+        assert "mid-batch" not in text and "Points per exercise" not in text and "7 / 10" not in text, text
+        assert "the sanity checks 2 / 2 points" in text and "the hidden checks (8 points)" in text
+        assert "removed the grading metadata" in text and "not read: notes.pdf" in text
+    shown = summary(g, [], Visibility.VISIBLE)
+    assert "7 / 10 points" in shown and "mid-batch" in shown and "Points per exercise: loss 5/5, returns 2/5" in shown

@@ -54,9 +54,23 @@ def test_only_local_sockets_are_made_and_everything_else_runs(machine):
 def test_in_a_process_the_internet_is_refused_to_it_and_its_children_and_torch_still_runs():
     code = textwrap.dedent(
         """
-        import socket, subprocess, sys
+        import socket, subprocess, sys, threading
         from autograder.sandboxed import no_network
+        go, made = threading.Event(), []
+
+        def other():  # a thread started before the filter (ipykernel's are), asked after it
+            go.wait(30)
+            try:
+                made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM).detach())
+            except PermissionError:
+                made.append(None)
+
+        thread = threading.Thread(target=other)
+        thread.start()
         no_network.install()
+        go.set()
+        thread.join(30)
+        assert made == [None], made
         socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
         for family in (socket.AF_INET, socket.AF_INET6):
             try:

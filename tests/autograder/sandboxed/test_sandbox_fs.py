@@ -124,3 +124,40 @@ def test_without_a_pid_namespace_every_process_of_the_uid_is_killed_even_one_tha
         assert proc.wait(timeout=10) == -9
     finally:
         subprocess.run(["pkill", "-9", "-u", str(uid)], check=False)
+
+
+def test_a_process_whose_first_thread_exited_is_still_found_and_killed():
+    """Its first thread gone (SYS_exit, not exit_group), /proc shows the process as a zombie while
+    its other thread runs on: it is one of the uid's live processes, and dies with them."""
+    import platform
+    import subprocess
+    import time
+
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("processes of another uid need root")
+    exit_thread = {"x86_64": 60, "aarch64": 93}.get(platform.machine())
+    if exit_thread is None:
+        pytest.skip(f"no SYS_exit number here for {platform.machine()}")
+    if not os.access("/usr/bin/python3", os.X_OK):
+        pytest.skip("no system Python for another uid to run (the venv's is root's)")
+    uid = 54324
+    code = (
+        "import ctypes, threading, time; threading.Thread(target=time.sleep, args=(300,)).start(); "
+        f"ctypes.CDLL(None).syscall({exit_thread}, 0)"
+    )
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", code], user=uid, group=uid, cwd="/", start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        state = ""
+        while time.monotonic() < deadline and not state.startswith("Z"):
+            time.sleep(0.05)
+            state = open(f"/proc/{proc.pid}/status").read().split("State:")[1].strip()
+        assert state.startswith("Z"), state  # its first thread is gone, the other sleeps
+        assert sandbox.processes_of(uid) == [proc.pid]
+        assert sandbox.kill_uid(uid) >= 1
+        assert sandbox.processes_of(uid) == []
+        assert proc.wait(timeout=10) == -9
+    finally:
+        subprocess.run(["pkill", "-9", "-u", str(uid)], check=False)
