@@ -80,6 +80,11 @@ def settings(overrides: dict):
     return cfg
 
 
+def is_warm_start_file(path: Path) -> bool:
+    """A warm start as the pretraining exports it (``--export-warm-start``), not a training checkpoint."""
+    return path.suffix == ".pt" and "state_dict" in torch.load(path, map_location="cpu", weights_only=True)
+
+
 def make_model(cfg, n_actions: int) -> torch.nn.Module:
     size = getattr(cfg, "frame_size", 84)
     if getattr(cfg, "network", None) == "nature" or (getattr(cfg, "network", None) is None and size == 84):
@@ -136,7 +141,7 @@ def course(
         optimizer.load_state_dict(saved["optimizer"])
         state = saved["state"]
         print(f"resumed {folder.name} at {state['step']:,} steps")
-    elif warm is not None and not warm.exists():  # a warm start that ships in course_lib/pretrained
+    elif warm is not None and (not warm.exists() or is_warm_start_file(warm)):  # shipped, or exported
         meta = networks.load_warm_start(str(warm), model, optimizer)
         state["start_score"], state["warm_steps"] = meta["last_20"], meta["env_steps"]
     elif warm is not None:
