@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from importlib import resources
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -68,17 +68,22 @@ class NatureCNNActorCritic(nn.Module):
     frames and a 256-unit layer: a third of the computation, and as good on its scenario.
     """
 
-    def __init__(self, n_actions: int, in_channels: int = 4, size: int = 84, hidden: int = 512):
+    def __init__(
+        self,
+        n_actions: int,
+        in_channels: int = 4,
+        size: int = 84,
+        hidden: int = 512,
+        layers: tuple[tuple[int, int, int], ...] = ((32, 8, 4), (64, 4, 2), (64, 3, 1)),
+    ):
+        """``layers``: each convolution's (channels, kernel, stride); the Nature CNN's by default."""
         super().__init__()
-        convs = [
-            layer_init(nn.Conv2d(in_channels, 32, 8, stride=4)),
-            nn.ReLU(),
-            layer_init(nn.Conv2d(32, 64, 4, stride=2)),
-            nn.ReLU(),
-            layer_init(nn.Conv2d(64, 64, 3, stride=1)),
-            nn.ReLU(),
-            nn.Flatten(),
-        ]
+        convs: list[nn.Module] = []
+        channels = in_channels
+        for out, kernel, stride in layers:
+            convs += [layer_init(nn.Conv2d(channels, out, kernel, stride=stride)), nn.ReLU()]
+            channels = out
+        convs.append(nn.Flatten())
         with torch.no_grad():
             flat = nn.Sequential(*convs)(torch.zeros(1, in_channels, size, size)).shape[1]  # 64 * 7 * 7 at 84
         self.torso = nn.Sequential(*convs, layer_init(nn.Linear(flat, hidden)), nn.ReLU())
@@ -94,7 +99,7 @@ class NatureCNNActorCritic(nn.Module):
         return Categorical(logits=self.policy_head(features)), self.value_head(features).squeeze(-1)
 
 
-class SmallCNNActorCritic(nn.Module):
+class SmallCNNActorCritic(NatureCNNActorCritic):
     """The Nature CNN's layout on 42 x 42 frames, at half its width: a fifth of its multiply-adds.
 
     The same three convolutions and the same 7 x 7 map before the dense layer as the Nature CNN
@@ -114,28 +119,8 @@ class SmallCNNActorCritic(nn.Module):
         channels: tuple[int, int, int] = (16, 32, 32),
         hidden: int = 256,
     ):
-        super().__init__()
         c1, c2, c3 = channels
-        convs = [
-            layer_init(nn.Conv2d(in_channels, c1, 4, stride=2)),
-            nn.ReLU(),
-            layer_init(nn.Conv2d(c1, c2, 4, stride=2)),
-            nn.ReLU(),
-            layer_init(nn.Conv2d(c2, c3, 3, stride=1)),
-            nn.ReLU(),
-            nn.Flatten(),
-        ]
-        with torch.no_grad():
-            flat = nn.Sequential(*convs)(torch.zeros(1, in_channels, size, size)).shape[1]  # 32 * 7 * 7 at 42
-        self.torso = nn.Sequential(*convs, layer_init(nn.Linear(flat, hidden)), nn.ReLU())
-        self.policy_head = layer_init(nn.Linear(hidden, n_actions), gain=0.01)
-        self.value_head = layer_init(nn.Linear(hidden, 1), gain=1.0)
-        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
-
-    def forward(self, obs: torch.Tensor) -> tuple[Categorical, torch.Tensor]:
-        x = obs.contiguous(memory_format=torch.channels_last).float().div_(255.0)
-        features = self.torso(x)
-        return Categorical(logits=self.policy_head(features)), self.value_head(features).squeeze(-1)
+        super().__init__(n_actions, in_channels, size, hidden, layers=((c1, 4, 2), (c2, 4, 2), (c3, 3, 1)))
 
 
 def save_checkpoint(model: nn.Module, path, half: bool = True, **meta) -> None:
@@ -187,7 +172,7 @@ def load_warm_start(name: str | Path, model: nn.Module, optimizer: torch.optim.O
     return ckpt.get("meta", {})
 
 
-DOOM_NETWORK = dict(n_actions=4, size=64, hidden=256)  # notebook 5 and its pretrained agent
+DOOM_NETWORK: dict[str, Any] = dict(n_actions=4, size=64, hidden=256)  # notebook 5 and its pretrained agent
 PRETRAINED = {
     "pong_a2c": lambda: NatureCNNActorCritic(n_actions=6),
     "doom_a2c": lambda: NatureCNNActorCritic(**DOOM_NETWORK),
