@@ -31,8 +31,8 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from autograder.gradescope.build import DEFAULT_CONTAINER, build, container  # noqa: E402
-from autograder.paths import SOLUTIONS, assignment_ids  # noqa: E402
-from fixtures import MISTAKES, with_cell  # noqa: E402
+from autograder.paths import assignment_ids  # noqa: E402
+from fixtures import handed_in, typical_mistake  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "gradescope_limits.md"
 LIMITED = ROOT.parent / "shared" / "tools" / "limited"
@@ -54,20 +54,16 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "autograder.gradescope", "prepare"], cwd=source, env=env, check=True)
         cases = []
         for notebook in notebooks:
-            mistake = sorted(name for name, (nb, _, _) in MISTAKES.items() if nb == notebook)[0]
             sizes = {DEFAULT_CONTAINER, container(notebook)}
-            cases += [(notebook, student, size) for student in ("reference", mistake) for size in sorted(sizes)]
+            students = ("reference", typical_mistake(notebook))
+            cases += [(notebook, student, size) for student in students for size in sorted(sizes)]
 
         def run(case):
             notebook, student, (memory, cpus) = case
             root = work / "runs" / f"{notebook}-{student}-{memory}"
             (root / "submission").mkdir(parents=True)
             (root / "results").mkdir()
-            nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", 4)
-            if student != "reference":
-                _, cell, code = MISTAKES[student]
-                nb = with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code)
-            nbformat.write(nb, root / "submission" / f"{notebook}.ipynb")
+            nbformat.write(handed_in(student, notebook), root / "submission" / f"{notebook}.ipynb")
             command = [sys.executable, "-m", "autograder.gradescope", "run", "--notebook", notebook]
             done = subprocess.run(
                 [str(LIMITED), memory, str(cpus), "--", *command, "--root", str(root)],

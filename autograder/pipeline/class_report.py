@@ -49,7 +49,15 @@ from urllib.parse import quote
 from autograder.cells import exercise_of, is_hidden_check
 from autograder.pipeline import statuses
 from autograder.pipeline.files import write_atomic
-from autograder.pipeline.report import DETAILS, GRADES_FIXED, max_points, read_details_file, read_rows, read_runs
+from autograder.pipeline.report import (
+    DETAILS,
+    GRADES_FIXED,
+    max_points,
+    read_details_file,
+    read_rows,
+    read_runs,
+    read_unmapped,
+)
 from autograder.pipeline.spreadsheets import original, write_table
 
 REPORT = "report.html"
@@ -138,10 +146,8 @@ class ClassResults:
 
 
 def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return 0.0
+    """A number of grades.csv (0 where a cell is empty or not a number)."""
+    return _float(text) or 0.0
 
 
 def read_results(out: Path, roster: Path | None = None) -> ClassResults:
@@ -165,11 +171,7 @@ def read_results(out: Path, roster: Path | None = None) -> ClassResults:
                 checked(details[student].get(notebook)),
             )
         )
-    unmapped = []
-    if (out / "unmapped.csv").exists():
-        rows = list(csv.reader((out / "unmapped.csv").open()))[1:]
-        unmapped = [(original(r[0]), original(r[1])) for r in rows if len(r) >= 2]
-    return ClassResults(grades, unmapped, read_runs(out), read_roster(roster) if roster else None)
+    return ClassResults(grades, read_unmapped(out), read_runs(out), read_roster(roster) if roster else None)
 
 
 def _float(value: object) -> float | None:

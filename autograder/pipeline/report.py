@@ -32,7 +32,7 @@ from autograder.pipeline.execute import nbgrader_error
 from autograder.pipeline.files import UnsafeFile, read_bytes, read_notebook, write_atomic
 from autograder.pipeline.job import Job
 from autograder.pipeline.scoring import CellScore, NotebookScore
-from autograder.pipeline.spreadsheets import write_table
+from autograder.pipeline.spreadsheets import original, write_table
 
 MAX_FEEDBACK_BYTES = 256 * 1024**2  # a feedback page (its notebook's outputs are bounded: execute.py)
 GRADES_FIXED = ["student", "notebook", "status", "total", "max_total"]
@@ -236,6 +236,14 @@ def read_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
     return {(r["student"], r["notebook"]): r for r in csv.DictReader(path.open())} if path.exists() else {}
 
 
+def read_unmapped(out: Path) -> list[tuple[str, str]]:
+    """``out/unmapped.csv``'s (file, why), as the run had them (``spreadsheets.original``); none when
+    there is no such file."""
+    path = out / "unmapped.csv"
+    rows = list(csv.reader(path.open()))[1:] if path.exists() else []
+    return [(original(r[0]), original(r[1])) for r in rows if len(r) >= 2]
+
+
 def write_rows(rows: dict[tuple[str, str], dict[str, str]], unmapped: list[tuple[str, str]], out: Path) -> None:
     """``grades.csv`` (a row per student and notebook, sorted; the exercise columns sorted by name)
     and ``unmapped.csv``, each written whole or not at all."""
@@ -283,8 +291,6 @@ def details_of(grade: NotebookGrade) -> dict:
     """What the class report needs of a notebook's grading, beyond grades.csv: how each graded cell
     scored and which check failed first, the flags that call for a human, and its time."""
     return {
-        "status": grade.status,
-        "exercises": grade.exercises,
         "max_exercises": grade.max_exercises,
         "repaired": grade.repaired,
         "input_cut": grade.input_cut,
@@ -330,7 +336,12 @@ def write_run(
         "shard": f"{shard[0]}/{shard[1]}" if shard else None,
         "students": students,
     }
-    write_atomic(out / RUN, json.dumps({"runs": [run]}, indent=1))
+    write_runs(out, [run])
+
+
+def write_runs(out: Path, runs: list[dict]) -> None:
+    """``out/run.json``: the runs that made the results (one; a merge's, one per shard)."""
+    write_atomic(out / RUN, json.dumps({"runs": runs}, indent=1))
 
 
 def read_runs(out: Path) -> list[dict]:

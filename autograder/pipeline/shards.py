@@ -18,16 +18,13 @@ then the class report of the whole class. The shards' ``work/`` folders stay whe
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
-import json
 import shutil
 import sys
 from pathlib import Path
 
 from autograder.pipeline.class_report import write_class_report
-from autograder.pipeline.files import write_atomic
-from autograder.pipeline.report import DETAILS, RUN, read_rows, read_runs, write_rows
+from autograder.pipeline.report import DETAILS, read_rows, read_runs, read_unmapped, write_rows, write_runs
 from autograder.pipeline.slurm import COMPLETE
 
 
@@ -60,8 +57,7 @@ def merge(shards: list[Path], out: Path) -> int:
                     "one split of one class"
                 )
             rows[key] = row
-        if (shard / "unmapped.csv").exists():
-            unmapped += [(r[0], r[1]) for r in list(csv.reader((shard / "unmapped.csv").open()))[1:] if len(r) >= 2]
+        unmapped += read_unmapped(shard)
     out.mkdir(parents=True, exist_ok=True)
     write_rows(rows, unmapped, out)
     runs = []
@@ -70,7 +66,7 @@ def merge(shards: list[Path], out: Path) -> int:
             if (shard / folder).is_dir():
                 shutil.copytree(shard / folder, out / folder, dirs_exist_ok=True)
         runs += read_runs(shard)
-    write_atomic(out / RUN, json.dumps({"runs": runs}, indent=1))
+    write_runs(out, runs)
     return len(rows)
 
 

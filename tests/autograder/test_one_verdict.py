@@ -27,13 +27,13 @@ import nbformat
 import pytest
 
 from autograder.cells import grade_id_of, is_hidden_test_cell, points_of
-from autograder.paths import NOTEBOOKS, SOLUTIONS, assignment_ids
+from autograder.paths import SOLUTIONS, assignment_ids
 from autograder.pipeline.answers_client import AnswersClient
 from autograder.pipeline.scorer import answer_cells, imports, score_notebook
 from autograder.pipeline.scorer import test_cells as graded_cells
 from autograder.sandboxed.answers_server import python_source
 from course_lib.checks import CheckFailed, stderr_to_stdout
-from fixtures import CORRECT, FILES, HOSTILE, MISTAKES, bounds, with_cell
+from fixtures import CORRECT, FILES, HOSTILE, MISTAKES, bounds, handed_in
 
 # Answers that are wrong or noisy in ways a check must take calmly (raise, NaN, a wrong dtype,
 # prints on stderr): graded both ways like the mistakes, each within its fixture's bounds.
@@ -46,15 +46,6 @@ def students() -> list[tuple[str, str]]:
     out += [(name, nb) for name, (nb, _, _) in sorted({**MISTAKES, **CORRECT}.items())]
     out += [(name, HOSTILE[name][0]) for name in WRONG_ANSWERS]
     return out
-
-
-def submission(student: str, nb: str):
-    if student == "reference":
-        return nbformat.read(SOLUTIONS / f"{nb}.ipynb", as_version=4)
-    if student == "blank":
-        return nbformat.read(NOTEBOOKS / f"{nb}.ipynb", as_version=4)
-    _, cell, source = {**MISTAKES, **CORRECT, **{n: HOSTILE[n] for n in WRONG_ANSWERS}}[student]
-    return with_cell(SOLUTIONS / f"{nb}.ipynb", cell, source)
 
 
 def run_here(source: str, namespace: dict) -> tuple[bool, str, float | None]:
@@ -108,7 +99,7 @@ def answers():
 @pytest.mark.slow
 @pytest.mark.parametrize("student, nb", students(), ids=[f"{s}-{nb[:2]}" for s, nb in students()])
 def test_each_check_gives_one_verdict_in_the_notebook_and_in_the_grader(student, nb, answers):
-    sub = submission(student, nb)
+    sub = handed_in(student, nb)
     # The hidden checks run in a kernel only in a solution notebook (the reference); a student's
     # kernel never has them: for the others they are run the grader's way only.
     here = as_in_a_notebook(nb, sub, hidden=student in ("reference", "blank"))

@@ -19,7 +19,7 @@ import pytest
 from autograder.gradescope.build import build, container
 from autograder.paths import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids
 from autograder.pipeline.report import max_points
-from fixtures import FILES, MISTAKES, bounds, solution_source, with_cell
+from fixtures import FILES, bounds, handed_in, solution_source, typical_mistake, with_cell
 
 pytestmark = pytest.mark.slow
 NB1 = "01_policy_gradient"
@@ -118,8 +118,7 @@ def test_a_blank_notebook_gets_zero_with_its_messages(source, tmp_path):
 def test_a_mistake_gets_what_its_fixture_says(source, tmp_path):
     """The run grades with the class command's own pipeline (``grade_class``): a typical mistake gets
     what the scorer gives it there (tests/autograder/test_one_verdict.py), and says why."""
-    notebook, cell, code = MISTAKES["loss_wrong_sign"]
-    results = run_autograder(source, tmp_path, {f"{NB1}.ipynb": with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code)})
+    results = run_autograder(source, tmp_path, {f"{NB1}.ipynb": handed_in("loss_wrong_sign", NB1)})
     check_format(results)
     _, low, high = bounds("loss_wrong_sign")[NB1]
     assert low <= results["score"] <= high < 10.0, results["output"]
@@ -153,11 +152,7 @@ def test_a_wrong_missing_or_broken_submission_gets_zero_and_a_sentence(source, t
 def test_two_different_files_for_the_notebook_are_refused_with_their_names(source, tmp_path):
     """An upload keeps no file times: neither is graded by a guess (a mistake an hour older than the
     reference was graded once, "the newer file"); the student is told which files to choose from."""
-    notebook, cell, code = MISTAKES["loss_wrong_sign"]
-    files = {
-        f"{NB1}.ipynb": with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code),
-        f"{NB1} (1).ipynb": nbformat.read(SOLUTIONS / f"{NB1}.ipynb", 4),
-    }
+    files = {f"{NB1}.ipynb": handed_in("loss_wrong_sign", NB1), f"{NB1} (1).ipynb": handed_in("reference", NB1)}
     results = run_autograder(source, tmp_path, files)
     assert results["score"] == 0.0, results["output"]
     assert f"different files for {NB1}.ipynb ({NB1} (1).ipynb, {NB1}.ipynb)" in results["output"]
@@ -256,12 +251,10 @@ LIMITED = Path(os.environ.get("COURSE_LIMITED", str(ROOT.parent / "shared" / "to
 
 
 def _cases() -> list[tuple[str, str]]:
-    """Each notebook's reference and one typical mistake (the first of its fixtures by name)."""
-    cases = []
-    for notebook in assignment_ids():
-        mistake = sorted(name for name, (nb, _, _) in MISTAKES.items() if nb == notebook)[0]
-        cases += [(notebook, "reference"), (notebook, mistake)]
-    return cases
+    """Each notebook's reference and one typical mistake."""
+    return [
+        (notebook, student) for notebook in assignment_ids() for student in ("reference", typical_mistake(notebook))
+    ]
 
 
 def test_each_notebook_is_graded_within_the_container_its_zip_asks_for(source, tmp_path):
@@ -282,12 +275,7 @@ def test_each_notebook_is_graded_within_the_container_its_zip_asks_for(source, t
         os.symlink(source, root / "source")  # one extracted course for all (run_autograder cds into it)
         with zipfile.ZipFile(zips[notebook]) as z:
             (root / "run_autograder").write_bytes(z.read("run_autograder"))
-        if student == "reference":
-            nb = nbformat.read(SOLUTIONS / f"{notebook}.ipynb", 4)
-        else:
-            _, cell, code = MISTAKES[student]
-            nb = with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code)
-        nbformat.write(nb, root / "submission" / f"{notebook}.ipynb")
+        nbformat.write(handed_in(student, notebook), root / "submission" / f"{notebook}.ipynb")
         memory, cpus = container(notebook)
         env = {**os.environ, "GRADESCOPE_ROOT": str(root), "COURSE_PYTHON": sys.executable}
         done = subprocess.run(

@@ -18,7 +18,7 @@ from autograder.paths import ROOT, SOLUTIONS
 from autograder.pipeline import SECRETS, Options, grade_class
 from autograder.pipeline.job import FIRST_SANDBOX_UID, SANDBOX_UIDS, UID_LEASES
 from autograder.sandboxed import launcher
-from fixtures import MISTAKES, bounds, with_cell
+from fixtures import bounds, handed_in, with_cell
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 NB1 = "01_policy_gradient"
@@ -125,11 +125,8 @@ def test_the_uid_mode_scores_the_shared_optimizer_in_the_machines_shared_memory(
     (its weights read in that memory), and nothing of the student's uid is left in /tmp or /dev/shm."""
     folder = Path(tempfile.mkdtemp(prefix="uid-mode-", dir="/var/tmp"))  # 0700: the submissions closed
     try:
-        notebook, cell, code = MISTAKES["adam_state_not_shared"]
         (folder / "class" / "private").mkdir(parents=True)
-        nbformat.write(
-            with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, code), folder / "class" / "private" / "03_a3c.ipynb"
-        )
+        nbformat.write(handed_in("adam_state_not_shared", "03_a3c"), folder / "class" / "private" / "03_a3c.ipynb")
         options = Options(workers=1, sandbox="uid", cell_timeout=120)
         graded, _ = grade_class(folder / "class", folder / "out", options, progress=False)
         [private] = graded

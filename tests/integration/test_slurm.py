@@ -16,7 +16,7 @@ from slurm_cluster import OneNodeCluster
 from autograder.paths import NOTEBOOKS, SOLUTIONS
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.slurm import COMPLETE, submit
-from fixtures import MISTAKES, with_cell
+from fixtures import handed_in
 
 pytestmark = pytest.mark.slow
 NB1 = "01_policy_gradient"
@@ -53,11 +53,8 @@ def small_class(tmp_path_factory):
         shutil.copy2(SOLUTIONS / f"{NB1}.ipynb", root / student / f"{NB1}.ipynb")
     (root / "blank").mkdir()
     shutil.copy2(NOTEBOOKS / f"{NB1}.ipynb", root / "blank" / f"{NB1}.ipynb")
-    notebook, cell, source = MISTAKES["loss_wrong_sign"]
     (root / "loss_wrong_sign").mkdir()
-    nbformat.write(
-        with_cell(SOLUTIONS / f"{notebook}.ipynb", cell, source), root / "loss_wrong_sign" / f"{notebook}.ipynb"
-    )
+    nbformat.write(handed_in("loss_wrong_sign", NB1), root / "loss_wrong_sign" / f"{NB1}.ipynb")
     return root
 
 
