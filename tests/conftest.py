@@ -50,6 +50,27 @@ class Kernel:
         self.km.shutdown_kernel(now=True)
 
 
+# The files that take minutes, longest first: ``make test`` deals whole files to its two workers
+# (``--dist loadfile``) in collection order, so these start at once and the short files fill the gaps.
+LONGEST_FIRST = (
+    "integration/test_grade_class.py",
+    "autograder/test_one_verdict.py",
+    "integration/test_gradescope.py",
+    "integration/test_notebooks_execute.py",
+    "integration/test_slurm.py",
+    "integration/test_sandbox_modes.py",
+    "integration/test_grade_limits.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item) -> int:
+        path = item.path.relative_to(Path(__file__).parent).as_posix()
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: each file's own order kept
+
+
 @pytest.fixture()
 def kernel():
     started = Kernel()
