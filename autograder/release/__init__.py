@@ -83,16 +83,20 @@ def release(out_dir: Path = NOTEBOOKS) -> list[Path]:
 def stale(out_dir: Path = NOTEBOOKS) -> list[str]:
     """Names of student notebooks that are missing, outdated, or have no source any more."""
     with tempfile.TemporaryDirectory() as tmp:
-        fresh = release(Path(tmp))
-        problems = [
-            p.name
-            for p in fresh
-            if not (out_dir / p.name).exists()
-            or _without_python_version((out_dir / p.name).read_text()) != _without_python_version(p.read_text())
-        ]
+        return differences(release(Path(tmp)), out_dir)
+
+
+def differences(fresh: list[Path], out_dir: Path) -> list[str]:
+    """The notebooks of ``out_dir`` that differ from the ``fresh`` release (or are missing from it),
+    and those of ``fresh`` that ``out_dir`` lacks."""
+    problems = [
+        p.name
+        for p in fresh
+        if not (out_dir / p.name).exists()
+        or _without_python_version((out_dir / p.name).read_text()) != _without_python_version(p.read_text())
+    ]
     expected = {p.name for p in fresh}
-    problems += [p.name for p in out_dir.glob("*.ipynb") if p.name not in expected]
-    return problems
+    return problems + [p.name for p in out_dir.glob("*.ipynb") if p.name not in expected]
 
 
 def main(argv: list[str] | None = None) -> int:

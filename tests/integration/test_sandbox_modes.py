@@ -51,10 +51,10 @@ def test_not_root_the_sandbox_runs_in_a_user_namespace_and_hides_the_host():
     try:
         (folder / "class" / "alice").mkdir(parents=True)
         (folder / "class" / "mallory").mkdir(parents=True)
-        shutil.copy2(SOLUTIONS / f"{NB1}.ipynb", folder / "class" / "alice")
+        (folder / "class" / "alice" / "notes.txt").write_text("another student's file, not graded")
         source = ATTACK % (
             str(SOLUTIONS / f"{NB1}.ipynb"),
-            str(folder / "class" / "alice" / f"{NB1}.ipynb"),
+            str(folder / "class" / "alice" / "notes.txt"),
             str(folder / "pwned"),
         )
         nbformat.write(
@@ -93,8 +93,8 @@ def test_not_root_the_sandbox_runs_in_a_user_namespace_and_hides_the_host():
         rows = {
             line.split(",")[0]: line.split(",") for line in (folder / "out" / "grades.csv").read_text().splitlines()
         }
-        assert rows["alice"][2:4] == ["graded", "10"], rows["alice"]
-        assert rows["mallory"][2] == "graded" and rows["mallory"][6] == "0", rows["mallory"]  # returns: 0
+        # graded: the loss's 5 points (the reference's), none of the returns' (the attack's cell)
+        assert rows["mallory"][2:4] == ["graded", "5"] and rows["mallory"][6] == "0", rows["mallory"]
         graded = folder / "out" / "work" / "mallory" / "autograded" / "mallory" / NB1 / f"{NB1}.ipynb"
         printed = "".join(o.get("text", "") for c in nbformat.read(graded, 4).cells for o in c.get("outputs", []))
         assert "SEEN" in printed and "READ" not in printed and "WROTE" not in printed, printed
