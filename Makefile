@@ -31,11 +31,11 @@ course: setup
 test: setup lint
 	@if [ "$$(id -u)" = 0 ] && ! command -v bwrap >/dev/null; then $(MAKE) --no-print-directory grader-setup; fi
 	@if [ "$$(id -u)" = 0 ] && ! command -v slurmctld >/dev/null; then $(MAKE) --no-print-directory cluster-setup; fi
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 # A minute or two of feedback while working: the tests not marked slow.
 quick: setup lint
-	$(PY) -m pytest -n 2 --dist loadfile -m "not slow"
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 # The linter, the formatter and the type checker (settings in pyproject.toml); `ruff format .` applies the format.
 lint: setup

@@ -51,7 +51,8 @@ class Kernel:
 
 
 # The files that take minutes, longest first: ``make test`` deals whole files to its two workers
-# (``--dist loadfile``) in collection order, so these start at once and the short files fill the gaps.
+# (``--dist loadfile``) in collection order (``--no-loadscope-reorder``: xdist would otherwise deal
+# the files with the most tests first), so these start at once and the short files fill the gaps.
 LONGEST_FIRST = (
     "integration/test_grade_class.py",
     "autograder/test_one_verdict.py",
@@ -64,8 +65,10 @@ LONGEST_FIRST = (
 
 
 def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+
     def rank(item) -> int:
-        path = item.path.relative_to(Path(__file__).parent).as_posix()
+        path = item.path.relative_to(here).as_posix() if item.path.is_relative_to(here) else ""
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each file's own order kept

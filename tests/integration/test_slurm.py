@@ -117,12 +117,19 @@ def test_array_tasks_a_killed_one_named_by_the_merge_graded_again_alone_and_the_
     array_job, merge_job = re.search(r"array job (\d+) .* merge job (\d+)", submitted.stdout).groups()
     cluster.wait(array_job, merge_job)
     check_grades(out)
+    # the killed shard's student (the reference) graded again exactly as ann, a copy in a shard never killed
+    same = {"student", "message"}
+    got = rows(out)
+    assert {k: v for k, v in got["reference", NB1].items() if k not in same} == {
+        k: v for k, v in got["ann", NB1].items() if k not in same
+    }
     assert {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)} == others  # not again
     assert len(list((out / "slurm").glob("shard-2-job*.log"))) == 2  # the killed task's log is kept
     logs = sorted((out / "slurm").glob("merge-*.log"), key=lambda p: p.stat().st_mtime)
     assert "merged 3 shard(s): 4 rows" in logs[-1].read_text() and "NOT COMPLETE" not in logs[-1].read_text()
     # the merge's class report covers the whole class, and its LMS file follows the roster
-    assert "<h1>Class report</h1>" in (out / "report.html").read_text()
+    page = (out / "report.html").read_text()
+    assert "<h1>Class report</h1>" in page and "INCOMPLETE" not in page  # the last merge's, not the first's
     canvas = list(csv.reader((out / "canvas.csv").open(newline="")))
     assert sorted(r[0] for r in canvas[2:]) == sorted(f"Student {s}" for s in students)
     for student in students:

@@ -1,5 +1,5 @@
 """GradingExecute, nbgrader's Execute step made to survive a dead kernel and a spent time budget,
-on tiny notebooks in a plain kernel (the sandboxed, end-to-end version is in test_grade_class)."""
+on tiny notebooks in a plain kernel (the sandboxed, end-to-end version is in test_grade_limits)."""
 
 import nbformat
 import pytest

@@ -1,6 +1,7 @@
 """notebooks/ is generated from solutions/ by nbgrader, is up to date, and gives nothing away."""
 
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -76,6 +77,20 @@ def test_student_notebook_is_committed_without_outputs(notebook_id):
 def test_solution_notebook_is_committed_without_outputs(notebook_id):
     nb = nbformat.read(release.SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_the_check_command_compares_notebooks_with_a_release_of_its_own(fresh, monkeypatch, capsys):
+    """``python -m autograder.release --check``: ``stale()`` makes a release in a folder of its own
+    (here the one release, copied) and compares ``notebooks/`` with it."""
+    import shutil
+
+    def copy_of_fresh(out_dir):
+        return [Path(shutil.copy2(path, out_dir / path.name)) for path in fresh]
+
+    monkeypatch.setattr(release, "release", copy_of_fresh)
+    assert release.stale() == []
+    assert release.main(["--check"]) == 0 and "up to date" in capsys.readouterr().out
 
 
 @pytest.mark.slow
