@@ -20,6 +20,7 @@ from fixtures import bounds, handed_in
 pytestmark = pytest.mark.slow
 NB1 = "01_policy_gradient"
 GRADE_ARGS = "--cell-timeout 60 --timeout 300"
+STUDENTS = ("ann", "blank", "loss_wrong_sign", "reference")  # the small class below
 
 
 @pytest.fixture(scope="module")
@@ -71,12 +72,14 @@ def rows(out: Path) -> dict:
     return {(r["student"], r["notebook"]): r for r in csv.DictReader((out / "grades.csv").open())}
 
 
-def check_grades(out: Path) -> None:
+def checked_grades(out: Path) -> dict:
+    """grades.csv's rows, each student's checked against what they must get."""
     got = rows(out)
-    assert set(got) == {(s, NB1) for s in ("ann", "reference", "blank", "loss_wrong_sign")}, got
+    assert set(got) == {(s, NB1) for s in STUDENTS}, got
     for (student, _), row in got.items():
         low, high = expected_points(student)
         assert row["status"] == "graded" and low <= float(row["total"]) <= high, row
+    return got
 
 
 def test_array_tasks_a_killed_one_named_by_the_merge_graded_again_alone_and_the_class_report(
@@ -88,8 +91,7 @@ def test_array_tasks_a_killed_one_named_by_the_merge_graded_again_alone_and_the_
     the class report and an LMS file that follows the roster, and the other shards are not graded again."""
     out = tmp_path / "results"
     roster = tmp_path / "roster.csv"
-    students = ("ann", "blank", "loss_wrong_sign", "reference")
-    roster.write_text("student,name,lms_id\n" + "".join(f"{s},Student {s},{k}\n" for k, s in enumerate(students)))
+    roster.write_text("student,name,lms_id\n" + "".join(f"{s},Student {s},{k}\n" for k, s in enumerate(STUDENTS)))
     record = submit(small_class, out, 3, cpus=1, mem="6G", time="0:30:00", extra=GRADE_ARGS, roster=roster)
     task = f"{record['array_job']}_2"
     deadline = time.monotonic() + 600
@@ -116,12 +118,11 @@ def test_array_tasks_a_killed_one_named_by_the_merge_graded_again_alone_and_the_
     submitted = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120, check=True)
     array_job, merge_job = re.search(r"array job (\d+) .* merge job (\d+)", submitted.stdout).groups()
     cluster.wait(array_job, merge_job)
-    check_grades(out)
+    got = checked_grades(out)
     # the killed shard's student (the reference) graded again exactly as ann, a copy in a shard never killed
-    same = {"student", "message"}
-    got = rows(out)
-    assert {k: v for k, v in got["reference", NB1].items() if k not in same} == {
-        k: v for k, v in got["ann", NB1].items() if k not in same
+    apart = {"student", "message"}  # the columns that may differ
+    assert {k: v for k, v in got["reference", NB1].items() if k not in apart} == {
+        k: v for k, v in got["ann", NB1].items() if k not in apart
     }
     assert {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)} == others  # not again
     assert len(list((out / "slurm").glob("shard-2-job*.log"))) == 2  # the killed task's log is kept
@@ -131,6 +132,6 @@ def test_array_tasks_a_killed_one_named_by_the_merge_graded_again_alone_and_the_
     page = (out / "report.html").read_text()
     assert "<h1>Class report</h1>" in page and "INCOMPLETE" not in page  # the last merge's, not the first's
     canvas = list(csv.reader((out / "canvas.csv").open(newline="")))
-    assert sorted(r[0] for r in canvas[2:]) == sorted(f"Student {s}" for s in students)
-    for student in students:
+    assert sorted(r[0] for r in canvas[2:]) == sorted(f"Student {s}" for s in STUDENTS)
+    for student in STUDENTS:
         assert (out / "feedback" / student / f"{NB1}.html").exists()
