@@ -172,9 +172,10 @@ def load_warm_start(name: str | Path, model: nn.Module, optimizer: torch.optim.O
     return ckpt.get("meta", {})
 
 
+PONG_NETWORK: dict[str, Any] = dict(n_actions=6, size=42)  # SmallCNNActorCritic: notebook 2's Pong agents
 DOOM_NETWORK: dict[str, Any] = dict(n_actions=4, size=64, hidden=256)  # notebook 5 and its pretrained agent
 PRETRAINED = {
-    "pong_a2c": lambda: NatureCNNActorCritic(n_actions=6),
+    "pong_a2c": lambda: SmallCNNActorCritic(**PONG_NETWORK),
     "doom_a2c": lambda: NatureCNNActorCritic(**DOOM_NETWORK),
 }
 

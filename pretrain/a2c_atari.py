@@ -25,7 +25,7 @@ class Settings:
     seed: int = 1
     num_envs: int = 16
     num_steps: int = 5  # n of the n-step targets
-    frame_size: int = 84  # 84: the Nature CNN on 84x84 frames; 42: the small CNN on 42x42 frames
+    frame_size: int = networks.PONG_NETWORK["size"]  # 42: the small CNN (notebook 2); 84: the Nature CNN
     total_steps: int = 10_000_000  # agent steps (each is 4 frames); a ceiling, training stops at stop_at
     lr: float = 7e-4
     rms_alpha: float = 0.99

@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from course_lib import networks
+from autograder.reference import notebook_settings
+from course_lib import envs, networks, runners
 from pretrain import training
 from pretrain.a2c_atari import Settings, export, recipe, train
 
@@ -22,13 +23,13 @@ def test_train_checkpoints_resumes_and_exports(tmp_path):
     assert train(settings, tmp_path / "run")["step"] == 2_200
 
     path = export(tmp_path / "run", tmp_path / "out")
-    meta = networks.load_checkpoint(networks.NatureCNNActorCritic(6), path)
+    meta = networks.load_checkpoint(networks.SmallCNNActorCritic(**networks.PONG_NETWORK), path)
     assert meta["env_steps"] == 2_200 and "pretrain.a2c_atari" in meta["command"]
     curve = json.loads((tmp_path / "out" / "pong_a2c.json").read_text())
     assert curve["meta"]["env_steps"] == 2_200 and (tmp_path / "out" / "pong_a2c.png").exists()
 
     warm = training.export_warm_start(recipe(settings), Settings, tmp_path / "run", tmp_path / "out")
-    model = networks.NatureCNNActorCritic(6)
+    model = networks.SmallCNNActorCritic(**networks.PONG_NETWORK)
     optimizer = torch.optim.RMSprop(model.parameters(), lr=settings.lr)
     meta = networks.load_warm_start(warm, model, optimizer)
     assert meta["env_steps"] == 2_200 and "--total-steps 2200, then --export-warm-start" in meta["command"]
@@ -38,13 +39,22 @@ def test_train_checkpoints_resumes_and_exports(tmp_path):
     assert len(episodes) == len(curve["episodes"])
 
 
-def test_the_shipped_pong_agent_scored_at_least_18():
+@pytest.mark.slow
+def test_the_shipped_pong_agent_wins_10_greedy_games_on_the_notebooks_frames():
+    """What notebook 2 shows under "Watch a trained agent": its cell's 10 greedy games, seed 2024.
+    The agent and the warm start were made on the frames the notebook's PongConfig gives."""
+    size = notebook_settings("02_a2c", "PongConfig").frame_size
     agent, meta = networks.load_pretrained("pong_a2c")
-    assert networks.pretrained_path("pong_a2c").stat().st_size < 4e6
-    assert meta["final_evaluation"]["mean"] >= 18 and len(meta["final_evaluation"]["scores"]) == 10
+    warm = torch.load(networks.pretrained_path("pong_a2c_warm"), weights_only=True)["meta"]
+    assert meta["settings"]["frame_size"] == warm["settings"]["frame_size"] == size
+    assert networks.pretrained_path("pong_a2c").stat().st_size < 1.5e6
     assert all(p.dtype == torch.float32 for p in agent.parameters())
-    dist, value = agent(torch.zeros(2, 4, 84, 84, dtype=torch.uint8))
-    assert dist.probs.shape == (2, 6) and torch.isfinite(value).all()
+    games = envs.make_atari_vec("pong", 10, clip_rewards=False, size=size)
+    try:
+        scores = runners.evaluate_vec(games, agent, greedy=True, seed=2024)
+    finally:
+        games.close()
+    assert len(scores) == 10 and min(scores) >= 20, scores
 
 
 def test_the_shipped_doom_agent_scored_at_least_20():
