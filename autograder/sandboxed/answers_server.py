@@ -36,6 +36,7 @@ import linecache
 import os
 import sys
 import traceback
+import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -167,14 +168,13 @@ def _is_code(value) -> bool:
 
 
 def _identity(value) -> tuple:
-    """The object and what a Python function is made of (the objects themselves, kept: compared
-    with ``is``, no address of a freed object can come back as another's)."""
-    return (
-        value,
-        getattr(value, "__code__", None),
-        getattr(value, "__defaults__", None),
-        getattr(value, "__kwdefaults__", None),
-    )
+    """The object, and for a Python function what it is made of: its code and defaults can be
+    replaced in place, where a call reads them (the objects themselves, kept: compared with ``is``,
+    no address of a freed object can come back as another's). A class, a builtin or a descriptor is
+    its identity alone: an attribute named ``__code__`` set on one changes no call."""
+    if isinstance(value, types.FunctionType):
+        return (value, value.__code__, value.__defaults__, value.__kwdefaults__)
+    return (value,)
 
 
 def _same_identity(a: tuple, b: tuple) -> bool:
@@ -194,6 +194,7 @@ GLOBAL_HOOKS = (
     ("torch.nn.modules.module", "_global_parameter_registration_hooks"),
     ("torch.nn.modules.module", "_global_buffer_registration_hooks"),
 )
+HOOK_NAMES = frozenset(f"{module}.{hooks}" for module, hooks in GLOBAL_HOOKS)  # their names in surface()
 
 
 def settle_torch() -> None:
@@ -258,12 +259,23 @@ class AnswersServer:
         self.surface = surface()
 
     def tampered(self) -> list[str]:
-        """What of the builders' surface the answer cells replaced (or changed the code of)."""
+        """What of the builders' surface the answer cells replaced (or changed the code of).
+
+        Run before every builder and after every call (about 12,000 names): the common case, the
+        same object (and for a function the same code and defaults), is decided inline; a hooks
+        dictionary, the same object with other contents, is compared whole."""
         missing = object()
         changed = []
         for name, (namespace, key, identity) in self.surface.items():
             value = namespace.get(key, missing)
-            now = _hooks(value) if name.endswith(tuple(h for _, h in GLOBAL_HOOKS)) else _identity(value)
+            if value is identity[0] and name not in HOOK_NAMES:
+                if len(identity) == 1 or (
+                    value.__code__ is identity[1]
+                    and value.__defaults__ is identity[2]
+                    and value.__kwdefaults__ is identity[3]
+                ):
+                    continue
+            now = _hooks(value) if name in HOOK_NAMES else _identity(value)
             if not _same_identity(now, identity):
                 changed.append(name)
         return changed
