@@ -200,43 +200,34 @@ def uid_folder(source, runnable_python):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code(uid_folder):
+def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students_code_and_what_it_leaves(uid_folder):
     """Where the container forbids namespaces (``--sandbox uid``), the student's code runs as another
-    uid and the solutions are root's alone: an answer that reads and runs the reference's cell gets
-    nothing, while the notebook's honest answer beside it keeps its points (the uid mode grades).
-    Without any protection (``--sandbox off``) the stealing answer gets full marks: the attack is real
-    (measured so when this test was written; not run here, to keep the suite short)."""
+    uid and the solutions are root's alone. One submission, two attacks:
+
+    * the returns cell reads and runs the reference's cell: it gets nothing. Without any protection
+      (``--sandbox off``) the stealing answer gets full marks: the attack is real (measured so when
+      this test was written; not run here, to keep the suite short);
+    * the loss cell is ``fixtures/hostile/leaves_a_daemon`` with the loss's reference: a process in a
+      session of its own (forked from the kernel, out of its process group) that keeps nbgrader's
+      output pipe open for an hour, and a try at an internet socket that raises before the answer
+      unless it is refused. Its exercise keeps full marks (the socket was refused in the kernel and
+      in the answers process: the seccomp filter, as there is no network namespace here), the run
+      writes its results.json in the time of an honest one (``run_autograder``'s time-out is the
+      bound) and leaves nothing running."""
     folder, opened = uid_folder
     solutions = folder / "autograder" / "source" / "solutions" / f"{NB1}.ipynb"
     steal = STEAL.format(path=str(solutions), gid="returns_solution")
-    results = run_autograder(
-        opened,
-        folder,
-        {f"{NB1}.ipynb": with_cell(SOLUTIONS / f"{NB1}.ipynb", "returns_solution", steal)},
-        sandbox="uid",
+    daemon = FILES["hostile"]["leaves_a_daemon"]["source"].replace(
+        "__REFERENCE__", solution_source(NB1, "loss_solution")
     )
-    assert results["score"] == 5.0, results["output"]  # the loss's 5, none of the returns'
-    assert "sandbox: uid" in results["_stdout"]
-    assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
-
-
-def test_without_namespaces_a_process_left_running_neither_holds_the_run_nor_outlives_it_and_the_network_is_refused(
-    uid_folder,
-):
-    """``fixtures/hostile/leaves_a_daemon``: correct answers, and a process in a session of its own
-    (forked from the kernel, out of its process group) that keeps nbgrader's output pipe open for an
-    hour, and a try
-    at an internet socket that raises before the answer unless it is refused. The run writes its
-    results.json in the time of an honest one (``run_autograder``'s time-out is the bound) with full
-    marks (the socket was refused in the kernel and in the answers process: the seccomp filter, as
-    there is no network namespace here), and leaves nothing running."""
-    folder, opened = uid_folder
-    f = FILES["hostile"]["leaves_a_daemon"]
-    code = f["source"].replace("__REFERENCE__", solution_source(NB1, f["cell"]))
-    nb = with_cell(SOLUTIONS / f"{NB1}.ipynb", f["cell"], code)
+    nb = with_cell(SOLUTIONS / f"{NB1}.ipynb", "returns_solution", steal)
+    nb = with_cell(nb, "loss_solution", daemon)
     results = run_autograder(opened, folder, {f"{NB1}.ipynb": nb}, sandbox="uid", timeout=300)
     assert "sandbox: uid" in results["_stdout"]
-    assert results["score"] == 10.0, results["output"]
+    points = {t["name"]: t["score"] for t in results["tests"]}
+    assert sum(v for k, v in points.items() if k.startswith("returns")) == 0.0, results["output"]  # not stolen
+    assert sum(v for k, v in points.items() if k.startswith("loss")) == 5.0, results["output"]  # network refused
+    assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
     assert "left-daemon" not in _process_names()
 
 
