@@ -194,7 +194,6 @@ GLOBAL_HOOKS = (
     ("torch.nn.modules.module", "_global_parameter_registration_hooks"),
     ("torch.nn.modules.module", "_global_buffer_registration_hooks"),
 )
-HOOK_NAMES = frozenset(f"{module}.{hooks}" for module, hooks in GLOBAL_HOOKS)  # their names in surface()
 
 
 def settle_torch() -> None:
@@ -263,19 +262,22 @@ class AnswersServer:
 
         Run before every builder and after every call (about 12,000 names): the common case, the
         same object (and for a function the same code and defaults), is decided inline; a hooks
-        dictionary, the same object with other contents, is compared whole."""
+        dictionary, the same object with other contents, is compared whole. Which entry is a hooks
+        dictionary is read from the snapshot itself (no code entry is a dict), not from a name the
+        answer cells could rebind."""
         missing = object()
         changed = []
         for name, (namespace, key, identity) in self.surface.items():
             value = namespace.get(key, missing)
-            if value is identity[0] and name not in HOOK_NAMES:
+            hooks = isinstance(identity[0], dict)  # an OrderedDict in torch
+            if value is identity[0] and not hooks:
                 if len(identity) == 1 or (
                     value.__code__ is identity[1]
                     and value.__defaults__ is identity[2]
                     and value.__kwdefaults__ is identity[3]
                 ):
                     continue
-            now = _hooks(value) if name in HOOK_NAMES else _identity(value)
+            now = _hooks(value) if hooks else _identity(value)
             if not _same_identity(now, identity):
                 changed.append(name)
         return changed

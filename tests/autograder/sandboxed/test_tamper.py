@@ -6,6 +6,7 @@ import contextlib
 import pytest
 import torch
 
+import autograder.sandboxed.answers_server as answers_server
 import course_lib.builders
 from autograder.sandboxed.answers_server import AnswersServer
 
@@ -55,3 +56,17 @@ def test_a_hook_added_to_torchs_global_hooks_is_named(server):
     finally:
         handle.remove()
     assert server.tampered() == []
+
+
+def test_a_hook_is_named_even_after_the_servers_own_names_are_rebound(server):
+    """The answer cells run in the server's process and can rebind its module's globals: which
+    entry is a hooks dictionary comes from the snapshot, not from a name of the module's."""
+    with contextlib.ExitStack() as rebound:
+        for name in ("GLOBAL_HOOKS", "HOOK_NAMES"):  # what a hooks entry was ever told apart by
+            if hasattr(answers_server, name):
+                rebound.enter_context(changed(answers_server, name, type(getattr(answers_server, name))()))
+        handle = torch.nn.modules.module.register_module_forward_hook(lambda module, args, out: out)
+        try:
+            assert "torch.nn.modules.module._global_forward_hooks" in server.tampered()
+        finally:
+            handle.remove()
