@@ -33,7 +33,7 @@ test: setup lint
 	@if [ "$$(id -u)" = 0 ] && ! command -v slurmctld >/dev/null; then $(MAKE) --no-print-directory cluster-setup; fi
 	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
-# About 25 seconds of feedback while working: the tests not marked slow.
+# About half a minute of feedback while working: the tests not marked slow.
 quick: setup lint
 	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 

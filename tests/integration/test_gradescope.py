@@ -228,6 +228,7 @@ def test_without_namespaces_a_throw_away_uid_keeps_the_answers_from_the_students
     assert sum(v for k, v in points.items() if k.startswith("returns")) == 0.0, results["output"]  # not stolen
     assert sum(v for k, v in points.items() if k.startswith("loss")) == 5.0, results["output"]  # network refused
     assert not solutions.parent.stat().st_mode & 0o077  # the folder: root's alone
+    assert '"grade_id": "returns_solution"' in solutions.read_text()  # what the cell aimed at was there
     assert "left-daemon" not in _process_names()
 
 

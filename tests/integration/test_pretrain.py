@@ -39,15 +39,24 @@ def test_train_checkpoints_resumes_and_exports(tmp_path):
     assert len(episodes) == len(curve["episodes"])
 
 
-@pytest.mark.slow
-def test_the_shipped_pong_agent_wins_10_greedy_games_on_the_notebooks_frames():
-    """What notebook 2 shows under "Watch a trained agent": its cell's 10 greedy games, seed 2024.
-    The agent and the warm start were made on the frames the notebook's PongConfig gives."""
+def test_notebook_2_its_shipped_pong_files_and_the_pretraining_use_one_frame_size():
+    """The notebook's PongConfig, the network the shipped agent loads into (``PONG_NETWORK``), the
+    pretraining's default and the frames both shipped files were made on: one size."""
     size = notebook_settings("02_a2c", "PongConfig").frame_size
     agent, meta = networks.load_pretrained("pong_a2c")
     warm = torch.load(networks.pretrained_path("pong_a2c_warm"), weights_only=True)["meta"]
+    assert size == networks.PONG_NETWORK["size"] == Settings().frame_size
     assert meta["settings"]["frame_size"] == warm["settings"]["frame_size"] == size
-    assert networks.pretrained_path("pong_a2c").stat().st_size < 1.5e6
+    assert (
+        isinstance(agent, networks.SmallCNNActorCritic) and networks.pretrained_path("pong_a2c").stat().st_size < 1.5e6
+    )
+
+
+@pytest.mark.slow
+def test_the_shipped_pong_agent_wins_10_greedy_games_on_the_notebooks_frames():
+    """What notebook 2 shows under "Watch a trained agent": its cell's 10 greedy games, seed 2024."""
+    size = notebook_settings("02_a2c", "PongConfig").frame_size
+    agent, _ = networks.load_pretrained("pong_a2c")
     assert all(p.dtype == torch.float32 for p in agent.parameters())
     games = envs.make_atari_vec("pong", 10, clip_rewards=False, size=size)
     try:
