@@ -13,14 +13,14 @@ import nbformat
 import pytest
 from slurm_cluster import OneNodeCluster
 
-from autograder.paths import NOTEBOOKS, SOLUTIONS
+from autograder.paths import SOLUTIONS
 from autograder.pipeline.slurm import COMPLETE, submit
 from fixtures import bounds, handed_in
 
 pytestmark = pytest.mark.slow
 NB1 = "01_policy_gradient"
 GRADE_ARGS = "--cell-timeout 60 --timeout 300"
-STUDENTS = ("ann", "blank", "loss_wrong_sign", "reference")  # the small class below
+STUDENTS = ("ann", "loss_wrong_sign", "reference")  # the small class below
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +45,13 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def small_class(tmp_path_factory):
-    """Four students of notebook 1, one or two in each of three shards (in_shard's hash of the id):
-    a second reference, ann, in shard 1; the reference in 2; a blank copy and a typical mistake in 3."""
+    """Three students of notebook 1, one in each of three shards (in_shard's hash of the id): a
+    second reference, ann, in shard 1; the reference in 2; a typical mistake in 3 (the blank copy's
+    zero is the class test's)."""
     root = tmp_path_factory.mktemp("class")
     for student in ("ann", "reference"):
         (root / student).mkdir()
         shutil.copy2(SOLUTIONS / f"{NB1}.ipynb", root / student / f"{NB1}.ipynb")
-    (root / "blank").mkdir()
-    shutil.copy2(NOTEBOOKS / f"{NB1}.ipynb", root / "blank" / f"{NB1}.ipynb")
     (root / "loss_wrong_sign").mkdir()
     nbformat.write(handed_in("loss_wrong_sign", NB1), root / "loss_wrong_sign" / f"{NB1}.ipynb")
     return root
@@ -62,8 +61,6 @@ def expected_points(student: str) -> tuple[float, float]:
     """What each student of the small class must get (the same bounds as everywhere else)."""
     if student in ("ann", "reference"):
         return 10.0, 10.0
-    if student == "blank":
-        return 0.0, 0.0
     _, low, high = bounds(student)[NB1]
     return low, high
 
@@ -127,7 +124,7 @@ def test_array_tasks_a_killed_one_named_by_the_merge_graded_again_alone_and_the_
     assert {k: (out / "shards" / f"{k}-of-3" / COMPLETE).stat().st_mtime_ns for k in (1, 3)} == others  # not again
     assert len(list((out / "slurm").glob("shard-2-job*.log"))) == 2  # the killed task's log is kept
     logs = sorted((out / "slurm").glob("merge-*.log"), key=lambda p: p.stat().st_mtime)
-    assert "merged 3 shard(s): 4 rows" in logs[-1].read_text() and "NOT COMPLETE" not in logs[-1].read_text()
+    assert "merged 3 shard(s): 3 rows" in logs[-1].read_text() and "NOT COMPLETE" not in logs[-1].read_text()
     # the merge's class report covers the whole class, and its LMS file follows the roster
     page = (out / "report.html").read_text()
     assert "<h1>Class report</h1>" in page and "INCOMPLETE" not in page  # the last merge's, not the first's
