@@ -105,7 +105,8 @@ class SmallCNNActorCritic(NatureCNNActorCritic):
     The same three convolutions and the same 7 x 7 map before the dense layer as the Nature CNN
     on 84 x 84 frames (its first layer, 8 x 8 with stride 4, becomes 4 x 4 with stride 2 on the
     half-size frames), but 16, 32, 32 channels and a 256-unit layer instead of 32, 64, 64 and 512.
-    Pong needs no more: a few objects on a plain background (A3C's Pong runs used 42 x 42 frames).
+    Pong needs no more: a few objects on a plain background (open A3C implementations, pytorch-a3c
+    among them, train Pong on 42 x 42 frames).
     On 2 CPU cores its forward and backward passes cost about a third of the Nature CNN's, and a
     training loop with the emulator runs about 1.8 times as fast (benchmarks/results/speed.md).
     Initialisation, input scaling and channels-last layout as ``NatureCNNActorCritic``.

@@ -263,15 +263,16 @@ class AnswersServer:
         Run before every builder and after every call (about 12,000 names): the common case, the
         same object (and for a function the same code and defaults), is decided inline; a hooks
         dictionary, the same object with other contents, is compared whole. Which entry is a hooks
-        dictionary is read from the snapshot itself (no code entry is a dict), not from a name the
-        answer cells could rebind."""
+        dictionary is read from the snapshot itself (no code entry is a dict), not from a list of
+        names. (Rebinding this module's own functions, ``_same_identity`` say, defeats the check,
+        as it always did: the answer cells run in this process.)"""
         missing = object()
         changed = []
         for name, (namespace, key, identity) in self.surface.items():
             value = namespace.get(key, missing)
             hooks = isinstance(identity[0], dict)  # an OrderedDict in torch
             if value is identity[0] and not hooks:
-                if len(identity) == 1 or (
+                if not identity[1:] or (  # no global looked up here: the answer cells run in this process
                     value.__code__ is identity[1]
                     and value.__defaults__ is identity[2]
                     and value.__kwdefaults__ is identity[3]

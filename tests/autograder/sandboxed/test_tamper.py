@@ -70,3 +70,14 @@ def test_a_hook_is_named_even_after_the_servers_own_names_are_rebound(server):
             assert "torch.nn.modules.module._global_forward_hooks" in server.tampered()
         finally:
             handle.remove()
+
+
+def test_a_code_replaced_in_place_is_named_with_len_shadowed_in_the_servers_module(server):
+    """The common case is decided inline, without a global such as ``len`` that an answer cell
+    could set in the server's module."""
+    answers_server.len = lambda _: 1  # type: ignore[attr-defined]
+    try:
+        with changed(course_lib.builders.sgd, "__code__", (lambda *a, **k: None).__code__):
+            assert "course_lib.builders.sgd" in server.tampered()
+    finally:
+        del answers_server.len  # type: ignore[attr-defined]
