@@ -214,17 +214,18 @@ def settle_torch() -> None:
                 continue
 
 
-def surface() -> dict[str, tuple[Mapping[str, Any], str, tuple]]:
-    """Name -> (the namespace that holds it, its key there, its identity) for each function and
-    class of ``SURFACE_MODULES`` and each attribute of those classes (with its code and defaults
-    for a Python function): what a builder's run depends on."""
-    found: dict[str, tuple[Mapping[str, Any], str, tuple]] = {}
+def surface() -> dict[str, tuple[Mapping[str, Any], str, tuple, bool]]:
+    """Name -> (the namespace that holds it, its key there, its identity, whether it is a hooks
+    dictionary) for each function and class of ``SURFACE_MODULES`` and each attribute of those
+    classes (with its code and defaults for a Python function), and torch's global hooks: what a
+    builder's run depends on."""
+    found: dict[str, tuple[Mapping[str, Any], str, tuple, bool]] = {}
     classes = {}
     for module_name in SURFACE_MODULES:
         namespace = vars(importlib.import_module(module_name))
         for key, value in list(namespace.items()):
             if _is_code(value):
-                found[f"{module_name}.{key}"] = (namespace, key, _identity(value))
+                found[f"{module_name}.{key}"] = (namespace, key, _identity(value), False)
                 if isinstance(value, type) and (value.__module__ or "").startswith(
                     ("torch", "course_lib", "autograder")
                 ):
@@ -233,11 +234,11 @@ def surface() -> dict[str, tuple[Mapping[str, Any], str, tuple]]:
         view = cls.__dict__  # a read-only view of the class's own attributes, always current
         for key, value in list(view.items()):
             if _is_code(value) or isinstance(value, (staticmethod, classmethod, property)):
-                found[f"{name}.{key}"] = (view, key, _identity(value))
+                found[f"{name}.{key}"] = (view, key, _identity(value), False)
     for module_name, hooks in GLOBAL_HOOKS:
         module = importlib.import_module(module_name)
         if isinstance(getattr(module, hooks, None), dict):
-            found[f"{module_name}.{hooks}"] = (vars(module), hooks, _hooks(getattr(module, hooks)))
+            found[f"{module_name}.{hooks}"] = (vars(module), hooks, _hooks(getattr(module, hooks)), True)
     return found
 
 
@@ -263,14 +264,13 @@ class AnswersServer:
         Run before every builder and after every call (about 12,000 names): the common case, the
         same object (and for a function the same code and defaults), is decided inline; a hooks
         dictionary, the same object with other contents, is compared whole. Which entry is a hooks
-        dictionary is read from the snapshot itself (no code entry is a dict), not from a list of
-        names. (Rebinding this module's own functions, ``_same_identity`` say, defeats the check,
-        as it always did: the answer cells run in this process.)"""
+        dictionary is marked in the snapshot, not read from a list of names. (Rebinding this
+        module's own functions, ``_same_identity`` say, defeats the check, as it always did: the
+        answer cells run in this process.)"""
         missing = object()
         changed = []
-        for name, (namespace, key, identity) in self.surface.items():
+        for name, (namespace, key, identity, hooks) in self.surface.items():
             value = namespace.get(key, missing)
-            hooks = isinstance(identity[0], dict)  # an OrderedDict in torch
             if value is identity[0] and not hooks:
                 if not identity[1:] or (  # no global looked up here: the answer cells run in this process
                     value.__code__ is identity[1]

@@ -11,7 +11,7 @@ import pytest
 from autograder.cells import grade_id_of
 from autograder.pipeline import Options, grade_class
 from autograder.pipeline.report import max_points
-from fixtures import NB1, ROOT, bounds, build, sandboxed
+from fixtures import NB1, ROOT, bounds, build, handed_in, sandboxed
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +27,7 @@ def test_time_limits_stop_a_notebook_and_a_cell_and_the_answers_are_still_scored
     stopped in the scorer too. Short timeouts, both students at once."""
     import nbformat
 
-    nb = nbformat.read(ROOT / "solutions" / "01_policy_gradient.ipynb", as_version=4)
+    nb = handed_in("reference", NB1)
     after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
     nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(12)]
     (tmp_path / "class" / "slow").mkdir(parents=True)

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from autograder.gradescope.build import build, container
-from autograder.paths import NOTEBOOKS, ROOT, SOLUTIONS, assignment_ids
+from autograder.paths import ROOT, SOLUTIONS, assignment_ids
 from autograder.pipeline.report import max_points
 from fixtures import FILES, bounds, handed_in, solution_source, with_cell
 
@@ -93,7 +93,7 @@ def test_the_reference_gets_full_marks(source, tmp_path, in_containers):
     if in_containers:
         results = in_containers[NB1][0]
     else:
-        results = run_autograder(source, tmp_path, {f"{NB1}.ipynb": nbformat.read(SOLUTIONS / f"{NB1}.ipynb", 4)})
+        results = run_autograder(source, tmp_path, {f"{NB1}.ipynb": handed_in("reference", NB1)})
     check_format(results)
     assert results["score"] == 10.0, results
     assert {t["name"] for t in results["tests"]} == {
@@ -114,7 +114,7 @@ def test_the_reference_gets_full_marks(source, tmp_path, in_containers):
 
 
 def test_a_blank_notebook_gets_zero_with_its_messages(source, tmp_path):
-    results = run_autograder(source, tmp_path, {"my work.ipynb": nbformat.read(NOTEBOOKS / f"{NB1}.ipynb", 4)})
+    results = run_autograder(source, tmp_path, {"my work.ipynb": handed_in("blank", NB1)})
     check_format(results)
     assert results["score"] == 0.0 and "not written yet" in json.dumps(results["tests"])
 
