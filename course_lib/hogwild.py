@@ -5,20 +5,24 @@ the network. A worker collects a few steps, computes gradients on its copy, and 
 the *shared* model through the *shared* optimizer, without any lock. This module is the
 plumbing that makes that work from notebook cells:
 
-* **Spawn by default, fork on request.** A notebook's kernel runs threads (ipykernel's own, torch's),
-  and a forked copy of a process with threads can deadlock: Python 3.12 warns about it, 3.14 no
-  longer forks by default on Linux. So workers are *spawned* (a fresh interpreter, as on macOS and
-  Windows) unless ``start_method="fork"`` is asked for. A spawned child imports its target, so the
-  notebook's own classes and functions (the optimizer, the update) could not be found by name: the
-  entry point lives here (``_worker_main``, importable), and what the notebook defined travels
-  *by value* (cloudpickle), while the shared tensors travel through ``torch.multiprocessing``,
-  which hands the child the same shared memory. The price: a second or two per worker to start.
+* **A fork server by default, fork or spawn on request.** A notebook's kernel runs threads (ipykernel's
+  own, torch's), and a forked copy of a process with threads can deadlock: Python 3.12 warns about it,
+  3.14 no longer forks by default on Linux. So workers are forked from a *fork server*: a clean process
+  with no threads, started once per kernel, that has already imported torch and this module (what
+  Python 3.14 does by default on Linux). Each worker then starts in a fraction of a second, where a
+  *spawned* one (a fresh interpreter, as on Windows) imports torch again, a second or two of CPU
+  each. Where there is no fork server (Windows), or where multiprocessing's temporary folder is too
+  deep for its socket (a Unix socket's path fits in 108 bytes), workers are spawned. Either way the
+  child does not run the notebook, so the notebook's own classes and functions (the optimizer, the
+  update) could not be found by name: the entry point lives here (``_worker_main``, importable), and
+  what the notebook defined travels *by value* (cloudpickle), while the shared tensors travel through
+  ``torch.multiprocessing``, which hands the child the same shared memory.
 * **One thread per worker** (``torch.set_num_threads(1)``): the workers already fill the cores,
   and intra-op threads would only fight over them.
 * **Failures and interrupts.** A worker that raises sends its traceback; the others are stopped
   and the traceback is raised in the notebook. Interrupting the cell stops every worker. Workers
-  ignore SIGINT (the notebook, not each worker, decides to stop) and exit when their parent dies
-  (a restarted kernel). No process outlives ``train``: every exit path joins or kills them.
+  ignore SIGINT (the notebook, not each worker, decides to stop) and exit when the process that
+  started them dies (a restarted kernel), whichever process forked them. No process outlives ``train``: every exit path joins or kills them.
 * **Progress.** One bar for the shared step count; every finished episode comes back with its
   worker, and every update with its *staleness*: how many updates other workers applied to the
   shared model between this worker's copy of the weights and its own step.
@@ -26,6 +30,7 @@ plumbing that makes that work from notebook cells:
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import queue as queue_module
 import signal
@@ -33,6 +38,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing import util as mp_util
 from typing import Any
 
 import cloudpickle
@@ -68,6 +74,24 @@ def default_workers() -> int:
     return int(from_env) if from_env.isdigit() and int(from_env) > 0 else (os.cpu_count() or 1)
 
 
+# What the fork server imports once, before it forks any worker: this module (torch, the runners)
+# and torch._dynamo, which torch.optim imports on an optimizer's first step (about a second).
+FORKSERVER_PRELOAD = ["course_lib.hogwild", "torch._dynamo"]
+# A Unix socket's path holds at most 107 bytes; the fork server's is "listener-" and 8 characters in
+# multiprocessing's temporary folder.
+_SOCKET_PATH_BYTES = 107
+
+
+def pick_start_method(asked: str | None = None) -> str:
+    """The start method ``train`` uses: ``asked`` if given, else the fork server where it can listen."""
+    if asked:
+        return asked
+    if "forkserver" not in mp.get_all_start_methods():
+        return "spawn"
+    socket = os.path.join(mp_util.get_temp_dir(), "listener-" + "x" * 8)
+    return "forkserver" if len(os.fsencode(socket)) <= _SOCKET_PATH_BYTES else "spawn"
+
+
 def _rebuild_optimizer(cls: type, state: dict):
     """The notebook's optimizer object in a worker: its class (by value) around the shared state."""
     optimizer: Any = object.__new__(cls)
@@ -84,7 +108,6 @@ def _worker_main(
     updates,
     stop,
     messages,
-    parent: int,
 ) -> None:
     """A worker process: its own env and local model, n-step rollouts, updates of the shared model."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -101,7 +124,9 @@ def _worker_main(
         local.load_state_dict(shared_model.state_dict())
         runner = RolloutRunner(job["make_env"](cfg.seed + rank), local, cfg.num_steps, seed=cfg.seed + rank)
         seen = updates.value
-        while counter.value < cfg.max_env_steps and not stop.is_set() and os.getppid() == parent:
+        starter = multiprocessing.parent_process()  # the process that called train, not the fork server
+        assert starter is not None  # None only in a main process
+        while counter.value < cfg.max_env_steps and not stop.is_set() and starter.is_alive():
             batch = runner.collect()
             with updates.get_lock():
                 staleness = updates.value - seen
@@ -144,7 +169,10 @@ def train(
     if (optimizer is None) == (make_optimizer is None):
         raise ValueError("give the shared `optimizer`, or `make_optimizer` for a private one per worker")
     workers = workers or default_workers()
-    context = mp.get_context(start_method or "spawn")
+    method = pick_start_method(start_method)
+    context = mp.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)  # read when the server starts: the first train
     shared_model.share_memory()
     code = cloudpickle.dumps(
         {
@@ -164,7 +192,7 @@ def train(
             target=_worker_main,
             daemon=True,
             name=f"a3c-worker-{rank}",
-            args=(rank, code, shared_model, optimizer_state, counter, updates, stop, messages, os.getpid()),
+            args=(rank, code, shared_model, optimizer_state, counter, updates, stop, messages),
         )
         for rank in range(workers)
     ]
