@@ -31,6 +31,7 @@ namespace, so the grader must first make its secrets unreadable to others (``loc
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -241,6 +242,9 @@ def stage_public_modules(repo: Path, stage: Path) -> Path:
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(repo / "autograder" / "sandboxed", stage / "autograder" / "sandboxed", ignore=skip)
     shutil.copytree(Path(course_lib.__file__).resolve().parent, stage / "course_lib", ignore=skip)
+    # Compiled here, once: a sandbox writes no bytecode (PYTHONDONTWRITEBYTECODE), so without it every
+    # kernel and answers process would compile these modules again. Read-only to the student's uid.
+    compileall.compile_dir(stage, quiet=1, workers=1)
     for path in [stage, *stage.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
     return stage

@@ -66,11 +66,14 @@ def test_bwrap_gets_its_options_on_a_descriptor_and_an_environment_of_its_own(tm
 def test_the_staged_modules_are_the_sandboxed_folder_and_course_lib_only(tmp_path):
     """The trust boundary is a folder: autograder/sandboxed is staged whole, nothing else of the grader."""
     stage = sandbox.stage_public_modules(ROOT, tmp_path / "stage")
-    assert sorted(p.name for p in (stage / "autograder").iterdir()) == ["__init__.py", "sandboxed"]
+    assert sorted(p.name for p in (stage / "autograder").iterdir()) == ["__init__.py", "__pycache__", "sandboxed"]
     staged = {p.name for p in (stage / "autograder" / "sandboxed").glob("*.py")}
     assert staged == {p.name for p in (ROOT / "autograder" / "sandboxed").glob("*.py")}
     assert (stage / "course_lib" / "probes.py").exists()
     assert not any("hidden" in str(p) or "reference" in p.name or "pipeline" in str(p) for p in stage.rglob("*"))
+    # compiled once here (a sandbox writes no bytecode), read-only to the student's uid
+    cached = [p for p in (stage / "course_lib" / "__pycache__").glob("probes.*.pyc")]
+    assert cached and all(p.stat().st_mode & 0o777 == 0o644 for p in cached)
 
 
 def test_without_a_mount_namespace_what_a_uid_left_in_the_shared_folders_goes_with_it(tmp_path):
