@@ -19,7 +19,7 @@ import pytest
 from autograder.gradescope.build import build, container
 from autograder.paths import ROOT, SOLUTIONS, assignment_ids
 from autograder.pipeline.report import max_points
-from fixtures import FILES, bounds, handed_in, solution_source, with_cell
+from fixtures import FILES, MISTAKES, bounds, handed_in, solution_source, with_cell
 
 pytestmark = pytest.mark.slow
 NB1 = "01_policy_gradient"
@@ -113,20 +113,22 @@ def test_the_reference_gets_full_marks(source, tmp_path, in_containers):
     }
 
 
-def test_a_blank_notebook_gets_zero_with_its_messages(source, tmp_path):
-    results = run_autograder(source, tmp_path, {"my work.ipynb": handed_in("blank", NB1)})
+def test_a_blank_exercise_and_a_typical_mistake_each_get_their_points_and_why(source, tmp_path):
+    """One submission, two exercises: the returns left blank (the blank copy's cell), the loss with
+    a typical mistake (``loss_wrong_sign``'s cell). The run grades with the class command's own
+    pipeline (``grade_class``), so each exercise gets what the scorer gives it there
+    (tests/autograder/test_one_verdict.py), and its Gradescope tests say why."""
+    _, cell, mistake = MISTAKES["loss_wrong_sign"]
+    results = run_autograder(source, tmp_path, {"my work.ipynb": with_cell(handed_in("blank", NB1), cell, mistake)})
     check_format(results)
-    assert results["score"] == 0.0 and "not written yet" in json.dumps(results["tests"])
-
-
-def test_a_mistake_gets_what_its_fixture_says(source, tmp_path):
-    """The run grades with the class command's own pipeline (``grade_class``): a typical mistake gets
-    what the scorer gives it there (tests/autograder/test_one_verdict.py), and says why."""
-    results = run_autograder(source, tmp_path, {f"{NB1}.ipynb": handed_in("loss_wrong_sign", NB1)})
-    check_format(results)
+    tests = {t["name"]: t for t in results["tests"]}
+    returns = [t for name, t in tests.items() if name.startswith("returns")]
+    assert sum(t["score"] for t in returns) == 0.0 and "not written yet" in json.dumps(returns), results["output"]
     _, low, high = bounds("loss_wrong_sign")[NB1]
-    assert low <= results["score"] <= high < 10.0, results["output"]
-    assert "the sign is flipped" in json.dumps(results["tests"])
+    full_returns = sum(p for gid, p in max_points(NB1).items() if gid.startswith("returns"))
+    loss = [t for name, t in tests.items() if name.startswith("loss")]
+    assert low - full_returns <= sum(t["score"] for t in loss) <= high - full_returns, results["output"]
+    assert "the sign is flipped" in json.dumps(loss), results["output"]
 
 
 @pytest.mark.parametrize(
@@ -293,7 +295,8 @@ def test_each_notebook_is_graded_within_the_container_its_zip_asks_for(in_contai
     (``../shared/tools/limited``), every notebook's reference is graded: status graded, full marks,
     nothing killed for memory. A typical mistake runs the same cells as the reference (its peak was
     at most 4 MB above the reference's: ``benchmarks/gradescope_limits.py`` records both), and
-    test_a_mistake_gets_what_its_fixture_says grades one through the zip's run."""
+    test_a_blank_exercise_and_a_typical_mistake_each_get_their_points_and_why grades one through
+    the zip's run."""
     if in_containers is None:
         pytest.skip(f"needs {LIMITED}, root and cgroup v1's memory and cpu controllers")
     for notebook, (results, line) in in_containers.items():
