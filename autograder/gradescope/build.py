@@ -15,7 +15,7 @@ SKIP = ("__pycache__", ".pyc", ".ipynb_checkpoints")
 # The container each notebook's assignment needs on Gradescope (its autograder settings), measured:
 # every notebook's reference and a typical mistake graded within it, under a memory and CPU cgroup
 # of that size (tests/integration/test_gradescope.py). Gradescope's default is 768 MB and half a CPU;
-# notebook 3's kernel and its two Hogwild workers (three processes with torch) need more.
+# notebook 3's kernel, its fork server and two Hogwild workers need more (780 MiB at its peak).
 DEFAULT_CONTAINER = ("768M", 0.5)
 CONTAINERS = {"03_a3c": ("1.5G", 1.0)}
 
