@@ -11,18 +11,21 @@ plumbing that makes that work from notebook cells:
   with no threads, started once per kernel, that has already imported torch and this module (what
   Python 3.14 does by default on Linux). Each worker then starts in a fraction of a second, where a
   *spawned* one (a fresh interpreter, as on Windows) imports torch again, a second or two of CPU
-  each. Where there is no fork server (Windows), or where multiprocessing's temporary folder is too
-  deep for its socket (a Unix socket's path fits in 108 bytes), workers are spawned. Either way the
-  child does not run the notebook, so the notebook's own classes and functions (the optimizer, the
-  update) could not be found by name: the entry point lives here (``_worker_main``, importable), and
-  what the notebook defined travels *by value* (cloudpickle), while the shared tensors travel through
+  each. Where there is none (Windows) or it cannot start (its Unix socket's path in a deep temporary
+  folder would pass 107 bytes), or for a model and optimizer of more than 200 tensors (it hands
+  them over as file descriptors, about 250 at a time), workers are spawned. The fork server keeps
+  the environment variables the kernel had at its first ``train``. Either way the child does not
+  run the notebook, so the notebook's own classes and functions (the optimizer, the update) could
+  not be found by name: the entry point lives here (``_worker_main``, importable), and what the
+  notebook defined travels *by value* (cloudpickle), while the shared tensors travel through
   ``torch.multiprocessing``, which hands the child the same shared memory.
 * **One thread per worker** (``torch.set_num_threads(1)``): the workers already fill the cores,
   and intra-op threads would only fight over them.
 * **Failures and interrupts.** A worker that raises sends its traceback; the others are stopped
   and the traceback is raised in the notebook. Interrupting the cell stops every worker. Workers
   ignore SIGINT (the notebook, not each worker, decides to stop) and exit when the process that
-  started them dies (a restarted kernel), whichever process forked them. No process outlives ``train``: every exit path joins or kills them.
+  started them dies (a restarted kernel), whichever process forked them. No worker outlives
+  ``train``: every exit path joins or kills them (the fork server, idle, stays until the kernel exits).
 * **Progress.** One bar for the shared step count; every finished episode comes back with its
   worker, and every update with its *staleness*: how many updates other workers applied to the
   shared model between this worker's copy of the weights and its own step.
@@ -38,7 +41,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from multiprocessing import util as mp_util
+from multiprocessing import forkserver
 from typing import Any
 
 import cloudpickle
@@ -77,19 +80,26 @@ def default_workers() -> int:
 # What the fork server imports once, before it forks any worker: this module (torch, the runners)
 # and torch._dynamo, which torch.optim imports on an optimizer's first step (about a second).
 FORKSERVER_PRELOAD = ["course_lib.hogwild", "torch._dynamo"]
-# A Unix socket's path holds at most 107 bytes; the fork server's is "listener-" and 8 characters in
-# multiprocessing's temporary folder.
-_SOCKET_PATH_BYTES = 107
+# The fork server hands each worker the shared tensors as file descriptors, about 250 at most at a
+# time (multiprocessing's limit): a model and optimizer with more tensors than this are spawned.
+FORKSERVER_MAX_TENSORS = 200
 
 
-def pick_start_method(asked: str | None = None) -> str:
-    """The start method ``train`` uses: ``asked`` if given, else the fork server where it can listen."""
+def pick_start_method(asked: str | None = None, tensors: int = 0) -> str:
+    """The start method ``train`` uses: ``asked`` if given, else the fork server (started here, once
+    per process), unless there is none (Windows), it cannot start (its Unix socket's path, in
+    multiprocessing's temporary folder, would pass 107 bytes: a deep TMPDIR) or ``tensors`` are
+    more than it can hand over; then spawn."""
     if asked:
         return asked
-    if "forkserver" not in mp.get_all_start_methods():
+    if "forkserver" not in mp.get_all_start_methods() or tensors > FORKSERVER_MAX_TENSORS:
         return "spawn"
-    socket = os.path.join(mp_util.get_temp_dir(), "listener-" + "x" * 8)
-    return "forkserver" if len(os.fsencode(socket)) <= _SOCKET_PATH_BYTES else "spawn"
+    mp.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)  # read when it starts
+    try:
+        forkserver.ensure_running()
+    except (OSError, ValueError):  # "AF_UNIX path too long", a folder that refuses sockets
+        return "spawn"
+    return "forkserver"
 
 
 def _rebuild_optimizer(cls: type, state: dict):
@@ -169,10 +179,12 @@ def train(
     if (optimizer is None) == (make_optimizer is None):
         raise ValueError("give the shared `optimizer`, or `make_optimizer` for a private one per worker")
     workers = workers or default_workers()
-    method = pick_start_method(start_method)
-    context = mp.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload(FORKSERVER_PRELOAD)  # read when the server starts: the first train
+    tensors = len(shared_model.state_dict()) + sum(
+        isinstance(value, torch.Tensor)
+        for state in (optimizer.state.values() if isinstance(optimizer, torch.optim.Optimizer) else ())
+        for value in state.values()
+    )
+    context = mp.get_context(pick_start_method(start_method, tensors))
     shared_model.share_memory()
     code = cloudpickle.dumps(
         {

@@ -15,12 +15,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # autograder, fixtures and pretrain live beside course_lib, uninstalled
 sys.path.append(str(Path(__file__).resolve().parent))  # the tests' own helpers: analytic_envs, canary
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-# ``make test`` runs two test processes on two cores (pytest-xdist sets PYTEST_XDIST_WORKER_COUNT):
-# each, and every kernel and notebook it starts, gets its share of torch's threads, as the grader
-# gives notebooks graded side by side theirs. A torch thread more than its cores spins while it
-# waits: notebook 2 in fast mode took 21 s of CPU with two threads beside other work, 11 s with one.
-_share = (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-os.environ.setdefault("OMP_NUM_THREADS", str(max(1, _share)))
 
 
 class Kernel:
@@ -68,6 +62,17 @@ LONGEST_FIRST = (
     "integration/test_sandbox_modes.py",
     "integration/test_grade_limits.py",
 )
+
+
+def pytest_configure(config):
+    """``make test`` runs two test processes on two cores (``-n 2``): each, and every kernel and
+    notebook it starts, gets its share of torch's threads, as the grader gives notebooks graded side
+    by side theirs. A torch thread more than its cores spins while it waits: notebook 2 in fast mode
+    took 21 s of CPU with two threads beside other work, 11 s with one. Set here, in the process that
+    starts the test processes, before it starts them: they and theirs inherit it."""
+    workers = getattr(config.option, "numprocesses", None)
+    if not hasattr(config, "workerinput") and isinstance(workers, int) and workers > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
 
 
 def pytest_collection_modifyitems(items):

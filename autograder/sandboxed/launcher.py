@@ -235,9 +235,11 @@ def stage_public_modules(repo: Path, stage: Path) -> Path:
     """Copy what a sandbox needs, none of it secret, to ``stage``: this folder
     (``autograder/sandboxed``, the trust boundary) and ``course_lib``, so that no path of the
     repository is mounted."""
-    if stage.exists():
-        shutil.rmtree(stage)
-    (stage / "autograder").mkdir(parents=True)
+    # The folder is kept, emptied (mkdtemp's, 0700): removed, its name could be taken meanwhile.
+    stage.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for child in stage.iterdir():
+        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    (stage / "autograder").mkdir()
     (stage / "autograder" / "__init__.py").write_text('"""The grader\'s public part: autograder.sandboxed."""\n')
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(repo / "autograder" / "sandboxed", stage / "autograder" / "sandboxed", ignore=skip)

@@ -3,6 +3,7 @@ optimizer class and update function reach the workers with each start method; a 
 raises, an interrupted cell and a killed kernel leave no worker behind (the fork server, where
 workers are forked from one, stays with the kernel until it exits)."""
 
+import os
 import queue
 import textwrap
 import time
@@ -161,13 +162,15 @@ def test_interrupting_the_cell_stops_every_worker(kernel):
 
 
 @pytest.mark.slow
-def test_killing_the_kernel_leaves_no_worker_behind(kernel):
-    """The workers' parent is the fork server, not the kernel: they watch the kernel itself."""
+@pytest.mark.parametrize("start_method", ["forkserver", "spawn"])
+def test_killing_the_kernel_leaves_no_worker_behind(kernel, start_method):
+    """Forked by the fork server, the workers are not the kernel's children: they watch the kernel
+    itself, and the fork server goes with it too."""
     km, kc = kernel
     assert run(kc, DEFINITIONS)[0] == "ok"
     kc.execute(
         "hogwild.train(SHARED, make_model, make_env, update, Cfg(max_env_steps=10**9, pause=0.01), "
-        "optimizer=OPTIMIZER, workers=2)"
+        f"optimizer=OPTIMIZER, workers=2, start_method='{start_method}')"
     )
     pid = km.provisioner.process.pid
     deadline = time.time() + 60
@@ -175,9 +178,10 @@ def test_killing_the_kernel_leaves_no_worker_behind(kernel):
         time.sleep(0.2)
     workers = workers_of(pid)
     assert len(workers) == 2
-    assert {w.ppid() for w in workers} != {pid}  # forked by the fork server
+    servers = [c for c in psutil.Process(pid).children() if "forkserver" in " ".join(c.cmdline())]
+    assert ({w.ppid() for w in workers} == {pid}) == (start_method == "spawn")
     psutil.Process(pid).kill()  # what a kernel restart does to the old kernel
-    gone, alive = psutil.wait_procs(workers, timeout=20)
+    gone, alive = psutil.wait_procs(workers + servers, timeout=20)
     assert alive == [], [p.pid for p in alive]
     try:
         kc.get_iopub_msg(timeout=0.1)
@@ -185,13 +189,21 @@ def test_killing_the_kernel_leaves_no_worker_behind(kernel):
         pass
 
 
-def test_workers_are_spawned_where_the_fork_servers_socket_would_not_fit(monkeypatch):
-    """The fork server listens on a Unix socket in multiprocessing's temporary folder (at most 107
-    bytes of path): a deeper folder (the grader's uid mode puts TMPDIR in the student's folder) spawns."""
+def test_workers_are_spawned_where_the_fork_server_cannot_start_or_hand_over_the_tensors(tmp_path):
+    """The fork server listens on a Unix socket in multiprocessing's temporary folder (107 bytes of
+    path at most): under a deeper TMPDIR (the grader's uid mode puts it in the student's folder) it
+    cannot start, and workers are spawned; so are they for more tensors than it hands over at once."""
+    import subprocess
+    import sys
+
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    ask = "from course_lib import hogwild; print(hogwild.pick_start_method())"
+    done = subprocess.run(
+        [sys.executable, "-c", ask], env={**os.environ, "TMPDIR": str(deep)}, capture_output=True, text=True
+    )
+    assert done.stdout.split() == ["spawn"], done.stderr
     from course_lib import hogwild
 
-    monkeypatch.setattr(hogwild.mp_util, "get_temp_dir", lambda: "/tmp/pymp-abc")
-    assert hogwild.pick_start_method() == "forkserver"
-    monkeypatch.setattr(hogwild.mp_util, "get_temp_dir", lambda: "/tmp/" + "d" * 100 + "/pymp-abc")
-    assert hogwild.pick_start_method() == "spawn"
+    assert hogwild.pick_start_method(tensors=hogwild.FORKSERVER_MAX_TENSORS + 1) == "spawn"
     assert hogwild.pick_start_method("fork") == "fork"

@@ -127,7 +127,9 @@ def test_a_blank_exercise_and_a_typical_mistake_each_get_their_points_and_why(so
     _, low, high = bounds("loss_wrong_sign")[NB1]
     full_returns = sum(p for gid, p in max_points(NB1).items() if gid.startswith("returns"))
     loss = [t for name, t in tests.items() if name.startswith("loss")]
+    lost = sum(t["max_score"] for t in loss) - sum(t["score"] for t in loss)
     assert low - full_returns <= sum(t["score"] for t in loss) <= high - full_returns, results["output"]
+    assert lost >= 0.5 * sum(t["max_score"] for t in loss), results["output"]  # a typical mistake loses half
     assert "the sign is flipped" in json.dumps(loss), results["output"]
 
 
