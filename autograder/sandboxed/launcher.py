@@ -238,7 +238,10 @@ def stage_public_modules(repo: Path, stage: Path) -> Path:
     # The folder is kept, emptied (mkdtemp's, 0700): removed, its name could be taken meanwhile.
     stage.mkdir(mode=0o700, parents=True, exist_ok=True)
     for child in stage.iterdir():
-        shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
     (stage / "autograder").mkdir()
     (stage / "autograder" / "__init__.py").write_text('"""The grader\'s public part: autograder.sandboxed."""\n')
     skip = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -82,19 +82,25 @@ def run(kc, code, timeout=120):
     return kernel.run(code, timeout)
 
 
+def is_fork_server(process, kernel):
+    """The kernel's own child that forks the workers (they are its children and carry its command line)."""
+    return process.ppid() == kernel and "forkserver" in " ".join(process.cmdline())
+
+
 def workers_of(pid):
-    """The kernel's worker processes: not multiprocessing's resource tracker, nor the fork server
-    (the kernel's own child; the workers it forks are its children and carry its command line)."""
+    """The kernel's worker processes: not multiprocessing's resource tracker, nor the fork server."""
     try:
         children = psutil.Process(pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return []
-
-    def helper(c):
-        command = " ".join(c.cmdline())
-        return "resource_tracker" in command or ("forkserver" in command and c.ppid() == pid)
-
-    return [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE and not helper(c)]
+    return [
+        c
+        for c in children
+        if c.is_running()
+        and c.status() != psutil.STATUS_ZOMBIE
+        and "resource_tracker" not in " ".join(c.cmdline())
+        and not is_fork_server(c, pid)
+    ]
 
 
 @pytest.mark.slow
@@ -178,7 +184,7 @@ def test_killing_the_kernel_leaves_no_worker_behind(kernel, start_method):
         time.sleep(0.2)
     workers = workers_of(pid)
     assert len(workers) == 2
-    servers = [c for c in psutil.Process(pid).children() if "forkserver" in " ".join(c.cmdline())]
+    servers = [c for c in psutil.Process(pid).children() if is_fork_server(c, pid)]
     assert ({w.ppid() for w in workers} == {pid}) == (start_method == "spawn")
     psutil.Process(pid).kill()  # what a kernel restart does to the old kernel
     gone, alive = psutil.wait_procs(workers + servers, timeout=20)
