@@ -7,6 +7,10 @@ gets "the autograder failed"). So here the output is read with the deadline in h
 process we started has exited, what is still holding the pipe gets ``DRAIN_SECONDS`` more, then the
 pipe is closed on it. At the deadline the process group is killed, and so is everything ``also_kill``
 reaches (the uid mode's throw-away uid: ``launcher.kill_uid``), in every sandbox mode.
+
+When the grading run itself is stopped (Ctrl-C, or SIGTERM: Slurm's time limit, ``scancel``), its
+processes live in sessions of their own, where neither signal reaches them: ``stop_all`` kills every
+process running here as its deadline would, and ``run`` then starts none (it raises ``Stopped``).
 """
 
 from __future__ import annotations
@@ -15,12 +19,38 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 DRAIN_SECONDS = 2.0  # after the process exited: for what it wrote last, not for what it left running
 KEEP_BYTES = 200_000  # the tail of the output that is kept (for the instructor's log)
+
+_stopping = threading.Event()  # set by stop_all: the run is being stopped
+_running: dict[int, Callable[[], object] | None] = {}  # the process groups of ``run`` now: pgid -> also_kill
+_lock = threading.Lock()
+
+
+class Stopped(Exception):
+    """The grading run is being stopped: no process is started any more."""
+
+
+def stop_all() -> None:
+    """Stop every process ``run`` is waiting for, with what their ``also_kill`` reaches, and start
+    no other (``run`` raises ``Stopped``) until ``allow``."""
+    _stopping.set()
+    with _lock:
+        running = list(_running.items())
+    for pgid, also_kill in running:
+        _killpg(pgid)
+        if also_kill is not None:
+            also_kill()
+
+
+def allow() -> None:
+    """A new grading run in this process may start processes again (after a ``stop_all``)."""
+    _stopping.clear()
 
 
 @dataclass
@@ -44,7 +74,10 @@ def run(
     """Run ``command`` in a session of its own; its output, or ``returncode=None`` when it was
     still running after ``timeout`` seconds (then it and its group were killed, and ``also_kill``
     called). What is left of its process group is killed in every case. Returns within ``timeout``
-    + ``DRAIN_SECONDS`` + a few seconds, whatever the process left behind."""
+    + ``DRAIN_SECONDS`` + a few seconds, whatever the process left behind. Raises ``Stopped`` once
+    ``stop_all`` was called."""
+    if _stopping.is_set():
+        raise Stopped("the grading run is being stopped")
     proc = subprocess.Popen(
         command,
         cwd=cwd,
@@ -55,6 +88,27 @@ def run(
         start_new_session=True,
     )
     assert proc.stdout is not None  # a pipe: Popen was given stdout=PIPE
+    with _lock:
+        _running[proc.pid] = also_kill
+    try:
+        if _stopping.is_set():  # stop_all came between the check above and the registration
+            _killpg(proc.pid)
+        finished = _wait(proc, timeout, also_kill)
+    except BaseException:  # Ctrl-C or SIGTERM in the thread that waits (the run's main): it goes too
+        _killpg(proc.pid)
+        if also_kill is not None:
+            also_kill()
+        raise
+    finally:
+        with _lock:
+            _running.pop(proc.pid, None)
+    if _stopping.is_set():  # killed by stop_all, or finished as it came: its caller stops too
+        raise Stopped("the grading run is being stopped")
+    return finished
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None, also_kill: Callable[[], object] | None) -> Finished:
+    assert proc.stdout is not None
     deadline = None if timeout is None else time.monotonic() + timeout
     kept = bytearray()
     exited_at: float | None = None

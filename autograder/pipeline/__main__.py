@@ -13,6 +13,7 @@ the report is made from) and ``work/`` (nbgrader's course folders).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from autograder.pipeline.job import add_arguments, options_from
 from autograder.pipeline.report import table
 from autograder.pipeline.run import grade_class
 from autograder.pipeline.shards import parse_shard
+
+STOPPED = 130  # the exit status of a run stopped by Ctrl-C or SIGTERM (the shell's for SIGINT)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             "submissions run with your permissions and network.",
             file=sys.stderr,
         )
+    # SIGTERM (Slurm's time limit, scancel, kill) stops the run as Ctrl-C does: at once, its processes
+    # killed and its temporary folders removed (grade_class), not after the students still queued.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         if args.roster:
             read_roster(args.roster)  # a roster the report cannot read stops the run before it starts
@@ -55,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         ValueError,
     ) as exc:  # the submissions path (missing, not a zip, too big, contains --out), the roster
         parser.error(str(exc))
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped: the students graded before are in {args.out / 'grades.csv'}; the others were not "
+            "graded (the same command grades everyone again)",
+            file=sys.stderr,
+        )
+        return STOPPED
     print(table(grades))
     if unmapped:
         print(f"\n{len(unmapped)} file(s) not mapped to a student and a notebook:")

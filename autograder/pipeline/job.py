@@ -244,6 +244,9 @@ class Job:
         config = CONFIG.read_text() + (
             f"\nc.Execute.timeout = {self.options.cell_timeout}\n"
             f"c.GradingExecute.notebook_timeout = {self.options.notebook_timeout}\n"
+            # in the student's runtime folder (removed after them), not a temporary file of the
+            # machine's, which a run stopped from outside would leave behind
+            f"c.KernelManager.connection_file = {str(self.runtime / 'kernel.json')!r}\n"
         )
         if self.mode is not None:
             config += (

@@ -25,6 +25,7 @@ import nbformat
 import nbgrader
 from tqdm.std import tqdm  # text on stderr: the grader's process imports no torch (Gradescope's 768 MB)
 
+from autograder import processes
 from autograder.paths import CONFIG, ROOT, assignment_ids
 from autograder.pipeline import oom, statuses
 from autograder.pipeline.class_report import write_class_report
@@ -190,6 +191,7 @@ def grade_class(
     at the end, the class report and the LMS files (``class_report``; ``roster``: the class's)."""
     options = options or Options()
     started = time.time()
+    processes.allow()  # an earlier run in this process may have been stopped
     grader = Grader(out, options)
     if grader.out.is_relative_to(submissions.resolve()):
         raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
@@ -234,18 +236,23 @@ def grade_class(
             tqdm(total=len(by_student), desc="grading", unit="student", disable=not progress, mininterval=0.5) as bar,
         ):  # students done, the time left (tqdm's estimate), and how many failed so far
             futures = {pool.submit(work, s): s for s in sorted(by_student)}
-            for future in as_completed(futures):
-                student = futures[future]
-                try:
-                    graded = future.result()
-                except Exception as exc:  # a bug of the grader's, or the machine: this student only
-                    graded = _grader_failed(grader, student, by_student[student], exc)
-                grades += graded
-                write_csv(graded, collected.unmapped, grader.out)  # each student's grades as soon as known
-                write_details(graded, grader.out)  # what the class report reads, beside them
-                failed += any(g.status != statuses.GRADED for g in graded)
-                bar.set_postfix(failed=failed, refresh=False)
-                bar.update()
+            try:
+                for future in as_completed(futures):
+                    student = futures[future]
+                    try:
+                        graded = future.result()
+                    except Exception as exc:  # a bug of the grader's, or the machine: this student only
+                        graded = _grader_failed(grader, student, by_student[student], exc)
+                    grades += graded
+                    write_csv(graded, collected.unmapped, grader.out)  # each student's grades as soon as known
+                    write_details(graded, grader.out)  # what the class report reads, beside them
+                    failed += any(g.status != statuses.GRADED for g in graded)
+                    bar.set_postfix(failed=failed, refresh=False)
+                    bar.update()
+            except BaseException:  # Ctrl-C, SIGTERM (the command's main): stop now, not after the queue
+                pool.shutdown(wait=False, cancel_futures=True)  # the students not started: none
+                processes.stop_all()  # the students being graded: their processes (each step then stops)
+                raise
         write_run(grader.out, started, grader.mode, options.workers, shard, len(by_student))
     finally:
         grader.close()

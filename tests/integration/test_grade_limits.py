@@ -1,15 +1,22 @@
 """The grading command's time limits and its own failures, on small classes of their own (the
 fixture class's run is test_grade_class.py): a notebook past its budget and a cell that ignores the
 interrupt are stopped and their answers still scored; a student whose grading breaks the grader
-costs only that student."""
+costs only that student; a run stopped from outside stops at once and leaves nothing behind."""
 
 import csv
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from autograder.cells import grade_id_of
+from autograder.paths import SOLUTIONS
 from autograder.pipeline import Options, grade_class
+from autograder.pipeline.__main__ import STOPPED
 from autograder.pipeline.report import max_points
 from fixtures import NB1, ROOT, bounds, build, handed_in, sandboxed
 
@@ -29,16 +36,16 @@ def test_time_limits_stop_a_notebook_and_a_cell_and_the_answers_are_still_scored
 
     nb = handed_in("reference", NB1)
     after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
-    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(12)]
+    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(2.5)") for _ in range(12)]
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
     build(tmp_path / "hostile", students={"ignores_interrupt"}, sandboxed=SANDBOXED)
     shutil.copytree(tmp_path / "hostile" / "ignores_interrupt", tmp_path / "class" / "ignores_interrupt")
-    options = Options(workers=2, cell_timeout=10, notebook_timeout=40, sandbox=SANDBOX)
+    options = Options(workers=2, cell_timeout=10, notebook_timeout=25, sandbox=SANDBOX)
     grades = {g.student: g for g in grade_class(tmp_path / "class", tmp_path / "out", options, progress=False).grades}
     slow, stuck = grades["slow"], grades["ignores_interrupt"]
     assert (slow.status, slow.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), slow.message
-    assert "the notebook used up its 40 s" in slow.message and "were not run" in slow.message
+    assert "the notebook used up its 25 s" in slow.message and "were not run" in slow.message
     status, low, high = bounds("ignores_interrupt")[NB1]
     assert stuck.status == status and low <= stuck.total <= high, stuck.message
     assert "ran out of time (10 s a cell at most): loss_solution" in stuck.message
@@ -87,3 +94,40 @@ def test_a_submission_that_breaks_the_grader_costs_only_its_student(tmp_path, mo
     assert (tmp_path / "out" / "work" / "bob" / "grader.log").exists()
     rows = list(csv.DictReader((tmp_path / "out" / "grades.csv").open()))
     assert [(r["student"], r["status"]) for r in rows] == [("ann", "graded"), ("bob", "error"), ("cid", "graded")]
+
+
+def test_a_run_stopped_by_sigterm_stops_at_once_and_leaves_nothing_behind(tmp_path):
+    """SIGTERM (Slurm's time limit, ``scancel``) while a student is being graded: the command stops
+    within seconds, not after the students still queued (a thread pool's shutdown would grade them
+    all first), kills the processes it started in sessions of their own (nbgrader, the kernel, the
+    scorer: no signal sent to the command reaches them) and removes its temporary folders; the
+    students not started are not graded. Ctrl-C takes the same path (KeyboardInterrupt)."""
+    for student in ("ann", "bob"):
+        (tmp_path / "class" / student).mkdir(parents=True)
+        shutil.copy2(SOLUTIONS / f"{NB1}.ipynb", tmp_path / "class" / student)
+    temporary = tmp_path / "tmp"  # the run's own TMPDIR: what it leaves there is what it left behind
+    temporary.mkdir()
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "autograder.pipeline", str(tmp_path / "class"), "--out", str(out)]
+    env = {**os.environ, "TMPDIR": str(temporary), "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen(
+        [*command, "--workers", "1", "--sandbox", SANDBOX],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(temporary.glob("grade-*/run/*.json")):  # ann's kernel started (its connection file)
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()[0]
+            time.sleep(0.1)
+        run.send_signal(signal.SIGTERM)
+        output, _ = run.communicate(timeout=30)
+    finally:
+        run.kill()
+    assert run.returncode == STOPPED and "stopped: the students graded before are in" in output, output
+    assert not (out / "work" / "bob").exists()  # not started
+    assert list(temporary.iterdir()) == []
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True, check=False).stdout
+    assert left == "", left  # nothing that names the run's folders still runs
