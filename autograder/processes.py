@@ -32,6 +32,12 @@ _running: dict[int, Callable[[], object] | None] = {}  # the process groups of `
 _lock = threading.Lock()
 
 
+def cores_each(side_by_side: int) -> int:
+    """The cores each of ``side_by_side`` processes gets (torch's threads in a notebook graded beside
+    others, a test process beside another): a thread more than its share spins while it waits."""
+    return max(1, (os.cpu_count() or 1) // side_by_side)
+
+
 class Stopped(Exception):
     """The grading run is being stopped: no process is started any more."""
 

@@ -50,29 +50,30 @@ class Kernel:
         self.km.shutdown_kernel(now=True)
 
 
-# The files that take longest, longest first: ``make test`` deals whole files to its two workers
+# The files that take longest, first: ``make test`` deals whole files to its two workers
 # (``--dist loadfile``) in collection order (``--no-loadscope-reorder``: xdist would otherwise deal
-# the files with the most tests first), so these start at once and the short files fill the gaps at
-# the end. The class test grades with two workers of its own, two cores' work: the files that mostly
-# wait (time limits, processes that must end) come right after the first ones, so that they run
-# beside it, where a core they leave idle is taken, and not at the end, where it is not.
-# (A run of 2026-12-07, seconds per file: the class 287, Gradescope 180, Slurm 58, the notebooks 53,
-# the time limits 50, hogwild 48, outside 39, the sandbox modes 35, score 26, the nbgrader process 24.)
+# the files with the most tests first), so these start early and the short files fill the gaps at
+# the end. After the three longest, a file that mostly waits (time limits, kernels restarted,
+# processes that must end) alternates with one that computes, so that each worker's idle core is
+# taken by the other's work: two waiting at once leave a core idle (a run of 2026-12-07: two thirds
+# of a core for a minute), as does one waiting at the end.
+# (Seconds per file in a run of 2026-12-07: the class 279, Gradescope 164, the time limits 56,
+# Slurm 51, the notebooks 47, outside 40, the sandbox modes 38, hogwild 37, the nbgrader process 24.)
 LONGEST_FIRST = (
     "integration/test_grade_class.py",
     "autograder/test_one_verdict.py",
     "integration/test_gradescope.py",
-    "integration/test_grade_limits.py",
-    "course_lib/test_hogwild.py",
+    "integration/test_grade_limits.py",  # waits
     "integration/test_notebooks_execute.py",
+    "course_lib/test_hogwild.py",  # waits
     "integration/test_slurm.py",
+    "autograder/nbgrader_process/test_grading_execute.py",  # waits
     "autograder/pipeline/test_outside.py",
+    "course_lib/test_envs.py",  # waits
     "integration/test_sandbox_modes.py",
+    "course_lib/test_doom.py",  # waits
     "autograder/pipeline/test_score.py",
-    "autograder/nbgrader_process/test_grading_execute.py",
     "integration/test_pretrain.py",
-    "course_lib/test_envs.py",
-    "course_lib/test_doom.py",
 )
 
 
@@ -84,7 +85,9 @@ def pytest_configure(config):
     starts the test processes, before it starts them: they and theirs inherit it."""
     workers = getattr(config.option, "numprocesses", None)
     if not hasattr(config, "workerinput") and isinstance(workers, int) and workers > 1:
-        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+        from autograder.processes import cores_each  # the grader's own share (Job.env)
+
+        os.environ.setdefault("OMP_NUM_THREADS", str(cores_each(workers)))
 
 
 def pytest_collection_modifyitems(items):

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from autograder import processes
 from autograder.paths import CONFIG, ROOT, course_env
 from autograder.sandboxed import launcher
 
@@ -209,7 +210,7 @@ class Job:
     def env(self) -> dict[str, str]:
         """The environment of a process that runs the student's code (in the sandbox, when on)."""
         # Notebooks graded side by side share the cores: torch gets its share, not all of them.
-        threads = max(1, (os.cpu_count() or 1) // self.options.workers)
+        threads = processes.cores_each(self.options.workers)
         env = course_env(JUPYTER_RUNTIME_DIR=str(self.runtime), OMP_NUM_THREADS=str(threads))
         if self.mode is not None:
             env["JUPYTER_PATH"] = str(self.jupyter)
