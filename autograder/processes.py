@@ -48,10 +48,13 @@ def stop_all() -> None:
     _stopping.set()
     with _lock:
         running = list(_running.items())
-    for pgid, also_kill in running:
-        _killpg(pgid)
+    for pid, also_kill in running:
+        _kill_tree(pid)
         if also_kill is not None:
-            also_kill()
+            try:
+                also_kill()
+            except OSError:  # the others are still stopped
+                pass
 
 
 def allow() -> None:
@@ -98,10 +101,10 @@ def run(
         _running[proc.pid] = also_kill
     try:
         if _stopping.is_set():  # stop_all came between the check above and the registration
-            _killpg(proc.pid)
+            _kill_tree(proc.pid)
         finished = _wait(proc, timeout, also_kill)
     except BaseException:  # Ctrl-C or SIGTERM in the thread that waits (the run's main): it goes too
-        _killpg(proc.pid)
+        _kill_tree(proc.pid)
         if also_kill is not None:
             also_kill()
         raise
@@ -143,8 +146,12 @@ def _wait(proc: subprocess.Popen, timeout: float | None, also_kill: Callable[[],
             kept += chunk
             del kept[:-KEEP_BYTES]
     proc.stdout.close()  # a writer left behind gets EPIPE, not our attention
-    # What is left of its group goes too (before ``proc`` is reaped, its pid cannot name another group)
-    _killpg(proc.pid)
+    # What is left of its group goes too (before ``proc`` is reaped, its pid cannot name another
+    # group); at the deadline, with everything it started, in whatever session
+    if timed_out:
+        _kill_tree(proc.pid)
+    else:
+        _killpg(proc.pid)
     if timed_out:
         if also_kill is not None:
             also_kill()
@@ -154,6 +161,53 @@ def _wait(proc: subprocess.Popen, timeout: float | None, also_kill: Callable[[],
             pass
         return Finished(None, kept.decode("utf-8", "replace"))
     return Finished(proc.wait(), kept.decode("utf-8", "replace"))
+
+
+def _descendants(pid: int) -> list[int]:
+    """The living descendants of ``pid``, by the parent links in /proc (a process whose parent
+    died has lost its link: kill the tree before its root)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                ppid = int(stat.read().rsplit(b")", 1)[1].split()[1])  # the name, in (), may hold anything
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(pid: int) -> None:
+    """``pid``, everything it started, and its group. What it started may be in a session of its
+    own, where the group kill does not reach: the kernel jupyter_client starts (while bwrap has not
+    yet armed --die-with-parent, a killed nbgrader leaves it running), the unsandboxed answers
+    process the scorer starts. Each is stopped first, so that none starts another unseen, then all
+    are killed."""
+    stopped: list[int] = []
+    for _ in range(5):  # until a walk finds nothing new (a fork may have raced the first one)
+        new = [p for p in [pid, *_descendants(pid)] if p not in stopped]
+        if not new:
+            break
+        for p in new:
+            _signal(p, signal.SIGSTOP)
+        stopped += new
+    for p in stopped:
+        _signal(p, signal.SIGKILL)
+    _killpg(pid)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.kill(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _killpg(pgid: int) -> None:

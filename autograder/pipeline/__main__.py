@@ -26,6 +26,14 @@ from autograder.pipeline.shards import parse_shard
 STOPPED = 130  # the exit status of a run stopped by Ctrl-C or SIGTERM (the shell's for SIGINT)
 
 
+def _stop(signum: int, frame: object) -> None:
+    """The first Ctrl-C or SIGTERM stops the run; the ones after it are ignored, so that they do
+    not cut short its clean-up (the processes killed, the temporary folders removed)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("submissions", type=Path, help="a zip file or a folder of submissions")
@@ -51,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     # SIGTERM (Slurm's time limit, scancel, kill) stops the run as Ctrl-C does: at once, its processes
     # killed and its temporary folders removed (grade_class), not after the students still queued.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
     try:
         if args.roster:
             read_roster(args.roster)  # a roster the report cannot read stops the run before it starts
@@ -63,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     except KeyboardInterrupt:
         print(
-            f"\nstopped: the students graded before are in {args.out / 'grades.csv'}; the others were not "
-            "graded (the same command grades everyone again)",
+            f"\nstopped: {args.out / 'grades.csv'} has the students graded before the stop; the others were "
+            "not graded, and the class report not written (the same command grades everyone again)",
             file=sys.stderr,
         )
         return STOPPED

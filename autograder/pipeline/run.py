@@ -191,7 +191,6 @@ def grade_class(
     at the end, the class report and the LMS files (``class_report``; ``roster``: the class's)."""
     options = options or Options()
     started = time.time()
-    processes.allow()  # an earlier run in this process may have been stopped
     grader = Grader(out, options)
     if grader.out.is_relative_to(submissions.resolve()):
         raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
@@ -256,6 +255,7 @@ def grade_class(
         write_run(grader.out, started, grader.mode, options.workers, shard, len(by_student))
     finally:
         grader.close()
+        processes.allow()  # stopped or not, the run is over: processes may start again
     grades.sort(key=lambda g: (g.student, g.notebook))
     if report:
         try:

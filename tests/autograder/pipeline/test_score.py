@@ -190,8 +190,8 @@ def test_float64_results_keep_their_dtype_and_gradient(answers):
 def test_a_hanging_call_times_out_and_the_other_functions_still_work():
     with AnswersClient(call_timeout=60, budget=300) as process:
         assert process.exec_cell("nb", "helpers", HELPERS) is None  # its imports take what they take
-        process.call_timeout = 2  # for the calls: a hang costs 2 s
-        with pytest.raises(StudentCodeError, match="did not finish within 2 s"):
+        process.call_timeout = 4  # for the calls: a hang costs 4 s (the replay after it, too: not less)
+        with pytest.raises(StudentCodeError, match="did not finish within 4 s"):
             process.functions("nb")["hangs"](torch.ones(1))
         process.call_timeout = 60  # the restart below replays the cells, imports included
         with pytest.raises(StudentCodeError, match="died"):
@@ -204,7 +204,7 @@ def test_a_hanging_call_times_out_and_the_other_functions_still_work():
 def test_a_cell_that_hangs_or_kills_its_process_is_left_out():
     with AnswersClient(call_timeout=60, budget=300) as process:
         assert process.exec_cell("nb", "first", "def f(x):\n    return x + 1") is None  # started, imports done
-        process.call_timeout = 2
+        process.call_timeout = 4
         assert process.exec_cell("nb", "hangs", "while True:\n    pass").left_out
         assert process.exec_cell("nb", "dies", "import os\nos._exit(1)").left_out
         broken = process.exec_cell("nb", "broken", "def g(x):\n    return x\nundefined_name")
