@@ -204,9 +204,10 @@ def remove_files_of(uid: int, folders=SHARED_FOLDERS) -> int:
 
 def clear_uid(uid: int) -> None:
     """``uid`` mode, between two students graded as ``uid``: its processes killed, then its files in
-    the machine's shared folders removed (no process of it is left to make more)."""
+    the machine's shared folders removed (no process of it is left to make more), and in this
+    run's TMPDIR, where its homes are made (``_exec_separated``), when that is another folder."""
     kill_uid(uid)
-    remove_files_of(uid)
+    remove_files_of(uid, tuple(dict.fromkeys([*SHARED_FOLDERS, tempfile.gettempdir()])))
 
 
 def _remove_tree(path: str) -> None:

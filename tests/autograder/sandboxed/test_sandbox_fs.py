@@ -2,6 +2,9 @@
 outside (no bubblewrap needed to check the arguments it gets; tests/integration/test_grade_class.py runs it)."""
 
 import os
+import tempfile
+
+import pytest
 
 from autograder.paths import ROOT
 from autograder.sandboxed import launcher as sandbox
@@ -80,8 +83,6 @@ def test_without_a_mount_namespace_what_a_uid_left_in_the_shared_folders_goes_wi
     """The uid mode: one throw-away uid grades student after student. What it left in /tmp and
     /dev/shm (a folder, a file, a link to a file elsewhere) is removed before the next student, the
     link's target and other uids' files stay, and no link is followed."""
-    import pytest
-
     if os.geteuid() != 0:
         pytest.skip("files of another uid need root")
     shared, outside = tmp_path / "shared", tmp_path / "outside"
@@ -101,6 +102,21 @@ def test_without_a_mount_namespace_what_a_uid_left_in_the_shared_folders_goes_wi
     assert sandbox.remove_files_of(54321, folders=[str(shared)]) == 3
     assert sorted(os.listdir(shared)) == ["theirs"]
     assert (outside / "target").read_text() == "keep"
+
+
+def test_clearing_a_uid_clears_its_homes_in_a_tmpdir_of_the_runs_own(tmp_path, monkeypatch):
+    """uid mode makes each kernel's home in TMPDIR: with a TMPDIR other than /tmp (a cluster's
+    scratch folder, a run's own), its homes are cleared there too, not left behind."""
+    if os.geteuid() != 0:
+        pytest.skip("files of another uid need root")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    home = tmp_path / "student-abc"
+    (home / ".matplotlib").mkdir(parents=True)
+    for path in (home, home / ".matplotlib"):
+        os.chown(path, 54321, 54321)
+    (tmp_path / "the-runs-own").mkdir()
+    sandbox.clear_uid(54321)
+    assert os.listdir(tmp_path) == ["the-runs-own"]
 
 
 def test_without_a_pid_namespace_every_process_of_the_uid_is_killed_even_one_that_forks_on():
