@@ -153,7 +153,11 @@ def release_once(template: Path, notebook_ids: list[str]) -> dict[str, Path]:
     cached = base / key.hexdigest()[:16]
     if not (cached / "gradebook.db").exists():
         fresh = Path(tempfile.mkdtemp(prefix="release-", dir=base))
-        generate(fresh, notebook_ids)
+        try:
+            generate(fresh, notebook_ids)
+        except BaseException:  # failed, or the run stopped: no half-made release is left
+            shutil.rmtree(fresh, ignore_errors=True)
+            raise
         try:
             fresh.rename(cached)  # whole or not at all (another run may have made it meanwhile)
         except OSError:
