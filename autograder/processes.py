@@ -28,7 +28,8 @@ DRAIN_SECONDS = 2.0  # after the process exited: for what it wrote last, not for
 KEEP_BYTES = 200_000  # the tail of the output that is kept (for the instructor's log)
 
 _stopping = threading.Event()  # set by stop_all: the run is being stopped
-_running: dict[int, Callable[[], object] | None] = {}  # the process groups of ``run`` now: pgid -> also_kill
+# the processes ``run`` waits for now: pid -> (a pidfd of it, or None without pidfds; also_kill)
+_running: dict[int, tuple[int | None, Callable[[], object] | None]] = {}
 _lock = threading.Lock()
 
 
@@ -46,10 +47,11 @@ def stop_all() -> None:
     """Stop every process ``run`` is waiting for, with what their ``also_kill`` reaches, and start
     no other (``run`` raises ``Stopped``) until ``allow``."""
     _stopping.set()
-    with _lock:
+    with _lock:  # held while their pidfds are used: ``run`` closes one only after taking it
         running = list(_running.items())
-    for pid, also_kill in running:
-        _kill_tree(pid)
+        for pid, (pidfd, _) in running:
+            _kill_tree(pid, pidfd)
+    for _, (_, also_kill) in running:
         if also_kill is not None:
             try:
                 also_kill()
@@ -97,26 +99,31 @@ def run(
         start_new_session=True,
     )
     assert proc.stdout is not None  # a pipe: Popen was given stdout=PIPE
+    pidfd = _pidfd(proc.pid)  # before anything can reap it: it names this process, never a later one
     with _lock:
-        _running[proc.pid] = also_kill
+        _running[proc.pid] = (pidfd, also_kill)
     try:
         if _stopping.is_set():  # stop_all came between the check above and the registration
-            _kill_tree(proc.pid)
-        finished = _wait(proc, timeout, also_kill)
+            _kill_tree(proc.pid, pidfd)
+        finished = _wait(proc, pidfd, timeout, also_kill)
     except BaseException:  # Ctrl-C or SIGTERM in the thread that waits (the run's main): it goes too
-        _kill_tree(proc.pid)
+        _kill_tree(proc.pid, pidfd)
         if also_kill is not None:
             also_kill()
         raise
     finally:
         with _lock:
             _running.pop(proc.pid, None)
+            if pidfd is not None:
+                os.close(pidfd)
     if _stopping.is_set():  # killed by stop_all, or finished as it came: its caller stops too
         raise Stopped("the grading run is being stopped")
     return finished
 
 
-def _wait(proc: subprocess.Popen, timeout: float | None, also_kill: Callable[[], object] | None) -> Finished:
+def _wait(
+    proc: subprocess.Popen, pidfd: int | None, timeout: float | None, also_kill: Callable[[], object] | None
+) -> Finished:
     assert proc.stdout is not None
     deadline = None if timeout is None else time.monotonic() + timeout
     kept = bytearray()
@@ -149,7 +156,7 @@ def _wait(proc: subprocess.Popen, timeout: float | None, also_kill: Callable[[],
     # What is left of its group goes too (before ``proc`` is reaped, its pid cannot name another
     # group); at the deadline, with everything it started, in whatever session
     if timed_out:
-        _kill_tree(proc.pid)
+        _kill_tree(proc.pid, pidfd)
     else:
         _killpg(proc.pid)
     if timed_out:
@@ -167,7 +174,11 @@ def _descendants(pid: int) -> list[int]:
     """The living descendants of ``pid``, by the parent links in /proc (a process whose parent
     died has lost its link: kill the tree before its root)."""
     children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no /proc: the group kill alone
+        return []
+    for entry in entries:
         if not entry.isdigit():
             continue
         try:
@@ -184,22 +195,43 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _kill_tree(pid: int) -> None:
-    """``pid``, everything it started, and its group. What it started may be in a session of its
-    own, where the group kill does not reach: the kernel jupyter_client starts (while bwrap has not
-    yet armed --die-with-parent, a killed nbgrader leaves it running), the unsandboxed answers
-    process the scorer starts. Each is stopped first, so that none starts another unseen, then all
-    are killed."""
-    stopped: list[int] = []
-    for _ in range(5):  # until a walk finds nothing new (a fork may have raced the first one)
-        new = [p for p in [pid, *_descendants(pid)] if p not in stopped]
-        if not new:
-            break
-        for p in new:
-            _signal(p, signal.SIGSTOP)
-        stopped += new
-    for p in stopped:
-        _signal(p, signal.SIGKILL)
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except OSError:  # a kernel without pidfds (before Linux 5.3): the group kill alone
+        return None
+
+
+def _kill_tree(pid: int, pidfd: int | None) -> None:
+    """The process, everything it started, and its group. What it started may be in a session of
+    its own, where the group kill does not reach: the kernel jupyter_client starts (while bwrap has
+    not yet armed --die-with-parent, a killed nbgrader leaves it running), the unsandboxed answers
+    process the scorer starts. The process is stopped through its pidfd first: that fails once it
+    was reaped (its pid may then be another process's, whose tree is not ours), and a stopped
+    process is not reaped, so its parent links stay; each process found is stopped, so that none
+    starts another unseen, then all are killed."""
+    if pidfd is not None:
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
+        except ProcessLookupError:
+            pidfd = None  # reaped
+        else:
+            stopped: list[int] = []
+            try:
+                for _ in range(5):  # until a walk finds nothing new (a fork may have raced the first one)
+                    new = [p for p in _descendants(pid) if p not in stopped]
+                    if not new:
+                        break
+                    for p in new:
+                        _signal(p, signal.SIGSTOP)
+                    stopped += new
+            finally:  # whatever happened above, nothing is left stopped
+                for p in stopped:
+                    _signal(p, signal.SIGKILL)
+                try:
+                    signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
     _killpg(pid)
 
 

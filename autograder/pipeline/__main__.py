@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     # SIGTERM (Slurm's time limit, scancel, kill) stops the run as Ctrl-C does: at once, its processes
     # killed and its temporary folders removed (grade_class), not after the students still queued.
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    handlers = {signum: signal.signal(signum, _stop) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         if args.roster:
             read_roster(args.roster)  # a roster the report cannot read stops the run before it starts
@@ -77,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return STOPPED
+    finally:  # main() is also called in-process (its tests): their handlers back
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
     print(table(grades))
     if unmapped:
         print(f"\n{len(unmapped)} file(s) not mapped to a student and a notebook:")

@@ -195,6 +195,7 @@ def grade_class(
     at the end, the class report and the LMS files (``class_report``; ``roster``: the class's)."""
     options = options or Options()
     started = time.time()
+    processes.allow()  # an earlier run in this process stopped and interrupted again before its end
     grader = Grader(out, options)
     if grader.out.is_relative_to(submissions.resolve()):
         raise ValueError(f"the results folder {out} must not be inside the submissions {submissions}")
@@ -255,11 +256,12 @@ def grade_class(
             except BaseException:  # Ctrl-C, SIGTERM (the command's main): stop now, not after the queue
                 pool.shutdown(wait=False, cancel_futures=True)  # the students not started: none
                 processes.stop_all()  # the students being graded: their processes (each step then stops)
+                pool.shutdown(wait=True)  # their threads end at their next process
+                processes.allow()  # none is left to start one (a second interrupt above skips this)
                 raise
         write_run(grader.out, started, grader.mode, options.workers, shard, len(by_student))
     finally:
         grader.close()
-        processes.allow()  # stopped or not, the run is over: processes may start again
     grades.sort(key=lambda g: (g.student, g.notebook))
     if report:
         try:
