@@ -89,8 +89,11 @@ def test_a_reaped_processs_pid_is_not_taken_for_it(tmp_path):
     gone = subprocess.Popen(["true"])
     pidfd = os.pidfd_open(gone.pid)
     gone.wait()
-    with open("/proc/sys/kernel/ns_last_pid", "w") as last:
-        last.write(str(gone.pid - 1))
+    try:
+        with open("/proc/sys/kernel/ns_last_pid", "w") as last:
+            last.write(str(gone.pid - 1))
+    except OSError:  # a container's root without CAP_SYS_ADMIN
+        pytest.skip("this root cannot hand out a given pid")
     bystander = subprocess.Popen(["sleep", "30"])
     try:
         if bystander.pid != gone.pid:
