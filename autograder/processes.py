@@ -153,21 +153,17 @@ def _wait(
             kept += chunk
             del kept[:-KEEP_BYTES]
     proc.stdout.close()  # a writer left behind gets EPIPE, not our attention
-    # What is left of its group goes too (before ``proc`` is reaped, its pid cannot name another
-    # group); at the deadline, with everything it started, in whatever session
-    if timed_out:
-        _kill_tree(proc.pid, pidfd)
-    else:
+    if not timed_out:  # what is left of its group goes too
         _killpg(proc.pid)
-    if timed_out:
-        if also_kill is not None:
-            also_kill()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-        return Finished(None, kept.decode("utf-8", "replace"))
-    return Finished(proc.wait(), kept.decode("utf-8", "replace"))
+        return Finished(proc.wait(), kept.decode("utf-8", "replace"))
+    _kill_tree(proc.pid, pidfd)  # at the deadline: with everything it started, in whatever session
+    if also_kill is not None:
+        also_kill()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    return Finished(None, kept.decode("utf-8", "replace"))
 
 
 def _descendants(pid: int) -> list[int]:
@@ -214,7 +210,7 @@ def _kill_tree(pid: int, pidfd: int | None) -> None:
         try:
             signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
         except ProcessLookupError:
-            pidfd = None  # reaped
+            pass  # reaped: its pid may name another process now; only its group is killed
         else:
             stopped: list[int] = []
             try:

@@ -3,6 +3,8 @@ run, end everything the process started, in whatever session (jupyter_client sta
 session of its own, and the unsandboxed answers process is started so too), and a stopped run starts
 nothing more until the next one."""
 
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -81,9 +83,6 @@ def test_a_reaped_processs_pid_is_not_taken_for_it(tmp_path):
     have its pid handed to another process: the kill goes through a pidfd of the process itself,
     so the other one, and its tree, live on. (The pid is handed over on purpose, as a busy
     machine would: ns_last_pid, root only.)"""
-    import os
-    import subprocess
-
     if os.geteuid() != 0:
         pytest.skip("handing out a given pid needs root")
     gone = subprocess.Popen(["true"])

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -142,7 +143,8 @@ def running_in(folder) -> list[str]:
     for entry in os.listdir("/proc"):
         try:
             if entry.isdigit() and os.readlink(f"/proc/{entry}/cwd").startswith(str(folder)):
-                found.append(f"{entry}: {open(f'/proc/{entry}/cmdline').read().replace(chr(0), ' ')}")
+                command = Path(f"/proc/{entry}/cmdline").read_text().replace("\0", " ")
+                found.append(f"{entry}: {command}")
         except OSError:
             continue  # gone, or a zombie
     return found
