@@ -53,25 +53,27 @@ class Kernel:
 # The files that take longest, first: ``make test`` deals whole files to its two workers
 # (``--dist loadfile``) in collection order (``--no-loadscope-reorder``: xdist would otherwise deal
 # the files with the most tests first), so these start early and the short files fill the gaps at
-# the end. After the three longest, a file that mostly waits (time limits, kernels restarted,
-# processes that must end) alternates with one that computes, so that each worker's idle core is
-# taken by the other's work: two waiting at once leave a core idle (a run of 2026-12-07: two thirds
-# of a core for a minute), as does one waiting at the end.
-# (Seconds per file in a run of 2026-12-07: the class 279, Gradescope 164, the time limits 56,
-# Slurm 51, the notebooks 47, outside 40, the sandbox modes 38, hogwild 37, the nbgrader process 24.)
+# the end. The class test comes first, and beside it, on the other worker, the files that mostly
+# wait (time limits, Slurm's jobs, kernels restarted, processes that must end): the class's two
+# grading workers take the core they leave idle. Two waiting files at once, or one at the end,
+# leave a core idle (a run of 2026-12-07 with them later: about a core for a minute, 65 core-seconds
+# in all). Then the files that compute, the longest first.
+# (Seconds per file in a run of 2026-12-07: the class 290, Gradescope 164, the time limits 53,
+# Slurm 60, hogwild 48, the notebooks 45, the one-verdict test 45, outside 38, the sandbox modes 39,
+# the nbgrader process 25.)
 LONGEST_FIRST = (
     "integration/test_grade_class.py",
-    "autograder/test_one_verdict.py",
-    "integration/test_gradescope.py",
     "integration/test_grade_limits.py",  # waits
-    "integration/test_notebooks_execute.py",
+    "integration/test_slurm.py",  # waits
     "course_lib/test_hogwild.py",  # waits
-    "integration/test_slurm.py",
     "autograder/nbgrader_process/test_grading_execute.py",  # waits
+    "integration/test_gradescope.py",
+    "autograder/test_one_verdict.py",
+    "integration/test_notebooks_execute.py",
     "autograder/pipeline/test_outside.py",
-    "course_lib/test_envs.py",  # waits
     "integration/test_sandbox_modes.py",
-    "course_lib/test_doom.py",  # waits
+    "course_lib/test_envs.py",
+    "course_lib/test_doom.py",
     "autograder/pipeline/test_score.py",
     "integration/test_pretrain.py",
 )
