@@ -54,13 +54,14 @@ class Grader:
         self.out, self.options = out.resolve(), options
         self.work = self.out / "work"
         self.template = self.work / "_template"
-        self.stage: Path | None = None  # made by prepare()
+        self.temporary: Path | None = None  # the run's folder outside the results, made by prepare()
+        self.stage: Path | None = None  # in it: what the sandboxes mount
         self.leases: UidLeases | None = None  # the workers' uids, taken by grade_class
         self.mode = options.sandbox_mode()
 
     def close(self) -> None:
-        if self.stage is not None:
-            shutil.rmtree(self.stage, ignore_errors=True)
+        if self.temporary is not None:
+            shutil.rmtree(self.temporary, ignore_errors=True)
         if self.leases is not None:
             self.leases.close()
 
@@ -70,22 +71,26 @@ class Grader:
         self.work.mkdir(parents=True, exist_ok=True)
         self.work.chmod(0o700)  # the course folders hold the solutions: the instructor's alone
         released = release_once(self.template, notebook_ids)
-        # What the sandboxes mount read-only (the public grading modules, course_lib): a folder of
-        # this run's own, outside the results, so that no path of the results is shown inside.
-        self.stage = launcher.stage_public_modules(ROOT, Path(tempfile.mkdtemp(prefix=launcher.STAGE_PREFIX)))
+        # A folder of this run's own, outside the results: what the sandboxes mount read-only (the
+        # public grading modules, course_lib), so that no path of the results is shown inside; and
+        # the sandbox's kernelspec, as JUPYTER_PATH is a list split at ':', which the results'
+        # path may hold ("fall: 2026").
+        self.temporary = Path(tempfile.mkdtemp(prefix=launcher.STAGE_PREFIX))
+        self.temporary.chmod(0o755)  # nothing secret in it; the uid mode's student reads the modules
+        self.stage = launcher.stage_public_modules(ROOT, self.temporary / "modules")
         if self.mode is not None:
-            launcher.install_kernelspec(self.work / "_jupyter")
+            launcher.install_kernelspec(self.temporary / "jupyter")
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
 
     def _job(self, student: str, runtime: Path, work: Path, uid: int) -> Job:
         """The student's job, with a course folder of their own (the class's gradebook and sources)."""
-        assert self.stage is not None, "prepare() first"
+        assert self.stage is not None and self.temporary is not None, "prepare() first"
         course = self.work / student
         shutil.rmtree(course, ignore_errors=True)
         course.mkdir(parents=True)
         shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
         shutil.copytree(self.template / "source", course / "source")
-        job = Job(student, course, runtime, work, uid, self.options, self.stage, self.work / "_jupyter", self.mode)
+        job = Job(student, course, runtime, work, uid, self.options, self.stage, self.temporary / "jupyter", self.mode)
         (course / "nbgrader_config.py").write_text(job.nbgrader_config())
         (course / "autograded" / student).mkdir(parents=True)
         return job

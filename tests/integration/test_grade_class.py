@@ -66,8 +66,9 @@ def canary():
 
 REPORT_OF_THE_RUN = "report-of-the-class-run.html"
 # A results folder so deep that every student's work folder is far past the 108 bytes of a Unix
-# socket's path: the kernels' sockets must not live there.
-DEEP = "a-rather-long-folder-name-" * 7
+# socket's path: the kernels' sockets must not live there. With a colon, as an instructor may name a
+# term: no path of the results may go into a list split at ':' (JUPYTER_PATH, PYTHONPATH).
+DEEP = "fall: 2026 " + "a-rather-long-folder-name-" * 7
 
 
 def class_expected() -> dict:
