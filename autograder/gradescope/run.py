@@ -213,10 +213,10 @@ def run(root: Path, notebook: str, sandbox: str = "auto", hidden_checks: str = H
     start = time.time()
     try:
         choice = Sandbox(sandbox)
-        if choice is Sandbox.UID or (
-            choice is Sandbox.AUTO and not launcher.available() and launcher.uid_mode_available()
-        ):
-            lock_secrets()  # the uid mode's condition: setup.sh's prepare did it, and this run makes sure
+        if choice in (Sandbox.UID, Sandbox.AUTO) and launcher.uid_mode_available():
+            # The uid mode's condition, which setup.sh's prepare met: this run makes sure, before
+            # sandbox_mode decides (auto means what it means everywhere: job.sandbox_mode).
+            lock_secrets()
         # An upload keeps no file times (Gradescope's, and our copy's): two different files for the
         # notebook are refused with their names, never chosen by a time that says nothing.
         options = Options(workers=1, sandbox=choice, two_files=TwoFiles.REFUSE)

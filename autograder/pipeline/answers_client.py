@@ -210,7 +210,7 @@ def default_command() -> list[str]:
 class AnswersClient:
     """A student's answer cells, run in a process of their own, and calls into them.
 
-    ``sandboxed``: the process runs in bwrap's namespaces (its ``/dev/shm`` is then its own, read
+    ``own_shm``: the process runs in bwrap's namespaces (its ``/dev/shm`` is then its own, read
     through its root); else it shares the machine's ``/dev/shm``. ``files_uid``: the uid the
     student's code runs as, who gets the files the scorer makes there (else they are 0600 of ours).
     """
@@ -222,11 +222,11 @@ class AnswersClient:
         cwd: str | None = None,
         call_timeout: float = 20.0,
         budget: float = 180.0,
-        sandboxed: bool = False,
+        own_shm: bool = False,
         files_uid: int | None = None,
     ):
         self.command, self.env, self.cwd = command or default_command(), env, cwd
-        self.call_timeout, self.sandboxed, self.files_uid = call_timeout, sandboxed, files_uid
+        self.call_timeout, self.own_shm, self.files_uid = call_timeout, own_shm, files_uid
         self.deadline = time.monotonic() + budget
         self.cells: list[tuple[dict, bool]] = []  # (cell, whether it ran to its end): replayed after a restart
         self.defined: dict[str, set[str]] = {}
@@ -288,7 +288,7 @@ class AnswersClient:
         if self._shared is None or self._shared.owner is not process:
             if self._shared is not None:
                 self._shared.close()
-            root = process.sandbox_root() if self.sandboxed else ""
+            root = process.sandbox_root() if self.own_shm else ""
             if root is None:
                 raise StudentCodeError("ProcessDied", "the process running your code is gone", "")
             self._shared = SharedFolder(f"{root}/dev/shm", owner=process, uid=self.files_uid)

@@ -203,10 +203,6 @@ class Job:
     jupyter: Path  # the sandbox's kernelspec
     mode: str | None = None  # launcher.NAMESPACES or launcher.UID when sandboxed, None when not
 
-    @property
-    def sandboxed(self) -> bool:
-        return self.mode is not None
-
     def env(self) -> dict[str, str]:
         """The environment of a process that runs the student's code (in the sandbox, when on)."""
         # Notebooks graded side by side share the cores: torch gets its share, not all of them.

@@ -37,7 +37,7 @@ def run_scorer(job: Job, subs: list[Submission], timeouts: dict[str, float]) -> 
     if not subs:
         return {}
     env = job.env()
-    if job.sandboxed:
+    if job.mode is not None:  # the launcher starts it in the sandbox
         command = [sys.executable, "-m", "autograder.sandboxed.launcher", "answers"]
     else:
         command = [sys.executable, "-m", "autograder.sandboxed.answers_server"]
@@ -49,10 +49,10 @@ def run_scorer(job: Job, subs: list[Submission], timeouts: dict[str, float]) -> 
         call_timeouts={s.notebook: timeouts[s.notebook] for s in subs},
         budget=job.options.notebook_timeout,
         # bwrap's namespaces give the answers process a /dev/shm of its own; the uid mode shares the host's
-        sandboxed=job.mode == launcher.NAMESPACES,
+        own_shm=job.mode == launcher.NAMESPACES,
         # the files the scorer makes there belong to the student's uid alone (0600): no other
         # student's code, graded beside it in the uid mode, can write into them
-        files_uid=job.uid if job.sandboxed and os.geteuid() == 0 else None,
+        files_uid=job.uid if job.mode is not None and os.geteuid() == 0 else None,
         # only what differs from the scorer's own environment (which is not written to disk)
         env={k: v for k, v in env.items() if os.environ.get(k) != v},
     )

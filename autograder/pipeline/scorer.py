@@ -206,7 +206,7 @@ def score_student(request: ScoreRequest) -> dict[str, NotebookScore]:
         request.cwd,
         call_timeout=max(request.call_timeouts.values(), default=0.0),
         budget=request.budget,
-        sandboxed=request.sandboxed,
+        own_shm=request.own_shm,
         files_uid=request.files_uid,
     ) as answers:
         for nb_id, path in request.notebooks.items():

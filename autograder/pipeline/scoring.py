@@ -19,7 +19,7 @@ class ScoreRequest:
     cwd: str  # where it starts
     call_timeouts: dict[str, float]  # notebook id -> seconds for one of its cells or calls in the answers process
     budget: float  # seconds for scoring one notebook
-    sandboxed: bool  # in bwrap's namespaces: its /dev/shm is read through its root
+    own_shm: bool  # in bwrap's namespaces: its /dev/shm is its own, read through its root
     files_uid: int | None  # the uid the scorer's shared-memory files are given to (uid mode as root)
     env: dict[str, str]  # what the answers process's environment adds to the scorer's
 

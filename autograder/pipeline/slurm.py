@@ -29,6 +29,7 @@ from pathlib import Path
 
 from autograder.paths import ROOT
 from autograder.pipeline.class_report import read_roster
+from autograder.pipeline.job import Sandbox
 
 COMPLETE = "COMPLETE"  # written into a shard's folder when its task ended normally
 
@@ -94,7 +95,7 @@ def submit(
     python: str = sys.executable,
     repo: Path = ROOT,
     setup: str = "",
-    sandbox: str = "on",
+    sandbox: str = Sandbox.ON.value,
     extra: str = "",
     sbatch_args: tuple[str, ...] = (),
     roster: Path | None = None,
@@ -177,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup", default="", help="shell lines run before grading (module load ...)")
     parser.add_argument(
         "--sandbox",
-        choices=["auto", "on", "uid", "off"],
-        default="on",
-        help="on: a task fails rather than grade unprotected",
+        choices=[choice.value for choice in Sandbox],
+        default=Sandbox.ON.value,
+        help="as the grading command's --sandbox; on (the default here): a task fails rather than grade unprotected",
     )
     parser.add_argument("--grade-args", default="", help="more options of the grading command (--timeout 300 ...)")
     parser.add_argument("--sbatch-args", default="", help="options for sbatch itself (--partition=cpu ...)")
