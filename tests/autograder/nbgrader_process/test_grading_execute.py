@@ -1,6 +1,8 @@
 """GradingExecute, nbgrader's Execute step made to survive a dead kernel and a spent time budget,
 on tiny notebooks in a plain kernel (the sandboxed, end-to-end version is in test_grade_limits)."""
 
+import time
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -54,17 +56,30 @@ def test_a_cell_that_ignores_the_interrupt_is_stopped_by_a_restart():
     assert text(nb.cells[1]).strip() == "next"
 
 
+def test_a_cells_timeout_is_cut_to_what_is_left_of_the_notebooks_budget():
+    """nbclient asks for each cell's timeout as the cell starts: the cell's own, or what is left of
+    the notebook's budget (rounded up, at least a second), whichever is shorter."""
+    ex = GradingExecute(kernel_name="python3", timeout=30, notebook_timeout=100)
+    assert ex._cell_timeout(None) == 30  # no run under way: no deadline yet
+    for left, expected in [(500.0, 30), (4.5, 5), (-3.0, 1)]:
+        ex._deadline = time.monotonic() + left
+        assert ex._cell_timeout(None) == expected, left
+
+
 @pytest.mark.slow
 def test_cells_past_the_notebook_budget_are_not_run_and_marked():
+    """A cell still running when the budget (kernel start included) is spent is interrupted; the
+    cells after it are not run and say why. (Its timeout, cut to the budget: the test above; no
+    cell here ends near the deadline, so a slow kernel start changes nothing.)"""
     nb = run(
-        ["print('first')", "import time\ntime.sleep(3)", "import time\ntime.sleep(3)", "print('late')", ""],
-        timeout=30,
-        notebook_timeout=5,
+        ["print('first')", "import time\ntime.sleep(600)", "print('late')", ""],
+        timeout=60,
+        notebook_timeout=10,
     )
-    assert text(nb.cells[0]).strip() == "first" and errors(nb.cells[1]) == []
-    assert errors(nb.cells[2])[-1] == CELL_TIMEOUT  # interrupted: its timeout was cut to what was left of 5 s
-    assert errors(nb.cells[3]) == [NOT_RUN] and "used up its 5 s" in nb.cells[3].outputs[0].evalue
-    assert nb.cells[4].outputs == []  # nothing to run: nothing to mark
+    assert text(nb.cells[0]).strip() == "first"
+    assert errors(nb.cells[1])[-1] == CELL_TIMEOUT
+    assert errors(nb.cells[2]) == [NOT_RUN] and "used up its 10 s" in nb.cells[2].outputs[0].evalue
+    assert nb.cells[3].outputs == []  # nothing to run: nothing to mark
     nbformat.validate(nb)
 
 

@@ -12,6 +12,7 @@ from torch.distributions import Categorical
 from autograder.pipeline.answers_client import AnswersClient
 from autograder.pipeline.scorer import run_test_cell
 from autograder.sandboxed import protocol as wire
+from autograder.sandboxed.answers_server import _same
 from course_lib.checks import StudentCodeError, call
 from course_lib.networks import MLPActorCritic
 
@@ -176,6 +177,10 @@ def test_a_0d_argument_and_an_unchanged_argument_come_back_as_they_are(answers):
     assert fn(scalar).item() == 9.0 and torch.equal(scalar, torch.tensor(3.0))
     nan = torch.tensor([float("nan"), 1.0])
     assert torch.isnan(fn(nan)) and torch.isnan(nan[0]) and nan[1].item() == 1.0
+    # what the server decides with: an argument is sent back only where it is not _same as its copy
+    assert _same(scalar, torch.tensor(3.0)) and _same(nan, nan.clone())
+    assert not _same(scalar, torch.tensor(4.0)) and not _same(nan, torch.tensor([1.0, 1.0]))
+    assert not _same(scalar, torch.tensor([3.0])) and not _same(scalar, scalar.double())
 
 
 def test_float64_results_keep_their_dtype_and_gradient(answers):
