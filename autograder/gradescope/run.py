@@ -115,12 +115,10 @@ def summary(g: NotebookGrade, skipped: list[str], hidden_checks: Visibility) -> 
         sanity = [gid for gid in maxima if not is_hidden_check(gid)]
         earned = sum(g.scored[gid].points for gid in sanity if gid in g.scored)
         hidden = sum(maxima[gid] for gid in maxima if is_hidden_check(gid))
-        lost = "; ".join(g.lost)
-        about_run = g.message[: -len(lost)].rstrip("; ") if lost and g.message.endswith(lost) else g.message
         lines = [
             f"{g.notebook}: the sanity checks {earned:g} / {sum(maxima[gid] for gid in sanity):g} points ({g.status}); "
             f"the hidden checks ({hidden:g} points) show {WHEN[hidden_checks]}",
-            about_run,
+            g.about_run,
         ]
     return "\n".join([line for line in lines if line] + [f"not read: {line}" for line in skipped])
 

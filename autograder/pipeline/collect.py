@@ -175,9 +175,8 @@ def collect(
         notes = [invalid] if invalid else []
         cut = False
         if nb is not None:
-            kept = kept_of(nb)
+            kept, cut = kept_of(nb)
             notes += kept
-            cut = any(note.startswith(CUT_MARK) for note in kept)
             data = nbformat.writes(nb).encode()  # the grader's copy: version 4, within the limits
         copy.write_bytes(data)
         sub = Submission(student, nb_id, copy, statuses.INVALID if invalid else statuses.GRADED, notes, cut)
@@ -246,17 +245,16 @@ def parse_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str | Non
 
 
 CONVERTED = "course_converted_from"  # a notebook's metadata: the nbformat version it was converted from
-CUT_MARK = "left out "
 
 
-def kept_of(nb: nbformat.NotebookNode) -> list[str]:
-    """Keep of a submission what the grader reads, in place; what was changed, for the feedback.
+def kept_of(nb: nbformat.NotebookNode) -> tuple[list[str], bool]:
+    """Keep of a submission what the grader reads, in place; what was changed, for the feedback,
+    and whether any of the student's work was left out (the status input-too-large).
 
     The outputs and attachments of its cells are dropped past the limits (outputs always: the
     grader runs the notebook again), a cell's text past ``MAX_CELL_SOURCE`` is replaced by a note
-    (an answer cut so is graded as it stands: blank). Notes that start with ``CUT_MARK`` say what
-    of the student's work was left out."""
-    notes = []
+    (an answer cut so is graded as it stands: blank)."""
+    notes, cut = [], False
     version = nb.metadata.pop(CONVERTED, None)
     if version is not None:
         notes.append(f"converted from nbformat {version}, an older notebook format, without loss")
@@ -271,16 +269,18 @@ def kept_of(nb: nbformat.NotebookNode) -> list[str]:
             )
             if cell.get("cell_type") == "markdown":
                 cell.source = "<!--" + cell.source[1:] + " -->"
-            notes.append(f"{CUT_MARK}cell {index + 1}'s text: {len(source):,} characters, over {MAX_CELL_SOURCE:,}")
+            notes.append(f"left out cell {index + 1}'s text: {len(source):,} characters, over {MAX_CELL_SOURCE:,}")
+            cut = True
         attachments = cell.get("attachments") or {}
         size = len(json.dumps(attachments)) if attachments else 0
         if size > MAX_ATTACHMENTS:
             cell.pop("attachments")
             notes.append(
-                f"{CUT_MARK}cell {index + 1}'s attachments: {size / 1024**2:.1f} MB, over "
+                f"left out cell {index + 1}'s attachments: {size / 1024**2:.1f} MB, over "
                 f"{MAX_ATTACHMENTS / 1024**2:.0f} MB"
             )
-    return notes
+            cut = True
+    return notes, cut
 
 
 def invalid_reason(path: Path) -> str | None:

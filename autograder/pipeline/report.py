@@ -53,6 +53,7 @@ class NotebookGrade:
     lost: list[str] = field(
         default_factory=list
     )  # the message's last lines: what each exercise lost, and to which check
+    about_run: str = ""  # the message's first lines, before ``lost``: how the run went
     seconds: float = 0.0  # its grading's share of the student's time (its scoring, and an even share of the rest)
 
     @property
@@ -74,7 +75,7 @@ class NotebookGrade:
         message: str = "",
     ) -> NotebookGrade:
         """Points per exercise from points per graded cell (a cell missing from ``points`` scores 0)."""
-        grade = cls(student, notebook, status=status, message=message)
+        grade = cls(student, notebook, status=status, message=message, about_run=message)
         for name in sorted(maxima):
             ex = exercise_of(name)
             grade.exercises[ex] = round(grade.exercises.get(ex, 0.0) + points.get(name, 0.0), 2)
@@ -159,7 +160,8 @@ def _grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str,
     cells = {gid: c.points for gid, c in score.cells.items() if gid in maxima}
     problems = [f"{gid}: {c.problem}" for gid, c in score.cells.items() if c.problem]
     lost = lost_points(score.cells, maxima)
-    message = "; ".join(filter(None, [message, *score.notes, *problems, *lost]))
+    about_run = "; ".join(filter(None, [message, *score.notes, *problems]))
+    message = "; ".join(filter(None, [about_run, *lost]))
     autograded = job.autograded(sub.notebook)
     nb = read_notebook(autograded)  # None: no run to show (nbgrader failed)
     if nb is not None:
@@ -170,7 +172,7 @@ def _grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str,
         write_atomic(autograded, nbformat.writes(nb))  # nbgrader left it read-only: replaced, not opened
         record_scores(job.course, sub.student, sub.notebook, cells)
     grade = NotebookGrade.from_cells(sub.student, sub.notebook, cells, maxima, status, message)
-    grade.scored, grade.seconds, grade.lost = score.cells, score.seconds, lost
+    grade.scored, grade.seconds, grade.lost, grade.about_run = score.cells, score.seconds, lost, about_run
     return grade
 
 

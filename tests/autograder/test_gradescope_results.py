@@ -48,14 +48,15 @@ def test_the_text_above_the_tests_tells_nothing_the_hidden_checks_hold_back():
         "loss_hidden": CellScore(4.0, 4.0),
     }
     lost = ['returns 2/5: hidden check "an episode ends mid-batch" failed first']
+    about_run = "removed the grading metadata of a cell that is not graded ('x')"
     g = NotebookGrade.from_cells(
         "s",
         NB1,
         {k: c.points for k, c in cells.items()},
         {k: c.max_points for k, c in cells.items()},
-        message="removed the grading metadata of a cell that is not graded ('x'); " + lost[0],
+        message=f"{about_run}; {lost[0]}",
     )
-    g.scored, g.lost = cells, lost
+    g.scored, g.lost, g.about_run = cells, lost, about_run
     for setting in (Visibility.AFTER_DUE_DATE, Visibility.AFTER_PUBLISHED, Visibility.HIDDEN):
         text = summary(g, ["notes.pdf: not a notebook"], setting)
         assert "mid-batch" not in text and "Points per exercise" not in text and "7 / 10" not in text, text
