@@ -7,6 +7,7 @@ import nbformat
 import pytest
 
 from autograder import release
+from autograder.cells import grade_id_of, is_hidden_check, is_hidden_test_cell, is_test_cell
 
 SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -64,6 +65,15 @@ def test_student_notebook_holds_no_solution_or_hidden_test(notebook_id):
     assert secrets, "the source notebook should have solution blocks"
     leaked = [line for line in secrets if line in student]
     assert leaked == []
+
+
+@pytest.mark.parametrize("notebook_id", release.assignment_ids())
+def test_a_cell_of_hidden_checks_is_one_by_its_source_and_by_its_name(notebook_id):
+    """Two views of one fact: nbgrader and the scorer find hidden checks by the block in a cell's
+    source (``cells.HIDDEN_TESTS``), the reports by the grade id alone (``cells.is_hidden_check``)."""
+    nb = nbformat.read(release.SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
+    tests = [c for c in nb.cells if is_test_cell(c)]
+    assert tests and all(is_hidden_test_cell(c) == is_hidden_check(str(grade_id_of(c))) for c in tests)
 
 
 @pytest.mark.parametrize("notebook_id", release.assignment_ids())
