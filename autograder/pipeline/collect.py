@@ -60,7 +60,7 @@ class Submission:
     student: str
     notebook: str
     path: Path
-    status: str = statuses.GRADED  # or statuses.INVALID
+    status: statuses.Status = statuses.GRADED  # or statuses.INVALID
     notes: list[str] = field(default_factory=list)
     cut: bool = False  # part of it was past the grader's limits and left out (notes say what)
     repaired: bool = False  # its grading metadata was repaired: cells restored, re-added or unclaimed (execute.py)

@@ -32,11 +32,13 @@ KNOWN_ERRORS = {
 }
 
 
-def run_notebooks(job: Job, subs: list[Submission], releases: dict[str, NotebookNode]) -> dict[str, tuple[str, str]]:
+def run_notebooks(
+    job: Job, subs: list[Submission], releases: dict[str, NotebookNode]
+) -> dict[str, tuple[statuses.Status, str]]:
     """Repair a student's submissions and run them with one nbgrader autograde (one process start
     for all of them), each in the sandboxed kernel, for the feedback. Returns each notebook's
     (status, message) of the run; no point is taken from it."""
-    runs: dict[str, tuple[str, list[str], str]] = {}
+    runs: dict[str, tuple[statuses.Status, list[str], str]] = {}
     for sub in subs:
         notes = list(sub.notes)
         if sub.status == statuses.GRADED:
@@ -76,7 +78,7 @@ def run_notebooks(job: Job, subs: list[Submission], releases: dict[str, Notebook
                         runs[sub.notebook][1],
                         f"the notebook did not finish in {options.notebook_timeout} s and could not be stopped",
                     )
-    results = {}
+    results: dict[str, tuple[statuses.Status, str]] = {}
     for sub in subs:
         status, notes, message = runs[sub.notebook]
         autograded = job.autograded(sub.notebook)
@@ -105,7 +107,7 @@ def _cell_name(cell, index: int) -> str:
     return grade_id_of(cell) or f"cell {index + 1} ({first[:40]!r})"
 
 
-def run_problems(nb: NotebookNode | None, options: Options) -> tuple[str, str]:
+def run_problems(nb: NotebookNode | None, options: Options) -> tuple[statuses.Status, str]:
     """(status, message) of an autograded notebook, from the errors that mark how its run went wrong."""
     found: dict[str, list[str]] = {}
     for index, cell in enumerate(nb.cells if nb is not None else []):

@@ -44,7 +44,7 @@ class NotebookGrade:
     notebook: str
     exercises: dict[str, float] = field(default_factory=dict)
     max_exercises: dict[str, float] = field(default_factory=dict)
-    status: str = statuses.GRADED
+    status: statuses.Status = statuses.GRADED
     message: str = ""
     scored: dict[str, CellScore] = field(default_factory=dict)  # the scorer's cells (not in grades.csv)
     out_of_memory: bool = False  # the grading machine's memory limit killed a process meanwhile (oom.py)
@@ -71,7 +71,7 @@ class NotebookGrade:
         notebook: str,
         points: dict[str, float],
         maxima: dict[str, float],
-        status: str = statuses.GRADED,
+        status: statuses.Status = statuses.GRADED,
         message: str = "",
     ) -> NotebookGrade:
         """Points per exercise from points per graded cell (a cell missing from ``points`` scores 0)."""
@@ -130,7 +130,9 @@ def lost_points(cells: dict[str, CellScore], maxima: dict[str, float]) -> list[s
     return lines
 
 
-def grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, NotebookScore]) -> NotebookGrade:
+def grade_of(
+    job: Job, sub: Submission, run: tuple[statuses.Status, str], scores: dict[str, NotebookScore]
+) -> NotebookGrade:
     """A notebook's grade from the scorer's points; the autograded notebook and the gradebook get
     the scorer's outputs and points, for the feedback. ``run``: the execute step's (status, message)."""
     grade = _grade_of(job, sub, run, scores)
@@ -138,7 +140,9 @@ def grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, 
     return grade
 
 
-def _grade_of(job: Job, sub: Submission, run: tuple[str, str], scores: dict[str, NotebookScore]) -> NotebookGrade:
+def _grade_of(
+    job: Job, sub: Submission, run: tuple[statuses.Status, str], scores: dict[str, NotebookScore]
+) -> NotebookGrade:
     status, message = run
     maxima = max_points(sub.notebook)
     score = scores.get(sub.notebook)
