@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from autograder.pipeline.class_report import CANVAS, MOODLE, REPORT, read_roster
-from autograder.pipeline.job import add_arguments, options_from
+from autograder.pipeline.job import Sandbox, add_arguments, options_from
 from autograder.pipeline.report import table
 from autograder.pipeline.run import grade_class
 from autograder.pipeline.shards import parse_shard
@@ -52,9 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     options = options_from(args)
     if not options.use_sandbox():
+        why = (
+            "--sandbox off"
+            if options.sandbox is Sandbox.OFF
+            else "--sandbox auto found neither bwrap's namespaces (bubblewrap and prlimit, where bwrap can make "
+            "them) nor the uid mode (root, prlimit, seccomp, a Python other uids can run, the solutions closed to "
+            "them: docs/grading.md)"
+        )
         print(
-            "WARNING: grading WITHOUT the sandbox (it needs bubblewrap and prlimit, where bwrap can make namespaces): "
-            "submissions run with your permissions and network.",
+            f"WARNING: grading WITHOUT the sandbox ({why}): submissions run with your permissions and network.",
             file=sys.stderr,
         )
     # SIGTERM (Slurm's time limit, scancel, kill) stops the run as Ctrl-C does: at once, its processes
