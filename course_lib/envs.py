@@ -216,7 +216,7 @@ class DoomEpisodeEnd(gym.Wrapper):
         import vizdoom
 
         obs, reward, terminated, truncated, info = self.env.step(action)
-        game = self.env.unwrapped.game
+        game = self.env.unwrapped.game  # type: ignore[attr-defined]  # vizdoom's env, untyped
         if terminated or truncated:
             timed_out = game.is_episode_timeout_reached()
             terminated, truncated = not timed_out, timed_out
@@ -272,7 +272,7 @@ class DoomShotCost(gym.Wrapper):
         ammo = self._read_ammo()
         fired, self._ammo = max(self._ammo - ammo, 0.0), ammo
         self.steps += 1
-        return obs, reward - self.price() * fired, terminated, truncated, info
+        return obs, float(reward) - self.price() * fired, terminated, truncated, info
 
 
 def _doom_env(
@@ -373,7 +373,7 @@ class DoomFilmed(gym.Wrapper):
         return obs, info
 
     def step(self, action):
-        buttons = [int(b) for b in self.env.unwrapped.button_map[int(action)]]
+        buttons = [int(b) for b in self.env.unwrapped.button_map[int(action)]]  # type: ignore[attr-defined]
         obs, reward, terminated, truncated, info = self.env.step(action)
         self.twin.set_action(buttons)
         self.frames = []

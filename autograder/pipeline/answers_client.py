@@ -234,7 +234,7 @@ class AnswersClient:
         self.broken: _Gone | None = None  # why no more calls can be made (replay failed, budget spent)
         self.hung: dict[tuple[str, str], str] = {}  # functions that did not return in time: not called again
         self.stand_in_code: dict[str, dict[str, Callable]] = {}  # space -> name -> the course's version
-        self._shared = None
+        self._shared: SharedFolder | None = None
 
     # ----------------------------------------------------------------- process life
     def set_budget(self, seconds: float) -> None:
