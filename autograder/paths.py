@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"  # the one source: reference solutions, nbgrader metadata, hidden-test blocks
 NOTEBOOKS = ROOT / "notebooks"  # the student notebooks, generated from SOLUTIONS
-CONFIG = ROOT / "autograder" / "nbgrader_config.py"
+CONFIG = ROOT / "autograder" / "nbgrader_process" / "nbgrader_config.py"
 
 
 def assignment_ids() -> list[str]:

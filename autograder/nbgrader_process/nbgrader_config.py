@@ -1,7 +1,7 @@
 # nbgrader settings shared by every command of the course (release, grade).
 # The course directory itself (CourseDirectory.root) is given on the command line: the commands
 # build it under build/ from solutions/, so the repository keeps a single source. What runs here,
-# in nbgrader's processes, lives in autograder/nbgrader_process/ (it loads nothing of the pipeline).
+# in nbgrader's processes, lives here, in autograder/nbgrader_process/ (it loads nothing of the pipeline).
 c = get_config()  # type: ignore[name-defined]  # noqa: F821
 
 c.CourseDirectory.course_id = "actor-critic-rl"
