@@ -211,14 +211,15 @@ def run(root: Path, notebook: str, sandbox: str = "auto", hidden_checks: str = H
     start = time.time()
     try:
         choice = Sandbox(sandbox)
-        if choice in (Sandbox.UID, Sandbox.AUTO) and launcher.uid_mode_available():
-            # The uid mode's condition, which setup.sh's prepare met: this run makes sure, before
-            # sandbox_mode decides (auto means what it means everywhere: job.sandbox_mode).
-            lock_secrets()
+        if choice is Sandbox.UID:
+            lock_secrets()  # the uid mode's condition, which setup.sh's prepare met: this run makes sure
         # An upload keeps no file times (Gradescope's, and our copy's): two different files for the
         # notebook are refused with their names, never chosen by a time that says nothing.
         options = Options(workers=1, sandbox=choice, two_files=TwoFiles.REFUSE)
-        mode = options.sandbox_mode()
+        mode = options.sandbox_mode()  # what auto means is job.sandbox_mode's alone
+        if mode is None and choice is Sandbox.AUTO and launcher.uid_mode_available():
+            lock_secrets()  # auto found no namespaces and the secrets open: closed, the uid mode can run
+            mode = options.sandbox_mode()
         print(
             f"sandbox: {mode or 'off'} ({launcher.NAMESPACES}: bwrap's namespaces; {launcher.UID}: a throw-away uid only)"
         )

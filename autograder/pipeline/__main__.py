@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             "--sandbox off"
             if options.sandbox is Sandbox.OFF
             else "--sandbox auto found neither bwrap's namespaces (bubblewrap and prlimit, where bwrap can make "
-            "them) nor the uid mode (root, prlimit, seccomp, a Python other uids can run, the solutions closed to "
-            "them: docs/grading.md)"
+            "them) nor the uid mode (root, prlimit, seccomp, a Python other uids can run, the course's secrets "
+            "closed to them: docs/grading.md)"
         )
         print(
             f"WARNING: grading WITHOUT the sandbox ({why}): submissions run with your permissions and network.",

@@ -78,7 +78,8 @@ class Grader:
         self.temporary = Path(tempfile.mkdtemp(prefix=launcher.STAGE_PREFIX))
         self.temporary.chmod(0o755)  # nothing secret in it; the uid mode's student reads the modules
         self.stage = launcher.stage_public_modules(ROOT, self.temporary / "modules")
-        if self.mode is not None:
+        if self.mode is not None:  # root's alone: the uid mode's student sees this machine's /tmp
+            (self.temporary / "jupyter").mkdir(mode=0o700)
             launcher.install_kernelspec(self.temporary / "jupyter")
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
 

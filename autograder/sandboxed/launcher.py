@@ -236,7 +236,8 @@ def stage_public_modules(repo: Path, stage: Path) -> Path:
     """Copy what a sandbox needs, none of it secret, to ``stage``: this folder
     (``autograder/sandboxed``, the trust boundary) and ``course_lib``, so that no path of the
     repository is mounted."""
-    # The folder is kept, emptied (mkdtemp's, 0700): removed, its name could be taken meanwhile.
+    # A folder that exists is kept, emptied (a fresh one of mkdtemp's, given to us): removed, its name
+    # could be taken meanwhile.
     stage.mkdir(mode=0o700, parents=True, exist_ok=True)
     for child in stage.iterdir():
         if child.is_dir() and not child.is_symlink():

@@ -1,7 +1,10 @@
 """What results.json shows students on Gradescope, without a run (tests/integration/test_gradescope.py
 runs the zips): when each test is visible, and outputs that Gradescope shows as written."""
 
+import json
 import zipfile
+
+import pytest
 
 from autograder.gradescope.build import build
 from autograder.gradescope.run import Visibility, fenced, zero
@@ -64,3 +67,32 @@ def test_the_text_above_the_tests_tells_nothing_the_hidden_checks_hold_back():
         assert "removed the grading metadata" in text and "not read: notes.pdf" in text
     shown = summary(g, [], Visibility.VISIBLE)
     assert "7 / 10 points" in shown and "mid-batch" in shown and "Points per exercise: loss 5/5, returns 2/5" in shown
+
+
+@pytest.mark.parametrize(
+    "namespaces, uid_mode, choice, closed",
+    [
+        (True, True, "auto", False),  # bwrap's namespaces: nothing to close (a read-only source still grades)
+        (False, True, "auto", True),  # auto's fallback is the uid mode: its condition, met first
+        (False, False, "auto", False),  # no uid mode either: unprotected, with a warning
+        (True, True, "uid", True),  # asked for: always
+    ],
+)
+def test_the_secrets_are_closed_only_where_the_uid_mode_is_to_run(
+    monkeypatch, tmp_path, namespaces, uid_mode, choice, closed
+):
+    """Gradescope's run closes the course's secrets to other uids where the uid mode is what will
+    run; auto's meaning stays job.sandbox_mode's."""
+    from autograder.gradescope import run as gradescope
+    from autograder.pipeline import job
+
+    calls: list[int] = []
+    monkeypatch.setattr(job.launcher, "available", lambda: namespaces)
+    monkeypatch.setattr(job.launcher, "uid_mode_available", lambda: uid_mode)
+    monkeypatch.setattr(job, "secrets_closed", lambda: bool(calls))
+    monkeypatch.setattr(job.launcher, "locked", lambda path: bool(calls))
+    monkeypatch.setattr(gradescope, "lock_secrets", lambda: calls.append(1))
+    monkeypatch.setattr(gradescope, "grade", lambda *args, **kwargs: gradescope.zero(NB1, "not graded here"))
+    gradescope.run(tmp_path, NB1, choice)
+    assert bool(calls) == closed
+    assert json.loads((tmp_path / "results" / "results.json").read_text())["output"].count("not graded here") == 1

@@ -61,3 +61,31 @@ def test_a_notebook_that_ran_out_of_time_gets_short_calls_in_the_scorer(tmp_path
     subs = [Submission("ann", nb, tmp_path / f"{nb}.ipynb") for nb in ("01_policy_gradient", "02_a2c")]
     runs = {"01_policy_gradient": ("timeout", "cell(s) ran out of time"), "02_a2c": ("graded", "")}
     assert call_timeouts(job, subs, runs) == {"01_policy_gradient": pipeline.SLOW_CALL_TIMEOUT, "02_a2c": 120.0}
+
+
+def test_the_runs_own_folder_shows_the_modules_and_keeps_the_kernelspec_even_with_umask_0(monkeypatch, tmp_path):
+    """What the sandboxes run lives outside the results (whose path may hold a ':', which
+    JUPYTER_PATH would split): the staged modules readable by any uid (the uid mode's student reads
+    them), the sandbox's kernelspec, which root's nbgrader runs, closed to every other uid (the uid
+    mode's student sees this machine's /tmp), whatever the grader's umask."""
+    import os
+
+    from autograder.pipeline.run import Grader
+    from autograder.sandboxed import launcher
+
+    monkeypatch.setattr(launcher, "available", lambda: True)  # the modes' folders, not bwrap, are tested
+    grader = Grader(tmp_path / "fall: 2026" / "out", pipeline.Options(sandbox=pipeline.Sandbox.ON))
+    old = os.umask(0)
+    try:
+        grader.prepare(["01_policy_gradient"])
+    finally:
+        os.umask(old)
+    try:
+        assert grader.temporary is not None and grader.stage is not None
+        assert ":" not in str(grader.temporary) and not grader.temporary.is_relative_to(tmp_path)
+        assert grader.stage.stat().st_mode & 0o005 and grader.temporary.stat().st_mode & 0o001
+        assert (grader.temporary / "jupyter").stat().st_mode & 0o077 == 0
+        assert (grader.temporary / "jupyter" / "kernels" / launcher.KERNEL_NAME / "kernel.json").exists()
+    finally:
+        grader.close()
+    assert not grader.temporary.exists()
