@@ -59,6 +59,12 @@ class Grader:
         self.leases: UidLeases | None = None  # the workers' uids, taken by grade_class
         self.mode = options.sandbox_mode()
 
+    @property
+    def kernelspecs(self) -> Path:
+        """The sandbox's kernelspec folder (JUPYTER_PATH), in the run's temporary folder."""
+        assert self.temporary is not None, "prepare() first"
+        return self.temporary / "jupyter"
+
     def close(self) -> None:
         if self.temporary is not None:
             shutil.rmtree(self.temporary, ignore_errors=True)
@@ -79,19 +85,19 @@ class Grader:
         self.temporary.chmod(0o755)  # nothing secret in it; the uid mode's student reads the modules
         self.stage = launcher.stage_public_modules(ROOT, self.temporary / "modules")
         if self.mode is not None:  # root's alone: the uid mode's student sees this machine's /tmp
-            (self.temporary / "jupyter").mkdir(mode=0o700)
-            launcher.install_kernelspec(self.temporary / "jupyter")
+            self.kernelspecs.mkdir(mode=0o700)
+            launcher.install_kernelspec(self.kernelspecs)
         return {nb_id: nbformat.read(path, as_version=4) for nb_id, path in released.items()}
 
     def _job(self, student: str, runtime: Path, work: Path, uid: int) -> Job:
         """The student's job, with a course folder of their own (the class's gradebook and sources)."""
-        assert self.stage is not None and self.temporary is not None, "prepare() first"
+        assert self.stage is not None, "prepare() first"
         course = self.work / student
         shutil.rmtree(course, ignore_errors=True)
         course.mkdir(parents=True)
         shutil.copy2(self.template / "gradebook.db", course / "gradebook.db")
         shutil.copytree(self.template / "source", course / "source")
-        job = Job(student, course, runtime, work, uid, self.options, self.stage, self.temporary / "jupyter", self.mode)
+        job = Job(student, course, runtime, work, uid, self.options, self.stage, self.kernelspecs, self.mode)
         (course / "nbgrader_config.py").write_text(job.nbgrader_config())
         (course / "autograded" / student).mkdir(parents=True)
         return job

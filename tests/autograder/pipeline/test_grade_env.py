@@ -84,8 +84,8 @@ def test_the_runs_own_folder_shows_the_modules_and_keeps_the_kernelspec_even_wit
         assert grader.temporary is not None and grader.stage is not None
         assert ":" not in str(grader.temporary) and not grader.temporary.is_relative_to(tmp_path)
         assert grader.stage.stat().st_mode & 0o005 and grader.temporary.stat().st_mode & 0o001
-        assert (grader.temporary / "jupyter").stat().st_mode & 0o077 == 0
-        assert (grader.temporary / "jupyter" / "kernels" / launcher.KERNEL_NAME / "kernel.json").exists()
+        assert grader.kernelspecs.is_relative_to(grader.temporary) and grader.kernelspecs.stat().st_mode & 0o077 == 0
+        assert (grader.kernelspecs / "kernels" / launcher.KERNEL_NAME / "kernel.json").exists()
     finally:
         grader.close()
     assert not grader.temporary.exists()
