@@ -48,7 +48,8 @@ from course_lib import envs, networks, runners, runtime  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "results" / "pong_live.md"
 # PongConfig's fields a run may replace (``--lr 1e-3``), and fields the notebook may not have yet:
 # frame_size (84 or 42), network (nature or small), optimizer (rmsprop or rmsprop-tf), lr_end (a
-# linear schedule from lr to lr_end over the run).
+# linear schedule from lr to lr_end over the run), repeat_action_probability (sticky actions in the
+# training games; the greedy evaluation after the run keeps them off).
 OVERRIDES = {
     "lr": float,
     "lr_end": float,
@@ -61,6 +62,7 @@ OVERRIDES = {
     "frame_size": int,
     "network": str,
     "optimizer": str,
+    "repeat_action_probability": float,
 }
 MARKS = (250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 1_750_000, 2_000_000)
 
@@ -131,7 +133,8 @@ def course(
     folder = run_dir / f"{variant}-seed{seed}"
     folder.mkdir(parents=True, exist_ok=True)
     size = getattr(cfg, "frame_size", 84)
-    vec = envs.make_atari_vec("pong", cfg.num_envs, seed=seed, size=size)
+    sticky = getattr(cfg, "repeat_action_probability", 0.0)
+    vec = envs.make_atari_vec("pong", cfg.num_envs, seed=seed, size=size, repeat_action_probability=sticky)
     model = make_model(cfg, vec.single_action_space.n)
     optimizer = make_optimizer(cfg, model)
     state = {"curve": [], "episodes": [], "ends": [], "step": 0, "elapsed": 0.0, "start_score": None}

@@ -100,12 +100,15 @@ def make_atari_vec(
     groups: int = 1,
     size: int = 84,
     max_episode_frames: int = 108_000,
+    repeat_action_probability: float = 0.0,
 ) -> gym.vector.VectorEnv:
     """Atari with the standard preprocessing, done by ale-py's vector env in C++ threads.
 
     84x84 grayscale, max-pool over the last two frames, frame-skip 4, 4-frame stack, FIRE and up
     to 30 random no-ops at each reset (as Stable-Baselines3's ``AtariWrapper`` does), sticky
-    actions off (the "NoFrameskip-v4" protocol most papers report).
+    actions off (the "NoFrameskip-v4" protocol most papers report; ``repeat_action_probability=0.25``
+    is ALE's v5 default, Machado et al. 2018: each frame repeats the previous action with that
+    probability, so no game replays itself exactly).
     Observations are uint8 ``[N, 4, size, size]``; ``size=42`` gives the smaller frames of A3C's
     Pong runs (the screen shrunk by area averaging: the ball stays visible, fainter).
     Rewards are clipped to their sign for training when ``clip_rewards``; the episode statistics
@@ -118,7 +121,14 @@ def make_atari_vec(
     if groups > 1:
         return _grouped(
             lambda n, s: make_atari_vec(
-                game, n, s, clip_rewards, num_threads, size=size, max_episode_frames=max_episode_frames
+                game,
+                n,
+                s,
+                clip_rewards,
+                num_threads,
+                size=size,
+                max_episode_frames=max_episode_frames,
+                repeat_action_probability=repeat_action_probability,
             ),
             num_envs,
             groups,
@@ -131,7 +141,7 @@ def make_atari_vec(
         game=game,
         num_envs=num_envs,
         num_threads=num_threads,
-        repeat_action_probability=0.0,
+        repeat_action_probability=repeat_action_probability,
         reward_clipping=False,
         autoreset_mode=SAME_STEP,
         use_fire_reset=True,

@@ -228,3 +228,17 @@ def test_environments_that_never_start_fail_in_time_and_leave_no_process():
     assert time.monotonic() - start < 30
     time.sleep(0.5)
     assert _started_since(before) == set()  # (Python's own resource tracker may stay, as in any program)
+
+
+@pytest.mark.parametrize("p, same", [(0.0, False), (1.0, True)])
+def test_atari_vec_sticky_actions_repeat_the_previous_action(p, same):
+    """``repeat_action_probability`` reaches the emulator: at 1 every frame repeats the action held
+    before the game started, so holding UP or DOWN for 60 steps leaves the same screen."""
+    screens = []
+    for action in (2, 3):  # UP, DOWN
+        vec = envs.make_atari_vec("pong", num_envs=1, seed=0, size=42, repeat_action_probability=p)
+        for _ in range(60):
+            obs, *_ = vec.step(np.array([action]))
+        screens.append(np.asarray(obs))
+        vec.close()
+    assert np.array_equal(*screens) == same

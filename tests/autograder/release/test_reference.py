@@ -23,7 +23,7 @@ def test_the_settings_are_the_notebooks_own_with_its_real_or_fast_budgets(monkey
     "notebook, name, fields",
     [
         ("02_a2c", "CartPoleConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef"}),
-        ("02_a2c", "PongConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef"}),
+        ("02_a2c", "PongConfig", {"lr", "num_envs", "num_steps", "gamma", "value_coef", "entropy_coef", "frame_size"}),
         ("03_a3c", "A3CConfig", {"lr", "workers", "num_steps", "gamma", "max_env_steps"}),
         ("05_vizdoom", "DoomConfig", {"lr", "num_envs", "num_steps", "gae_lambda", "shot_cost", "shot_cost_warmup"}),
     ],
