@@ -9,10 +9,17 @@ again, so a run can go on over several sessions. ``--sb3`` trains Stable-Baselin
 zoo Atari settings instead, on the same games, for the same number of steps. The table is printed
 and appended to ``benchmarks/results/pong_live.md``.
 
-    python benchmarks/pong_live.py --warm-start pong_a2c_warm --seeds 0 1 2    # notebook 2's warm start
+    python benchmarks/pong_live.py --warm-start pong_a2c_warm --num-envs 16 --lr 7e-4 --max-steps 1000000 \
+        --seeds 0 1 2                                  # notebook 2's warm start, with the settings it had
     python benchmarks/pong_live.py --warm-start runs/pong/last.pt --seeds 0       # any checkpoint of a run
     python benchmarks/pong_live.py --sb3 --seeds 0
-    python benchmarks/pong_live.py --warm-start pong_a2c_warm --seeds 0 --max-steps 1000000 --side-by-side
+    python benchmarks/pong_live.py --seeds 0 --max-steps 2000000 --side-by-side
+    python benchmarks/pong_live.py --whole-notebook --seeds 0 1 2     # as a student runs it
+
+``--whole-notebook`` executes ``solutions/02_a2c.ipynb`` itself top to bottom (nbclient, real budgets,
+its own settings, ``PongConfig.seed`` set to each seed) and reads the student's run and 10 greedy
+games after it from the kernel: the minutes a student waits, Part A and all. The student's model is
+saved to ``--run-dir``/notebook-seed<N>/last.pt, for ``benchmarks/pong_play.py``.
 
 ``--side-by-side`` runs both in one invocation, on the same machine: the course's run, then SB3's A2C
 from scratch for as many steps as the course's run and its warm start together (a fair count of
@@ -33,6 +40,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -210,6 +218,65 @@ def course(
     }
 
 
+WHOLE_NOTEBOOK_REPORT = """
+import json as _json
+torch.save({{"model": pong_model.state_dict()}}, {model_path!r})
+_scores = runners.evaluate_vec(envs.make_atari_vec("pong", 10, clip_rewards=False, size=pong_cfg.frame_size),
+                               pong_model, greedy=True, seed=10_000 + pong_cfg.seed, device=device)
+print("PONG_LIVE " + _json.dumps({{"settings": dict(vars(pong_cfg)), "steps": runner.global_step,
+      "seconds": seconds, "scores": [float(s) for s in _scores],
+      "ends": [(e.step, e.ret, e.seconds) for e in pong_episodes]}}))
+"""
+CELL_TIMEOUT = 4 * 3600  # seconds: the Pong cell takes about 20 minutes on 2 idle cores, hours on busy ones
+
+
+def whole_notebook(seed: int, run_dir: Path, fast: bool = False) -> dict:
+    """Notebook 2 executed as a student runs it, with ``PongConfig.seed = seed``; the same record as
+    ``course``'s, its curve rebuilt from the episodes' ends (each with its seconds), and the whole
+    notebook's own seconds. ``fast``: in fast mode (``COURSE_FAST=1``), a smoke test of this function
+    in a minute."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from autograder.paths import SOLUTIONS, course_env
+
+    nb = nbformat.read(SOLUTIONS / "02_a2c.ipynb", as_version=4)
+    [config] = [c for c in nb.cells if c.cell_type == "code" and "class PongConfig" in c.source]
+    assert "    seed: int = 0\n" in config.source, "PongConfig's seed field moved"
+    config.source = config.source.replace("    seed: int = 0\n", f"    seed: int = {seed}\n", 1)
+    folder = run_dir / f"notebook-seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    nb.cells.append(nbformat.v4.new_code_cell(WHOLE_NOTEBOOK_REPORT.format(model_path=str(folder / "last.pt"))))
+    env = {k: v for k, v in course_env().items() if k != "COURSE_FAST"} | ({"COURSE_FAST": "1"} if fast else {})
+    with tempfile.TemporaryDirectory() as tmp:
+        client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": tmp}})
+        start = time.time()
+        client.execute(env=env)
+        notebook_seconds = time.time() - start
+    stream = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    run = json.loads(stream.split("PONG_LIVE ", 1)[1].splitlines()[0])
+    ends = [(step, ret) for step, ret, _ in run["ends"]]
+    to_zero = reached(ends, 0)
+    curve = [
+        (seconds, step, recent([r for _, r in ends[max(0, k - 19) : k + 1]]))
+        for k, (step, _, seconds) in enumerate(run["ends"])
+    ]
+    return {
+        "settings": run["settings"],
+        "to -10": reached(ends, -10),
+        "to 0": to_zero,
+        "minutes to 0": next((sec / 60 for step, _, sec in run["ends"] if step == to_zero), None),
+        "curve": curve + [(run["seconds"], run["steps"], recent([r for _, r in ends]))],
+        "steps": run["steps"],
+        "seconds": run["seconds"],
+        "notebook seconds": notebook_seconds,
+        "evaluation": float(np.mean(run["scores"])),
+        "scores": run["scores"],
+        "start_score": None,
+        "warm_steps": 0,
+    }
+
+
 def sb3(seed: int, max_steps: int, tf_rmsprop: bool = True) -> dict:
     """SB3's A2C with the zoo's Atari settings (16 envs, n = 5, RMSprop 7e-4 as TensorFlow computes it,
     eps 1e-5, ent 0.01, vf 0.25), on ale-py's Pong with SB3's own Atari wrappers. ``tf_rmsprop=False``:
@@ -317,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", default=None, help="the run's name in --run-dir and the table")
     parser.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "pong_live")
     parser.add_argument("--sb3", action="store_true", help="Stable-Baselines3's A2C instead of the course's loop")
+    parser.add_argument(
+        "--whole-notebook", action="store_true", help="execute notebook 2 itself, top to bottom, with each seed"
+    )
+    parser.add_argument("--fast", action="store_true", help="with --whole-notebook: in fast mode, a smoke test")
     parser.add_argument("--sb3-torch-rmsprop", action="store_true", help="SB3 with PyTorch's RMSprop, not the zoo's")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch's threads")
     tried = parser.add_argument_group("settings to try (default: the notebook's)")
@@ -331,11 +402,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
+    if args.fast and not args.whole_notebook:
+        parser.error("--fast is a smoke test of --whole-notebook")
+    if args.whole_notebook and (args.sb3 or args.side_by_side or args.warm_start or overrides):
+        parser.error(
+            "--whole-notebook runs the notebook's own settings: no --sb3, --side-by-side, --warm-start or settings"
+        )
     sb3_name = "SB3 A2C (zoo" + (", PyTorch's RMSprop)" if args.sb3_torch_rmsprop else ")")
     rows = []
     for seed in args.seeds:
         if args.sb3:
             name, result = f"{sb3_name}, seed {seed}", sb3(seed, args.max_steps, not args.sb3_torch_rmsprop)
+        elif args.whole_notebook:
+            name, result = f"notebook 2, whole, seed {seed}", whole_notebook(seed, args.run_dir, args.fast)
         else:
             variant = args.variant or "-".join(
                 ["scratch" if args.warm_start is None else "warm-fresh-opt" if args.fresh_optimizer else "warm"]
@@ -359,16 +438,18 @@ def main(argv: list[str] | None = None) -> int:
         for name, result in runs:
             rows.append((name, result))
             print(table([rows[-1]]), flush=True)
-            (args.run_dir / "results.jsonl").parent.mkdir(parents=True, exist_ok=True)
-            with (args.run_dir / "results.jsonl").open("a") as f:
-                f.write(json.dumps({"name": name, **result, "warm_start": str(args.warm_start)}) + "\n")
+            if not args.fast:
+                (args.run_dir / "results.jsonl").parent.mkdir(parents=True, exist_ok=True)
+                with (args.run_dir / "results.jsonl").open("a") as f:
+                    f.write(json.dumps({"name": name, **result, "warm_start": str(args.warm_start)}) + "\n")
     text = (
         f"\n## {date.today()}: {os.cpu_count()} cores, torch {torch.__version__}, notebook 2's PongConfig"
         f"{', warm start ' + args.warm_start.name if args.warm_start else ''}\n\n{table(rows)}\n"
     )
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with RESULTS.open("a") as f:
-        f.write(text)
+    if not args.fast:  # a smoke test's numbers are not a measurement
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a") as f:
+            f.write(text)
     print(text)
     return 0
 

@@ -11,7 +11,8 @@ rallies, won or lost the same way every time (seed 1 of the half-size warm start
 * ``sampled``: actions drawn from the policy, as in training.
 
 Each cell is the mean of the 10 games and how many were won. Agents are ``pong_live.py`` run
-folders' checkpoints (``runs/.../last.pt``) or a shipped agent's name (``pong_a2c``). The table is
+folders' checkpoints (``runs/.../last.pt``, ``--whole-notebook`` runs' included) or a shipped agent's
+name (``pong_a2c``); not warm starts (they are starting points, not agents). The table is
 printed and appended to ``benchmarks/results/pong_play.md``.
 
     python benchmarks/pong_play.py runs/lever8/*/last.pt pong_a2c
@@ -40,6 +41,8 @@ def load(agent: str, size: int) -> torch.nn.Module:
     """A shipped agent by name, or the model of a ``pong_live.py`` checkpoint (the small CNN at 42)."""
     if agent in networks.PRETRAINED:
         return networks.load_pretrained(agent)[0].eval()
+    if not agent.endswith(".pt"):
+        raise SystemExit(f"{agent}: neither a shipped agent ({', '.join(networks.PRETRAINED)}) nor a checkpoint")
     model = networks.SmallCNNActorCritic(6, size=size) if size == 42 else networks.NatureCNNActorCritic(6, size=size)
     model.load_state_dict({k: v.float() for k, v in torch.load(agent, weights_only=False)["model"].items()})
     return model.eval()

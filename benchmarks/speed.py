@@ -3,12 +3,12 @@
 Measured side by side on this machine, in one invocation, so that every ratio compares runs made
 under the same conditions:
 
-* **Pong** (notebook 2's settings: 16 envs, n = 5, RMSprop): environment steps per second of
-  ale-py's vector env with random actions (the ceiling, at 84x84 and 42x42), the course's A2C loop
-  with the Nature CNN on 84x84 frames and with the small CNN on 42x42 frames (notebook 2's is
-  marked), and Stable-Baselines3's A2C with its zoo Atari settings (16 envs, n = 5, CnnPolicy,
+* **Pong** (notebook 2's settings: its number of games, n = 5, RMSprop): environment steps per
+  second of ale-py's vector env with random actions (the ceiling, at 84x84 and 42x42), the course's
+  A2C loop with the Nature CNN on 84x84 frames and with the small CNN on 42x42 frames (notebook 2's
+  is marked), and Stable-Baselines3's A2C with its zoo Atari settings (16 envs, n = 5, CnnPolicy,
   RMSpropTFLike) and its default vector env; each loop's ratio to the random actions of its own
-  frames, and to SB3;
+  frames (measured with the notebook's number of games, also for SB3's 16), and to SB3;
 * **Doom defend-the-center** (notebook 5's settings: 8 envs, T = 16, 64 x 64 frames): the Doom
   vector env with random actions, the course's loop (``doom_update``), and SB3's A2C with the same
   env in SB3's process vector env (``SubprocVecEnv``) and its default settings;
@@ -97,6 +97,7 @@ def sb3_rate(model, seconds: float, warmup: int) -> float:
 
 
 # --------------------------------------------------------------------------- Pong
+ZOO_ATARI_ENVS = 16  # rl-baselines3-zoo's A2C on Atari: what a user of SB3 would run
 PONG_NETWORKS = {  # frame size -> the network notebook 2 uses with it
     84: ("Nature CNN, 84x84", networks.NatureCNNActorCritic),
     42: ("small CNN, 42x42", networks.SmallCNNActorCritic),
@@ -133,7 +134,7 @@ def pong(seconds: float) -> dict[str, tuple[float, float]]:
             seconds,
         )
         out[f"course A2C, {name}{' (notebook 2)' if size == mine else ''}"] = (rate, ceiling[size])
-    vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=n, seed=0), n_stack=4)
+    vec = VecFrameStack(make_atari_env("PongNoFrameskip-v4", n_envs=ZOO_ATARI_ENVS, seed=0), n_stack=4)
     sb3 = A2C(
         "CnnPolicy",
         vec,
@@ -145,7 +146,10 @@ def pong(seconds: float) -> dict[str, tuple[float, float]]:
         policy_kwargs=dict(optimizer_class=RMSpropTFLike, optimizer_kwargs=dict(eps=1e-5)),
     )
     rate = sb3_rate(sb3, seconds, 400)
-    out["Stable-Baselines3 A2C (zoo Atari settings: Nature CNN, 84x84, DummyVecEnv)"] = (rate, ceiling[84])
+    out[f"Stable-Baselines3 A2C (zoo Atari settings: {ZOO_ATARI_ENVS} envs, Nature CNN, 84x84, DummyVecEnv)"] = (
+        rate,
+        ceiling[84],
+    )
     return out
 
 
