@@ -244,7 +244,7 @@ def whole_notebook(seed: int, run_dir: Path, fast: bool = False) -> dict:
     [config] = [c for c in nb.cells if c.cell_type == "code" and "class PongConfig" in c.source]
     assert "    seed: int = 0\n" in config.source, "PongConfig's seed field moved"
     config.source = config.source.replace("    seed: int = 0\n", f"    seed: int = {seed}\n", 1)
-    folder = run_dir / f"notebook-seed{seed}"
+    folder = (run_dir / f"notebook-seed{seed}").resolve()  # the kernel runs in a temporary folder
     folder.mkdir(parents=True, exist_ok=True)
     nb.cells.append(nbformat.v4.new_code_cell(WHOLE_NOTEBOOK_REPORT.format(model_path=str(folder / "last.pt"))))
     env = {k: v for k, v in course_env().items() if k != "COURSE_FAST"} | ({"COURSE_FAST": "1"} if fast else {})
