@@ -72,6 +72,7 @@ OVERRIDES = {
     "optimizer": str,
     "repeat_action_probability": float,
 }
+EVAL_GAMES, EVAL_SEEDS = 10, 10_000  # after each run: 10 greedy games, their starts seeded 10,000 + the run's seed
 MARKS = (250_000, 500_000, 750_000, 1_000_000, 1_250_000, 1_500_000, 1_750_000, 2_000_000)
 
 
@@ -199,9 +200,9 @@ def course(
     state["curve"].append((round(time.time() - start, 1), runner.global_step, recent(episodes)))
     save()
     seconds = time.time() - start
-    eval_envs = envs.make_atari_vec("pong", 10, clip_rewards=False, size=size)
+    eval_envs = envs.make_atari_vec("pong", EVAL_GAMES, clip_rewards=False, size=size)
     try:
-        scores = runners.evaluate_vec(eval_envs, model, greedy=True, seed=10_000 + seed)
+        scores = runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
     finally:
         eval_envs.close()
     return {
@@ -221,8 +222,8 @@ def course(
 WHOLE_NOTEBOOK_REPORT = """
 import json as _json
 torch.save({{"model": pong_model.state_dict()}}, {model_path!r})
-_scores = runners.evaluate_vec(envs.make_atari_vec("pong", 10, clip_rewards=False, size=pong_cfg.frame_size),
-                               pong_model, greedy=True, seed=10_000 + pong_cfg.seed, device=device)
+_scores = runners.evaluate_vec(envs.make_atari_vec("pong", {games}, clip_rewards=False, size=pong_cfg.frame_size),
+                               pong_model, greedy=True, seed={seeds} + pong_cfg.seed, device=device)
 print("PONG_LIVE " + _json.dumps({{"settings": dict(vars(pong_cfg)), "steps": runner.global_step,
       "seconds": seconds, "scores": [float(s) for s in _scores],
       "ends": [(e.step, e.ret, e.seconds) for e in pong_episodes]}}))
@@ -246,7 +247,11 @@ def whole_notebook(seed: int, run_dir: Path, fast: bool = False) -> dict:
     config.source = config.source.replace("    seed: int = 0\n", f"    seed: int = {seed}\n", 1)
     folder = (run_dir / f"notebook-seed{seed}").resolve()  # the kernel runs in a temporary folder
     folder.mkdir(parents=True, exist_ok=True)
-    nb.cells.append(nbformat.v4.new_code_cell(WHOLE_NOTEBOOK_REPORT.format(model_path=str(folder / "last.pt"))))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            WHOLE_NOTEBOOK_REPORT.format(model_path=str(folder / "last.pt"), games=EVAL_GAMES, seeds=EVAL_SEEDS)
+        )
+    )
     env = {k: v for k, v in course_env().items() if k != "COURSE_FAST"} | ({"COURSE_FAST": "1"} if fast else {})
     with tempfile.TemporaryDirectory() as tmp:
         client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": tmp}})
