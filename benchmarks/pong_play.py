@@ -32,18 +32,20 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from autograder.reference import notebook_settings  # noqa: E402
+from benchmarks.pong_live import make_model  # noqa: E402
 from course_lib import envs, networks, runners  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "pong_play.md"
 
 
-def load(agent: str, size: int) -> torch.nn.Module:
-    """A shipped agent by name, or the model of a ``pong_live.py`` checkpoint (the small CNN at 42)."""
+def load(agent: str, cfg) -> torch.nn.Module:
+    """A shipped agent by name, or the model of a ``pong_live.py`` checkpoint (the network notebook 2's
+    ``cfg`` trains, as ``pong_live.py`` builds it)."""
     if agent in networks.PRETRAINED:
         return networks.load_pretrained(agent)[0].eval()
     if not agent.endswith(".pt"):
         raise SystemExit(f"{agent}: neither a shipped agent ({', '.join(networks.PRETRAINED)}) nor a checkpoint")
-    model = networks.SmallCNNActorCritic(6, size=size) if size == 42 else networks.NatureCNNActorCritic(6, size=size)
+    model = make_model(cfg, n_actions=6)
     model.load_state_dict({k: v.float() for k, v in torch.load(agent, weights_only=False)["model"].items()})
     return model.eval()
 
@@ -69,12 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch's threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    size = notebook_settings("02_a2c", "PongConfig").frame_size
+    cfg = notebook_settings("02_a2c", "PongConfig")
+    size = cfg.frame_size
     ways = [("greedy", True, 0.0), (f"greedy, sticky {args.sticky}", True, args.sticky), ("sampled", False, 0.0)]
     header = ["agent"] + [f"{way}, starts {s:,}" for way, _, _ in ways for s in args.starts]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for agent in args.agents:
-        model = load(agent, size)
+        model = load(agent, cfg)
         row = [agent.removeprefix(str(ROOT) + "/")]
         for _, greedy, sticky in ways:
             for seed in args.starts:
