@@ -448,11 +448,9 @@ def main(argv: list[str] | None = None) -> int:
                 with (args.run_dir / "results.jsonl").open("a") as f:
                     f.write(json.dumps({"name": name, **result, "warm_start": str(args.warm_start)}) + "\n")
     ran = ""  # the notebook's settings as it ran them: its working copy may differ from the committed one
-    if args.whole_notebook and rows:
-        ran = "PongConfig as run (seed aside): " + ", ".join(
-            f"{k}={v!r}" for k, v in rows[0][1]["settings"].items() if k != "seed"
-        )
-        ran = f"\n{ran}\n"
+    if args.whole_notebook:
+        each = {", ".join(f"{k}={v!r}" for k, v in r["settings"].items() if k != "seed") for _, r in rows}
+        ran = "".join(f"\nPongConfig as run (seed aside): {s}\n" for s in sorted(each))
     text = (
         f"\n## {date.today()}: {os.cpu_count()} cores, torch {torch.__version__}, notebook 2's PongConfig"
         f"{', warm start ' + args.warm_start.name if args.warm_start else ''}\n{ran}\n{table(rows)}\n"
