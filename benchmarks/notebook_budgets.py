@@ -30,6 +30,19 @@ SCORE = re.compile(r"mean return over (\d+) (?:greedy )?episodes: (-?[\d.]+)")
 KILLS = re.compile(r"your agent: (-?[\d.]+) kills on average over (\d+) episodes")  # notebook 5
 
 
+def execute_solution(nb: nbformat.NotebookNode, fast: bool = False, timeout: int = 3600) -> float:
+    """Execute ``nb`` (a solution notebook, its cells perhaps edited) top to bottom as a student's
+    kernel runs it: the course's environment, real budgets unless ``fast`` (``COURSE_FAST=1``), a
+    temporary working folder, ``timeout`` seconds a cell. Its outputs land in ``nb``; returns the
+    seconds it took."""
+    env = {k: v for k, v in course_env().items() if k != "COURSE_FAST"} | ({"COURSE_FAST": "1"} if fast else {})
+    with tempfile.TemporaryDirectory() as tmp:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": tmp}})
+        start = time.time()
+        client.execute(env=env)
+        return time.time() - start
+
+
 def run(notebook_id: str, seed: int, until: str | None = None) -> tuple[float, str, float]:
     nb = nbformat.read(SOLUTIONS / f"{notebook_id}.ipynb", as_version=4)
     if until:  # only the cells before the first one that mentions `until`
@@ -37,14 +50,7 @@ def run(notebook_id: str, seed: int, until: str | None = None) -> tuple[float, s
     for cell in nb.cells:  # the settings dataclasses: start from another seed
         if cell.cell_type == "code" and "@dataclass" in cell.source:
             cell.source = cell.source.replace("seed: int = 0", f"seed: int = {seed}")
-    env = course_env()
-    env.pop("COURSE_FAST", None)
-    os.environ.clear()
-    os.environ.update(env)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.time()
-        NotebookClient(nb, timeout=3600, kernel_name="python3", resources={"metadata": {"path": tmp}}).execute()
-        seconds = time.time() - start
+    seconds = execute_solution(nb)
     text = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     match = SCORE.findall(text) or [(n, kills) for kills, n in KILLS.findall(text)]
     trained = re.findall(r"([\d,]+) (?:environment )?steps in ([\d.]+) s", text)

@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -237,9 +236,9 @@ def whole_notebook(seed: int, run_dir: Path, fast: bool = False) -> dict:
     notebook's own seconds. ``fast``: in fast mode (``COURSE_FAST=1``), a smoke test of this function
     in a minute."""
     import nbformat
-    from nbclient import NotebookClient
 
-    from autograder.paths import SOLUTIONS, course_env
+    from autograder.paths import SOLUTIONS
+    from benchmarks.notebook_budgets import execute_solution
 
     nb = nbformat.read(SOLUTIONS / "02_a2c.ipynb", as_version=4)
     [config] = [c for c in nb.cells if c.cell_type == "code" and "class PongConfig" in c.source]
@@ -252,12 +251,7 @@ def whole_notebook(seed: int, run_dir: Path, fast: bool = False) -> dict:
             WHOLE_NOTEBOOK_REPORT.format(model_path=str(folder / "last.pt"), games=EVAL_GAMES, seeds=EVAL_SEEDS)
         )
     )
-    env = {k: v for k, v in course_env().items() if k != "COURSE_FAST"} | ({"COURSE_FAST": "1"} if fast else {})
-    with tempfile.TemporaryDirectory() as tmp:
-        client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": tmp}})
-        start = time.time()
-        client.execute(env=env)
-        notebook_seconds = time.time() - start
+    notebook_seconds = execute_solution(nb, fast, CELL_TIMEOUT)
     stream = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     run = json.loads(stream.split("PONG_LIVE ", 1)[1].splitlines()[0])
     ends = [(step, ret) for step, ret, _ in run["ends"]]
