@@ -135,7 +135,11 @@ def course(
     run_dir: Path,
     variant: str,
     overrides: dict | None = None,
+    evaluate_at: tuple[int, ...] = (),
 ) -> dict:
+    """One run of the notebook's loop; with ``evaluate_at``, also the 10 greedy games of the end of a
+    run at each of those steps, on the way (greedy play draws nothing from the training's random
+    numbers, so the run goes on as it would have without them; their seconds are not counted)."""
     cfg = settings({"max_env_steps": max_steps, **(overrides or {})})
     runtime.seed_everything(seed)
     folder = run_dir / f"{variant}-seed{seed}"
@@ -165,6 +169,8 @@ def course(
     runner = runners.RolloutRunner(vec, model, cfg.num_steps, seed=seed + state["step"])
     runner.global_step = state["step"]
     episodes, ends = state["episodes"], state.setdefault("ends", [])
+    evaluations = state.setdefault("evaluations", [])
+    pending = sorted(s for s in evaluate_at if s > runner.global_step and s < max_steps)
     start, last_mark, next_save = time.time() - state["elapsed"], 0.0, (state["step"] // 100_000 + 1) * 100_000
 
     def save():
@@ -188,6 +194,13 @@ def course(
                 last_mark = time.time()
                 state["curve"].append((round(last_mark - start, 1), runner.global_step, recent(episodes)))
                 bar.set_postfix(score=f"{recent(episodes) or float('nan'):.1f}")
+            if pending and runner.global_step >= pending[0]:
+                pending.pop(0)
+                paused = time.time()
+                scores = greedy_games(model, size, seed)
+                evaluations.append((runner.global_step, recent(episodes), float(np.mean(scores)), scores))
+                print(f"greedy at {runner.global_step:,} steps: {np.mean(scores):+.1f} {scores}", flush=True)
+                start += time.time() - paused
             if runner.global_step >= next_save:
                 next_save += 100_000
                 save()
@@ -199,11 +212,7 @@ def course(
     state["curve"].append((round(time.time() - start, 1), runner.global_step, recent(episodes)))
     save()
     seconds = time.time() - start
-    eval_envs = envs.make_atari_vec("pong", EVAL_GAMES, clip_rewards=False, size=size)
-    try:
-        scores = runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
-    finally:
-        eval_envs.close()
+    scores = greedy_games(model, size, seed)
     return {
         "settings": dict(vars(cfg)),
         "to -10": reached(ends, -10),
@@ -215,7 +224,17 @@ def course(
         "scores": scores,
         "start_score": state["start_score"],
         "warm_steps": state.get("warm_steps", 0),
+        "evaluations": evaluations,
     }
+
+
+def greedy_games(model: torch.nn.Module, size: int, seed: int) -> list[float]:
+    """The 10 greedy games after a run (or on its way), their starts seeded ``EVAL_SEEDS + seed``."""
+    eval_envs = envs.make_atari_vec("pong", EVAL_GAMES, clip_rewards=False, size=size)
+    try:
+        return runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
+    finally:
+        eval_envs.close()
 
 
 WHOLE_NOTEBOOK_REPORT = """
@@ -351,13 +370,17 @@ def at(curve, steps: int):
 
 
 def table(rows: list[tuple[str, dict]]) -> str:
+    """The rows' curves at each quarter million steps (past 2 M as far as the longest run went), their
+    steps to -10 and 0, speed, last 20 games and greedy games; then any greedy games on the way."""
+    longest = max((r["steps"] for _, r in rows), default=0)
+    marks = MARKS + tuple(range(MARKS[-1] + 250_000, longest + 1, 250_000))
     head = (
-        "| run | start | " + " | ".join(f"{m / 1e6:g} M" for m in MARKS) + " | to -10 | to 0 | steps | minutes | "
+        "| run | start | " + " | ".join(f"{m / 1e6:g} M" for m in marks) + " | to -10 | to 0 | steps | minutes | "
         "steps/s | last 20 | evaluation |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name, r in rows:
-        cells = [f"{at(r['curve'], m):.1f}" if at(r["curve"], m) is not None else "-" for m in MARKS]
+        cells = [f"{at(r['curve'], m):.1f}" if at(r["curve"], m) is not None else "-" for m in marks]
         last = r["curve"][-1][2] if r["curve"] else None
         start = f"{r['start_score']:.1f}" if r.get("start_score") is not None else "-"
         ev = f"{r['evaluation']:.1f}" if r["evaluation"] is not None else "-"
@@ -366,6 +389,12 @@ def table(rows: list[tuple[str, dict]]) -> str:
             f"| {name} | {start} | " + " | ".join(cells) + f" | {r['steps']:,} | {r['seconds'] / 60:.1f} | "
             f"{r['steps'] / r['seconds']:.0f} | {last if last is None else f'{last:.1f}'} | {ev} |"
         )
+    for name, r in rows:
+        if r.get("evaluations"):
+            on_the_way = "; ".join(
+                f"at {step:,} steps {mean:+.1f} (last 20 {last20:+.1f})" for step, last20, mean, _ in r["evaluations"]
+            )
+            lines.append(f"\n{name}, greedy games on the way: {on_the_way}; after the run {r['evaluation']:+.1f}.")
     return "\n".join(lines)
 
 
@@ -388,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--fast", action="store_true", help="with --whole-notebook: in fast mode, a smoke test")
     parser.add_argument("--sb3-torch-rmsprop", action="store_true", help="SB3 with PyTorch's RMSprop, not the zoo's")
+    parser.add_argument(
+        "--evaluate-at",
+        type=int,
+        nargs="+",
+        default=[],
+        help="also play the 10 greedy games at these steps of the run (a longer run, measured on its way)",
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch's threads")
     tried = parser.add_argument_group("settings to try (default: the notebook's)")
     for name, kind in OVERRIDES.items():
@@ -429,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.run_dir,
                 variant,
                 overrides,
+                tuple(args.evaluate_at),
             )
         runs = [(name, result)]
         if args.side_by_side and not args.sb3:
