@@ -170,7 +170,7 @@ def course(
     runner.global_step = state["step"]
     episodes, ends = state["episodes"], state.setdefault("ends", [])
     evaluations = state.setdefault("evaluations", [])
-    pending = sorted(s for s in evaluate_at if s > runner.global_step and s < max_steps)
+    pending = sorted({s for s in evaluate_at if runner.global_step < s < max_steps})  # the end has its own
     start, last_mark, next_save = time.time() - state["elapsed"], 0.0, (state["step"] // 100_000 + 1) * 100_000
 
     def save():
@@ -232,7 +232,8 @@ def greedy_games(model: torch.nn.Module, size: int, seed: int) -> list[float]:
     """The 10 greedy games after a run (or on its way), their starts seeded ``EVAL_SEEDS + seed``."""
     eval_envs = envs.make_atari_vec("pong", EVAL_GAMES, clip_rewards=False, size=size)
     try:
-        return runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
+        with torch.no_grad():
+            return runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
     finally:
         eval_envs.close()
 
@@ -392,7 +393,8 @@ def table(rows: list[tuple[str, dict]]) -> str:
     for name, r in rows:
         if r.get("evaluations"):
             on_the_way = "; ".join(
-                f"at {step:,} steps {mean:+.1f} (last 20 {last20:+.1f})" for step, last20, mean, _ in r["evaluations"]
+                f"at {step:,} steps {mean:+.1f} (last 20 {'-' if last20 is None else f'{last20:+.1f}'})"
+                for step, last20, mean, _ in r["evaluations"]
             )
             lines.append(f"\n{name}, greedy games on the way: {on_the_way}; after the run {r['evaluation']:+.1f}.")
     return "\n".join(lines)
@@ -439,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {name: getattr(args, name) for name in OVERRIDES if getattr(args, name) is not None}
     if args.fast and not args.whole_notebook:
         parser.error("--fast is a smoke test of --whole-notebook")
+    if (args.whole_notebook or args.sb3) and args.evaluate_at:
+        parser.error("--evaluate-at is for the course's loop: not with --whole-notebook or --sb3")
     if args.whole_notebook and (args.sb3 or args.side_by_side or args.warm_start or overrides):
         parser.error(
             "--whole-notebook runs the notebook's own settings: no --sb3, --side-by-side, --warm-start or settings"
