@@ -247,7 +247,7 @@ print("PONG_LIVE " + _json.dumps({{"settings": dict(vars(pong_cfg)), "steps": ru
       "seconds": seconds, "scores": [float(s) for s in _scores],
       "ends": [(e.step, e.ret, e.seconds) for e in pong_episodes]}}))
 """
-CELL_TIMEOUT = 4 * 3600  # seconds: the Pong cell takes about 20 minutes on 2 idle cores, hours on busy ones
+CELL_TIMEOUT = 4 * 3600  # seconds: the Pong cell takes 27 to 39 minutes on 2 idle cores, hours on busy ones
 
 
 def whole_notebook(seed: int, run_dir: Path, fast: bool = False) -> dict:
