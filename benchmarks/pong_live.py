@@ -232,8 +232,7 @@ def greedy_games(model: torch.nn.Module, size: int, seed: int) -> list[float]:
     """The 10 greedy games after a run (or on its way), their starts seeded ``EVAL_SEEDS + seed``."""
     eval_envs = envs.make_atari_vec("pong", EVAL_GAMES, clip_rewards=False, size=size)
     try:
-        with torch.no_grad():
-            return runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
+        return runners.evaluate_vec(eval_envs, model, greedy=True, seed=EVAL_SEEDS + seed)
     finally:
         eval_envs.close()
 
