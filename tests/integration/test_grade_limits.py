@@ -33,22 +33,23 @@ def test_time_limits_stop_a_notebook_and_a_cell_and_the_answers_are_still_scored
     run, and the answers are scored as usual: points never depend on the kernel's run. And a cell
     that ignores the interrupt: stopped at its timeout (a new kernel runs the rest), its function
     stopped in the scorer too. Short timeouts, both students at once. The notebook's budget is also
-    the scorer's: 40 s, as the stuck student's scoring (its process started twice around a 10-s hang,
-    the cells replayed) takes 20 s alone on 2 cores and past 25 s under the suite's load."""
+    the scorer's: 60 s, as the stuck student's scoring (its process started twice around a 10-s hang,
+    the cells replayed) takes 20 s alone on 2 cores, past 25 s under the suite's load, and this
+    machine has run at a third of its speed some evenings."""
     import nbformat
 
     nb = handed_in("reference", NB1)
     after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
-    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(12)]
+    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(16)]
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
     build(tmp_path / "hostile", students={"ignores_interrupt"}, sandboxed=SANDBOXED)
     shutil.copytree(tmp_path / "hostile" / "ignores_interrupt", tmp_path / "class" / "ignores_interrupt")
-    options = Options(workers=2, cell_timeout=10, notebook_timeout=40, sandbox=SANDBOX)
+    options = Options(workers=2, cell_timeout=10, notebook_timeout=60, sandbox=SANDBOX)
     grades = {g.student: g for g in grade_class(tmp_path / "class", tmp_path / "out", options, progress=False).grades}
     slow, stuck = grades["slow"], grades["ignores_interrupt"]
     assert (slow.status, slow.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), slow.message
-    assert "the notebook used up its 40 s" in slow.message and "were not run" in slow.message
+    assert "the notebook used up its 60 s" in slow.message and "were not run" in slow.message
     status, low, high = bounds("ignores_interrupt")[NB1]
     assert stuck.status == status and low <= stuck.total <= high, stuck.message
     assert "ran out of time (10 s a cell at most): loss_solution" in stuck.message
