@@ -38,21 +38,22 @@ def test_time_limits_stop_a_notebook_and_a_cell_and_the_answers_are_still_scored
     machine has run at a third of its speed some evenings."""
     import nbformat
 
+    options = Options(workers=2, cell_timeout=10, notebook_timeout=60, sandbox=SANDBOX)
+    sleeps = options.notebook_timeout // 4 + 1  # 4 s each, under the cell's timeout; past the notebook's together
     nb = handed_in("reference", NB1)
     after = next(i for i, c in enumerate(nb.cells) if grade_id_of(c) == "returns_hidden")
-    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(16)]
+    nb.cells[after + 1 : after + 1] = [nbformat.v4.new_code_cell("import time\ntime.sleep(4)") for _ in range(sleeps)]
     (tmp_path / "class" / "slow").mkdir(parents=True)
     nbformat.write(nb, tmp_path / "class" / "slow" / "01_policy_gradient.ipynb")
     build(tmp_path / "hostile", students={"ignores_interrupt"}, sandboxed=SANDBOXED)
     shutil.copytree(tmp_path / "hostile" / "ignores_interrupt", tmp_path / "class" / "ignores_interrupt")
-    options = Options(workers=2, cell_timeout=10, notebook_timeout=60, sandbox=SANDBOX)
     grades = {g.student: g for g in grade_class(tmp_path / "class", tmp_path / "out", options, progress=False).grades}
     slow, stuck = grades["slow"], grades["ignores_interrupt"]
     assert (slow.status, slow.exercises) == ("timeout", {"loss": 5.0, "returns": 5.0}), slow.message
-    assert "the notebook used up its 60 s" in slow.message and "were not run" in slow.message
+    assert f"the notebook used up its {options.notebook_timeout} s" in slow.message and "were not run" in slow.message
     status, low, high = bounds("ignores_interrupt")[NB1]
     assert stuck.status == status and low <= stuck.total <= high, stuck.message
-    assert "ran out of time (10 s a cell at most): loss_solution" in stuck.message
+    assert f"ran out of time ({options.cell_timeout} s a cell at most): loss_solution" in stuck.message
     # its code ran out of time in the kernel: each of its calls gets little time in the scorer
     from autograder.pipeline.job import SLOW_CALL_TIMEOUT
     from autograder.pipeline.scoring import ScoreRequest
